@@ -1,0 +1,4 @@
+from w2s_lf.cli import main
+
+if __name__ == "__main__":
+    main()

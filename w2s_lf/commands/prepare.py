@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import click
+
+from w2s_lf.cli import guarded
+
+
+@click.command(short_help="Split a math dataset and write LLaMA-Factory gold data.")
+@click.option("--task", default="gsm8k", show_default=True, help="gsm8k, math or custom.")
+@click.option("--from-dir", type=click.Path(), help="Folder with train_1.jsonl, train_2.jsonl, test.jsonl.")
+@click.option("--hf", "hf_name", help="Hugging Face dataset name (or local dataset folder).")
+@click.option("--hf-config", help="Dataset config, e.g. 'main' for openai/gsm8k.")
+@click.option("--hf-test-name", help="Take the test split from another dataset (e.g. MATH-500).")
+@click.option("--sizes", help="train_1,train_2 sizes for --hf (default 7000,7000 GSM8K; 6000,6000 MATH); "
+                               "train_1,train_2,test for the embedded task (default 300,300,200).")
+@click.option("--seed", default=42, show_default=True, help="Seed of the split / generator.")
+@click.option("--question-field", default="question", show_default=True, help="custom: question field.")
+@click.option("--answer-field", default="answer", show_default=True, help="custom: final-answer field.")
+@click.option("--solution-field", default=None, help="custom: optional solution field.")
+@click.option("-o", "--output-dir", type=click.Path(), help="Default data/<task> (data/embedded for the embedded task).")
+@guarded
+def prepare(task, from_dir, hf_name, hf_config, hf_test_name, sizes, seed,
+            question_field, answer_field, solution_field, output_dir):
+    """Prepare train_1 / train_2 / test splits and LLaMA-Factory gold SFT files.
+
+    With no source option, uses the embedded offline GSM8K-style task.
+
+    \b
+    Examples:
+      w2s-lf prepare
+      w2s-lf prepare --task gsm8k --from-dir ../shared/data/gair-w2s/data/raw/gsm8k
+      w2s-lf prepare --task gsm8k --hf openai/gsm8k --hf-config main --sizes 3000,3000
+      w2s-lf prepare --task custom --from-dir mydata --question-field q --answer-field a
+    """
+    from w2s_lf import prepare as lib
+    from w2s_lf.errors import W2SError
+    from w2s_lf.tasks import get_task
+
+    task_obj = get_task(task, question_field, answer_field, solution_field)
+    parsed_sizes = tuple(int(s) for s in sizes.split(",")) if sizes else None
+    if from_dir and hf_name:
+        raise W2SError("give either --from-dir or --hf, not both")
+    if from_dir:
+        splits = lib.load_local(task_obj, from_dir)
+        default_dir = f"data/{task}"
+    elif hf_name:
+        splits = lib.load_hf(task_obj, hf_name, hf_config, parsed_sizes or task_obj.default_sizes,
+                             seed, hf_test_name)
+        default_dir = f"data/{task}"
+    else:
+        if task_obj.name != "gsm8k":
+            raise W2SError(f"the embedded task is GSM8K-style; task '{task}' needs --from-dir or --hf")
+        splits = lib.load_embedded(task_obj, parsed_sizes or lib.EMBEDDED_SIZES, seed)
+        default_dir = "data/embedded"
+    out = output_dir or default_dir
+    options = {"task": task, "seed": seed, "sizes": parsed_sizes}
+    manifest = lib.prepare(task_obj, splits, out, options)
+    counts = ", ".join(f"{k} {v}" for k, v in manifest["counts"].items())
+    click.echo(f"prepared {task} ({splits.source['kind']}) in {out}: {counts}")

@@ -1,0 +1,112 @@
+"""File I/O at the edges: JSONL/JSON readers that locate errors, atomic writers, hashes.
+
+Every writer goes through a temporary file in the target folder and `os.replace`, so a crash
+never leaves a half-written output behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from w2s_lf.errors import InputError
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_number, record)`` for each non-blank line; every record must be an object."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", path)
+    with path.open("r", encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"malformed JSON ({e.msg} at column {e.colno})", path, number) from None
+            if not isinstance(record, dict):
+                raise InputError("expected a JSON object", path, number)
+            yield number, record
+
+
+def read_jsonl(path: str | Path, required: Iterable[str] = (), allow_empty: bool = False) -> list[dict]:
+    """Read a JSONL file, checking that each record has the ``required`` fields."""
+    required = tuple(required)
+    records = []
+    for number, record in iter_jsonl(path):
+        for field in required:
+            if field not in record:
+                raise InputError("missing", path, number, field)
+        records.append(record)
+    if not records and not allow_empty:
+        raise InputError("file is empty", path)
+    return records
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(f"malformed JSON ({e.msg})", path, e.lineno) from None
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "w"):
+    """Open a temporary sibling of ``path`` for writing; rename it over ``path`` on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp makes 0600; give the file normal permissions
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_open(path) as f:
+        f.write(text)
+
+
+def dumps_jsonl(records: Iterable[dict]) -> str:
+    return "".join(json.dumps(r) + "\n" for r in records)
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict]) -> None:
+    write_text(path, dumps_jsonl(records))
+
+
+def write_json(path: str | Path, obj: Any, indent: int = 4) -> None:
+    """JSON as LLaMA-Factory's and the paper's files are written: ASCII, indent 4, no final newline."""
+    write_text(path, json.dumps(obj, indent=indent))
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_json(obj: Any) -> str:
+    """A stable hash of a JSON-able value (sorted keys), for config and manifest keys."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
