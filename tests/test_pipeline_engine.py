@@ -1,0 +1,87 @@
+"""The pipeline engine: content-keyed skipping, re-running on change, resuming, selection."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from w2s_lf.errors import W2SError
+from w2s_lf.pipeline import Run, Stage, select
+
+
+def _stages(root, calls, value="a", fail_second=False):
+    def first(stage):
+        calls.append("first")
+        (root / "one.txt").write_text(value)
+        return {"n": 1}
+
+    def second(stage):
+        calls.append("second")
+        if fail_second:
+            (root / "two.txt").write_text("partial")
+            raise KeyboardInterrupt   # as if killed mid-way
+        text = (root / "one.txt").read_text()
+        done = (root / "two.txt").read_text() if (root / "two.txt").exists() else ""
+        (root / "two.txt").write_text(text * 2 if not done else done + "+resumed")
+    return [Stage("first", {"value": value}, [], ["one.txt"], first),
+            Stage("second", {}, ["one.txt"], ["two.txt"], second, resumable=True)]
+
+
+def _run_all(root, stages):
+    run = Run(root, {"name": "t"})
+    return [run.execute(s, echo=lambda m: None) for s in stages]
+
+
+def test_second_run_skips_everything(tmp_path):
+    calls = []
+    assert _run_all(tmp_path, _stages(tmp_path, calls)) == ["done", "done"]
+    assert _run_all(tmp_path, _stages(tmp_path, calls)) == ["skipped", "skipped"]
+    assert calls == ["first", "second"]
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["stages"]["first"]["stats"] == {"n": 1}
+    assert manifest["stages"]["second"]["status"] == "done"
+
+
+def test_changed_params_rerun_downstream(tmp_path):
+    calls = []
+    _run_all(tmp_path, _stages(tmp_path, calls, "a"))
+    assert _run_all(tmp_path, _stages(tmp_path, calls, "b")) == ["done", "done"]
+    assert (tmp_path / "two.txt").read_text() == "bb"
+
+
+def test_tampered_output_is_redone(tmp_path):
+    calls = []
+    _run_all(tmp_path, _stages(tmp_path, calls))
+    (tmp_path / "two.txt").write_text("edited by hand")
+    assert _run_all(tmp_path, _stages(tmp_path, calls)) == ["skipped", "done"]
+    assert (tmp_path / "two.txt").read_text() == "aa"
+
+
+def test_interrupted_stage_resumes_and_failure_is_recorded(tmp_path):
+    calls = []
+    with pytest.raises(KeyboardInterrupt):
+        _run_all(tmp_path, _stages(tmp_path, calls, fail_second=True))
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["stages"]["second"]["status"] == "failed"
+    assert _run_all(tmp_path, _stages(tmp_path, calls)) == ["skipped", "done"]
+    assert calls == ["first", "second", "second"]
+    assert (tmp_path / "two.txt").read_text() == "partial+resumed"   # partial output kept
+
+
+def test_missing_input_and_missing_output_are_errors(tmp_path):
+    run = Run(tmp_path, {"name": "t"})
+    with pytest.raises(W2SError, match="input .*one.txt is missing"):
+        run.execute(Stage("s", {}, ["one.txt"], [], lambda s: None), echo=lambda m: None)
+    with pytest.raises(W2SError, match="finished without writing"):
+        run.execute(Stage("s", {}, [], ["never.txt"], lambda s: None), echo=lambda m: None)
+
+
+def test_select():
+    stages = [Stage(n, {}, [], [], lambda s: None) for n in ("a", "b", "c", "d")]
+    assert [s.name for s in select(stages, start="b")] == ["b", "c", "d"]
+    assert [s.name for s in select(stages, until="b")] == ["a", "b"]
+    assert [s.name for s in select(stages, start="b", until="c")] == ["b", "c"]
+    assert [s.name for s in select(stages, only=("d", "a"))] == ["a", "d"]
+    with pytest.raises(W2SError, match="unknown stage 'cc' \\(did you mean 'c'\\?\\)"):
+        select(stages, only=("cc",))

@@ -1,0 +1,279 @@
+"""Evaluation metrics: greedy accuracy, pass@k and majority@k, per file and per run folder.
+
+Library functions take and return plain records and dicts; the readers here check records and
+locate bad input as ``file:line``. Judging (equivalence, voting, the pass@k estimator) lives in
+`w2s_lf.grading`, so a metric here means the same as everywhere else in the pipeline.
+
+Decisions (documented for users in `w2s-lf evaluate --help` and the README):
+
+- A greedy record whose ``result`` is null (gold unknown) is *ungraded*: it is left out of the
+  denominator and counted separately, rather than counted as wrong, so accuracy is over questions
+  we can judge. With nothing graded, accuracy is ``None`` ("n/a").
+- Greedy accuracy trusts the stored ``result``, which generation graded under the run's grader
+  mode; sample files carry no verdicts, so their preds are judged here with ``is_equivalent``.
+- majority@k votes over the first k preds exactly as the pipeline's vote stage does (empty preds
+  take part; ties go to the pred seen first). A majority pred that is empty counts as wrong.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from w2s_lf.errors import InputError, W2SError
+from w2s_lf.io import iter_jsonl, read_json, write_json
+
+DEFAULT_KS = (1, 5, 10)
+SAMPLES_SUFFIX = ".samples.jsonl"
+METRICS_FILE = "metrics.json"
+
+
+# ----------------------------------------------------------------------------- readers
+
+def _check_ids(path: Path, number: int, record: dict, seen: dict[str, int]) -> None:
+    if "id" not in record:
+        raise InputError("missing", path, number, "id")
+    key = str(record["id"])
+    if key in seen:   # a duplicated question would be counted twice; refuse rather than guess
+        raise InputError(f"duplicate id {record['id']!r} (first on line {seen[key]})", path, number, "id")
+    seen[key] = number
+
+
+def read_results(path: str | Path) -> list[dict]:
+    """Read a greedy result file ``{id, prompt, response, pred, gold, result}``; check ``result``."""
+    path = Path(path)
+    records, seen = [], {}
+    for number, record in iter_jsonl(path):
+        _check_ids(path, number, record, seen)
+        if "result" not in record:
+            raise InputError("missing", path, number, "result")
+        if record["result"] is not None and not isinstance(record["result"], bool):
+            raise InputError(f"expected true, false or null, got {record['result']!r}", path, number, "result")
+        records.append(record)
+    if not records:
+        raise InputError("file is empty", path)
+    return records
+
+
+def read_samples(path: str | Path) -> list[dict]:
+    """Read a sample file ``{id, prompt, samples: [{response, pred}, ...], gold}``."""
+    path = Path(path)
+    records, seen = [], {}
+    for number, record in iter_jsonl(path):
+        _check_ids(path, number, record, seen)
+        for field in ("samples", "gold"):
+            if field not in record:
+                raise InputError("missing", path, number, field)
+        samples = record["samples"]
+        if not isinstance(samples, list) or not samples:
+            raise InputError("expected a non-empty list", path, number, "samples")
+        for i, sample in enumerate(samples):
+            if not isinstance(sample, dict) or not isinstance(sample.get("pred"), str):
+                raise InputError("expected an object with a string 'pred'", path, number, f"samples[{i}]")
+        gold = record["gold"]
+        if gold is not None and not isinstance(gold, (str, int, float)):
+            raise InputError(f"expected a string or null, got {type(gold).__name__}", path, number, "gold")
+        records.append(record)
+    if not records:
+        raise InputError("file is empty", path)
+    return records
+
+
+def is_sample_file(path: str | Path) -> bool:
+    """A sample file by name, or by content (its first record has ``samples``)."""
+    path = Path(path)
+    if path.name.endswith(SAMPLES_SUFFIX):
+        return True
+    for _, record in iter_jsonl(path):
+        return "samples" in record
+    return False
+
+
+# ----------------------------------------------------------------------------- metrics
+
+def score_results(records: Iterable[dict]) -> dict:
+    """Greedy accuracy: ``{"accuracy", "n", "correct", "ungraded"}``; null results are ungraded."""
+    n = correct = ungraded = 0
+    for record in records:
+        result = record.get("result")
+        if result is None:
+            ungraded += 1
+            continue
+        n += 1
+        correct += bool(result)
+    return {"accuracy": correct / n if n else None, "n": n, "correct": correct, "ungraded": ungraded}
+
+
+def default_ks(min_samples: int) -> list[int]:
+    """1, 5, 10 as far as the samples reach, plus the sample count itself (pass@n, maj@n)."""
+    return sorted({k for k in DEFAULT_KS if k <= min_samples} | {min_samples})
+
+
+def score_samples(records: Sequence[dict], task, ks: Sequence[int] | None = None,
+                  mode: str = "robust") -> dict:
+    """pass@k (unbiased estimator over all n samples) and majority@k (vote over the first k).
+
+    Returns ``{"n", "ungraded", "samples", "pass@k": {"k": float}, "maj@k": {"k": float}}`` with
+    string keys (JSON objects), ``samples`` = the fewest samples any graded question has.
+    """
+    from w2s_lf import grading
+
+    graded = [r for r in records if r.get("gold") is not None]
+    ungraded = len(records) - len(graded)
+    if not graded:
+        return {"n": 0, "ungraded": ungraded, "samples": 0, "pass@k": {}, "maj@k": {}}
+    fewest = min(len(r["samples"]) for r in graded)
+    ks = sorted(set(ks)) if ks else default_ks(fewest)
+    if ks[0] < 1:
+        raise W2SError(f"k must be at least 1, got {ks[0]}")
+    if ks[-1] > fewest:
+        short = next(r for r in graded if len(r["samples"]) == fewest)
+        raise W2SError(f"k={ks[-1]} exceeds the {fewest} samples of question {short['id']!r}")
+
+    pass_sum = dict.fromkeys(ks, 0.0)
+    maj_sum = dict.fromkeys(ks, 0)
+    for record in graded:
+        gold = str(record["gold"])
+        preds = [s["pred"] for s in record["samples"]]
+        verdicts: dict[str, bool] = {}   # equivalence can be slow (sympy); judge each pred once
+
+        def judge(pred: str) -> bool:
+            if pred not in verdicts:
+                verdicts[pred] = bool(pred) and bool(grading.is_equivalent(pred, gold, task, mode=mode))
+            return verdicts[pred]
+
+        c = sum(judge(p) for p in preds)
+        for k in ks:
+            pass_sum[k] += grading.pass_at_k(len(preds), c, k)
+            maj_sum[k] += judge(grading.majority_vote(preds[:k]).pred)
+    n = len(graded)
+    return {"n": n, "ungraded": ungraded, "samples": fewest,
+            "pass@k": {str(k): pass_sum[k] / n for k in ks},
+            "maj@k": {str(k): maj_sum[k] / n for k in ks}}
+
+
+# ----------------------------------------------------------------------------- run folders
+
+def read_manifest(run_dir: str | Path) -> dict:
+    """The run's manifest.json; a folder without one is not a run folder."""
+    run_dir = Path(run_dir)
+    path = run_dir / "manifest.json"
+    if not run_dir.is_dir():
+        raise W2SError(f"{run_dir}: no such run folder")
+    if not path.is_file():
+        raise W2SError(f"{run_dir}: not a run folder (no manifest.json); "
+                       "run folders are written by `w2s-lf run`")
+    manifest = read_json(path)
+    if not isinstance(manifest, dict):
+        raise InputError("expected a JSON object", path)
+    if not isinstance(manifest.get("stages", {}), dict):
+        raise InputError("expected an object of stages", path, field="stages")
+    return manifest
+
+
+def eval_files(run_dir: str | Path) -> dict[str, dict[str, Path]]:
+    """``{model_key: {"results": path, "samples": path}}`` from ``eval/*.jsonl`` (either may be absent)."""
+    found: dict[str, dict[str, Path]] = {}
+    for path in sorted((Path(run_dir) / "eval").glob("*.jsonl")):
+        if path.name.endswith(SAMPLES_SUFFIX):
+            found.setdefault(path.name[: -len(SAMPLES_SUFFIX)], {})["samples"] = path
+        else:
+            found.setdefault(path.stem, {})["results"] = path
+    return found
+
+
+def evaluate_run(run_dir: str | Path, task: str | None = None, mode: str | None = None,
+                 ks: Sequence[int] | None = None) -> dict:
+    """Score every ``eval/<model_key>.jsonl`` (and ``.samples.jsonl``) of a run; write and return
+    ``eval/metrics.json``: ``{model_key: {"accuracy", "n", "correct", "ungraded", "pass@k", "maj@k"}}``.
+
+    The task and grader mode default to the manifest's, so samples are judged as the run judged them.
+    """
+    from w2s_lf.tasks import get_task
+
+    manifest = read_manifest(run_dir)
+    task_name = task or manifest.get("task") or "gsm8k"
+    mode = mode or manifest.get("grader_mode") or "robust"
+    metrics = {}
+    for key, paths in eval_files(run_dir).items():
+        entry = (score_results(read_results(paths["results"])) if "results" in paths
+                 else {"accuracy": None, "n": 0, "correct": 0, "ungraded": 0})
+        entry["pass@k"], entry["maj@k"] = {}, {}
+        if "samples" in paths:
+            sampled = score_samples(read_samples(paths["samples"]), get_task(task_name), ks, mode)
+            entry["pass@k"], entry["maj@k"] = sampled["pass@k"], sampled["maj@k"]
+        metrics[key] = entry
+    write_json(Path(run_dir) / "eval" / METRICS_FILE, metrics)
+    return metrics
+
+
+# ----------------------------------------------------------------------------- a model on test
+
+def generate_command(model: str, task: str, data_dir: str, output: str, adapter: str | None = None,
+                     backend: str | None = None, limit: int | None = None) -> list[str]:
+    """The `w2s-lf generate` call for greedy zero-shot answers on test."""
+    cmd = [sys.executable, "-m", "w2s_lf", "generate", "--model", str(model), "--task", task,
+           "--data-dir", str(data_dir), "--split", "test", "--mode", "zero-shot", "-o", str(output)]
+    if adapter:
+        cmd += ["--adapter", str(adapter)]
+    if backend:
+        cmd += ["--backend", backend]
+    if limit is not None:
+        cmd += ["--limit", str(limit)]
+    return cmd
+
+
+def evaluate_model(model: str, task: str, data_dir: str, output: str | Path,
+                   adapter: str | None = None, backend: str | None = None,
+                   limit: int | None = None) -> dict:
+    """Greedy zero-shot accuracy of a model (or model + LoRA adapter) on the test split.
+
+    Generation runs in a subprocess so that the engine (vLLM, torch) and its GPU memory are gone
+    when it exits, and so this module stays importable without them.
+    """
+    if not Path(data_dir).is_dir():
+        raise W2SError(f"{data_dir}: no such data folder (run `w2s-lf prepare` first)")
+    cmd = generate_command(model, task, data_dir, str(output), adapter, backend, limit)
+    try:
+        done = subprocess.run(cmd)
+    except OSError as e:
+        raise W2SError(f"could not start generation: {e}") from None
+    if done.returncode != 0:
+        raise W2SError(f"generation failed with exit status {done.returncode}: {' '.join(cmd)}")
+    return score_results(read_results(output))
+
+
+# ----------------------------------------------------------------------------- tables
+
+def fmt_rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def format_metrics(scores: dict) -> str:
+    """A plain-text table of one file's metrics (greedy or samples)."""
+    if "pass@k" in scores and "accuracy" not in scores:
+        lines = [f"questions {scores['n']} (ungraded {scores['ungraded']}), "
+                 f"samples per question {scores['samples']}",
+                 f"{'k':>4}  {'pass@k':>8}  {'maj@k':>8}"]
+        lines += [f"{k:>4}  {fmt_rate(scores['pass@k'][k]):>8}  {fmt_rate(scores['maj@k'][k]):>8}"
+                  for k in scores["pass@k"]]
+        return "\n".join(lines)
+    return (f"accuracy {fmt_rate(scores['accuracy'])} "
+            f"({scores['correct']}/{scores['n']}, ungraded {scores['ungraded']})")
+
+
+def format_run_metrics(metrics: dict) -> str:
+    """A plain-text table of a run's metrics, one model a line."""
+    ks = sorted({int(k) for entry in metrics.values() for k in entry.get("pass@k", {})})
+    head = f"{'model':<20} {'accuracy':>9} {'correct/n':>11}" + "".join(
+        f" {'pass@' + str(k):>8} {'maj@' + str(k):>8}" for k in ks)
+    lines = [head]
+    for key, entry in metrics.items():
+        line = f"{key:<20} {fmt_rate(entry['accuracy']):>9} {entry['correct']:>5}/{entry['n']:<5}"
+        for k in ks:
+            line += (f" {fmt_rate(entry['pass@k'].get(str(k))):>8}"
+                     f" {fmt_rate(entry['maj@k'].get(str(k))):>8}")
+        lines.append(line)
+    return "\n".join(lines)

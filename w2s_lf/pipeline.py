@@ -1,0 +1,143 @@
+"""The pipeline engine: run stages in order, skip what is done, resume what was interrupted.
+
+A stage is done only when its key (a hash of its result-affecting parameters and of the content of
+its inputs) matches the one recorded in the run's `manifest.json` and its outputs still hash as
+recorded; a file merely existing proves nothing. A stage whose key changed has its outputs removed
+before it runs again. A stage that was interrupted (status `running`, same key) runs again over its
+partial outputs: generation resumes by question id and training from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from w2s_lf import __version__
+from w2s_lf.errors import W2SError
+from w2s_lf.io import read_json, sha256_file, sha256_json, write_json
+
+
+@dataclass
+class Stage:
+    """One step of a run. Paths are relative to the run folder."""
+
+    name: str
+    params: dict                        # everything that changes the result
+    inputs: list[str]                   # files or folders whose content feeds the stage
+    outputs: list[str]                  # what the stage writes (files or folders)
+    run: Callable[["Stage"], dict | None]   # does the work; returns stats for the manifest
+    commands: list[str] = field(default_factory=list)   # shell equivalents, for --dry-run
+    resumable: bool = False             # keep partial outputs when re-running an interrupted stage
+
+
+def hash_path(path: Path) -> str:
+    """Content hash of a file, or of a folder's files (checkpoints and logs left out)."""
+    if path.is_file():
+        return sha256_file(path)
+    h = hashlib.sha256()
+    for p in sorted(path.rglob("*")):
+        rel = p.relative_to(path)
+        if not p.is_file() or rel.parts[0].startswith("checkpoint-") or p.suffix == ".log":
+            continue
+        h.update(f"{rel}\0{sha256_file(p)}\n".encode())
+    return h.hexdigest()
+
+
+def git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+class Run:
+    """A run folder and its manifest."""
+
+    def __init__(self, root: str | Path, header: dict):
+        self.root = Path(root)
+        self.manifest_path = self.root / "manifest.json"
+        old = read_json(self.manifest_path) if self.manifest_path.exists() else {}
+        self.manifest = {**header, "w2s_lf_version": __version__, "git_revision": git_revision(),
+                         "stages": old.get("stages", {})}
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel
+
+    def save(self) -> None:
+        write_json(self.manifest_path, self.manifest, indent=2)
+
+    def key(self, stage: Stage) -> str:
+        inputs = {}
+        for rel in stage.inputs:
+            p = self.path(rel)
+            if not p.exists():
+                raise W2SError(f"stage {stage.name}: input {p} is missing; run the stages before it")
+            inputs[rel] = hash_path(p)
+        return sha256_json({"params": stage.params, "inputs": inputs})
+
+    def is_done(self, stage: Stage, key: str) -> bool:
+        entry = self.manifest["stages"].get(stage.name, {})
+        if entry.get("status") != "done" or entry.get("key") != key:
+            return False
+        recorded = entry.get("outputs", {})
+        return all(self.path(rel).exists() and recorded.get(rel) == hash_path(self.path(rel))
+                   for rel in stage.outputs)
+
+    def execute(self, stage: Stage, echo: Callable[[str], None] = print) -> str:
+        """Run one stage unless it is done; returns 'skipped' or 'done'."""
+        key = self.key(stage)
+        if self.is_done(stage, key):
+            echo(f"[skip] {stage.name}: up to date")
+            return "skipped"
+        entry = self.manifest["stages"].get(stage.name, {})
+        # Killed (`running`) or crashed (`failed`) with the same inputs: partial outputs are
+        # valid checkpoints (generation appends finished ids, training saves checkpoints).
+        interrupted = entry.get("status") in ("running", "failed") and entry.get("key") == key
+        if not (interrupted and stage.resumable):
+            for rel in stage.outputs:   # stale or partial outputs of other inputs: start clean
+                p = self.path(rel)
+                shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+        echo(f"[run ] {stage.name}" + (" (resuming)" if interrupted and stage.resumable else ""))
+        self.manifest["stages"][stage.name] = {"status": "running", "key": key, "params": stage.params}
+        self.save()
+        start = time.perf_counter()
+        try:
+            stats = stage.run(stage) or {}
+        except BaseException:
+            self.manifest["stages"][stage.name]["status"] = "failed"
+            self.save()
+            raise
+        missing = [rel for rel in stage.outputs if not self.path(rel).exists()]
+        if missing:
+            raise W2SError(f"stage {stage.name} finished without writing {missing}")
+        self.manifest["stages"][stage.name] = {
+            "status": "done", "key": key, "params": stage.params,
+            "outputs": {rel: hash_path(self.path(rel)) for rel in stage.outputs},
+            "wall_s": round(time.perf_counter() - start, 2), "stats": stats,
+        }
+        self.save()
+        return "done"
+
+
+def select(stages: list[Stage], start: str | None = None, until: str | None = None,
+           only: tuple[str, ...] = ()) -> list[Stage]:
+    """Stages chosen by --from / --until / --only (names checked, with a did-you-mean)."""
+    import difflib
+    names = [s.name for s in stages]
+    for name in [start, until, *only]:
+        if name is not None and name not in names:
+            near = difflib.get_close_matches(name, names, n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else f"; stages: {', '.join(names)}"
+            raise W2SError(f"unknown stage '{name}'{hint}")
+    if only:
+        return [s for s in stages if s.name in only]
+    lo = names.index(start) if start else 0
+    hi = names.index(until) + 1 if until else len(names)
+    return stages[lo:hi]

@@ -1,0 +1,204 @@
+"""Recipes: one YAML file names a whole weak-to-strong experiment.
+
+A recipe is parsed once into frozen dataclasses; unknown keys, wrong types and bad choices are
+reported with their key path (`stage2.k: ...`) and a did-you-mean, before any work starts.
+`key=value` overrides use dotted paths (`stage2.k=4`), the way `llamafactory-cli` takes them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+from w2s_lf.errors import W2SError
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    source: Literal["embedded", "local", "hf"] = "embedded"
+    from_dir: Optional[str] = None          # local: folder with train_1/train_2/test.jsonl
+    hf_name: Optional[str] = None
+    hf_config: Optional[str] = None
+    hf_test_name: Optional[str] = None
+    sizes: Optional[list] = None            # embedded: [train_1, train_2, test]; hf: [train_1, train_2]
+    seed: int = 42
+    limit_train_2: Optional[int] = None     # use only the first N train_2 questions
+    limit_test: Optional[int] = None        # evaluate on the first N test questions
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    model: str = "smollm2-135m"             # a folder, a hub id, or a built-in name (w2s-lf models)
+    train: bool = True                      # weak only: fine-tune on train_1 gold first
+    adapter: Optional[str] = None           # weak only: an already trained adapter to use instead
+
+
+@dataclass(frozen=True)
+class GenerationSpec:
+    backend: Literal["vllm", "hf", "openai"] = "vllm"
+    prompt_style: Literal["raw", "chat"] = "raw"
+    max_new_tokens: Optional[int] = None    # task default (GSM8K 1024, MATH 2048)
+    batch_size: Optional[int] = None
+    options: dict = field(default_factory=dict)   # extra `w2s-lf generate` flags, e.g. tensor_parallel_size
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    preset: Literal["70b", "7b", "cpu"] = "cpu"
+    weak_preset: Optional[Literal["70b", "7b", "cpu"]] = None   # default: the 7b preset unless cpu
+    overrides: dict = field(default_factory=dict)        # every config
+    sft_overrides: dict = field(default_factory=dict)
+    pref_overrides: dict = field(default_factory=dict)   # DPO and ORPO
+    launch: dict = field(default_factory=dict)           # nnodes, node_rank, master_addr, master_port, nproc_per_node
+
+
+@dataclass(frozen=True)
+class Stage1Spec:
+    iterations: Literal[1, 2] = 1
+    target_count: Optional[int] = None      # MATH top-up of the consistent set to this many
+
+
+@dataclass(frozen=True)
+class Stage2Spec:
+    k: int = 10
+    temperature: float = 1.0
+    keep_threshold: float = 0.6
+    flip_threshold: float = 0.8
+    max_pairs: Optional[int] = None         # task default: GSM8K 1, MATH 3
+    methods: list = field(default_factory=lambda: ["dpo", "orpo"])
+    format: Literal["current", "legacy"] = "current"
+
+
+@dataclass(frozen=True)
+class EvaluateSpec:
+    models: list = field(default_factory=lambda: ["weak", "strong_full_weak", "mplus", "mpro", "strong_gold"])
+    k: int = 0                              # >0: also sample k answers per test question for pass@k
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    task: Literal["gsm8k", "math", "custom"] = "gsm8k"
+    data: DataSpec = field(default_factory=DataSpec)
+    weak: ModelSpec = field(default_factory=ModelSpec)
+    strong: ModelSpec = field(default_factory=lambda: ModelSpec(train=False))
+    generation: GenerationSpec = field(default_factory=GenerationSpec)
+    training: TrainingSpec = field(default_factory=TrainingSpec)
+    stage1: Stage1Spec = field(default_factory=Stage1Spec)
+    stage2: Stage2Spec = field(default_factory=Stage2Spec)
+    baselines: list = field(default_factory=lambda: ["full_weak", "gold"])
+    evaluate: EvaluateSpec = field(default_factory=EvaluateSpec)
+    grader: Literal["robust", "seed"] = "robust"
+    seed: int = 42
+    run_dir: Optional[str] = None           # default runs/<name>
+
+    def validate(self) -> None:
+        """Rules that span fields; field types and choices are checked while parsing."""
+        s2 = self.stage2
+        if not 0 <= s2.keep_threshold <= s2.flip_threshold <= 1:
+            raise W2SError("stage2: need 0 <= keep_threshold <= flip_threshold <= 1, got "
+                           f"{s2.keep_threshold} and {s2.flip_threshold}")
+        if s2.k < 1:
+            raise W2SError(f"stage2.k: must be at least 1, got {s2.k}")
+        for method in s2.methods:
+            if method not in ("dpo", "orpo"):
+                raise W2SError(f"stage2.methods: unknown method '{method}'; use dpo and/or orpo")
+        for baseline in self.baselines:
+            if baseline not in ("full_weak", "gold"):
+                raise W2SError(f"baselines: unknown baseline '{baseline}'; use full_weak and/or gold")
+        if self.data.source == "local" and not self.data.from_dir:
+            raise W2SError("data.from_dir: required when data.source is 'local'")
+        if self.data.source == "hf" and not self.data.hf_name:
+            raise W2SError("data.hf_name: required when data.source is 'hf'")
+        if self.data.source == "embedded" and self.task != "gsm8k":
+            raise W2SError(f"data.source: the embedded task is GSM8K-style; task '{self.task}' needs local or hf")
+
+    @property
+    def run_path(self) -> Path:
+        return Path(self.run_dir or f"runs/{self.name}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _check_type(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        if value not in typing.get_args(hint):
+            choices = ", ".join(repr(c) for c in typing.get_args(hint))
+            raise W2SError(f"{where}: {value!r} is not one of {choices}")
+        return value
+    if origin is typing.Union:   # Optional[X]
+        if value is None:
+            return None
+        inner = [a for a in typing.get_args(hint) if a is not type(None)][0]
+        return _check_type(value, inner, where)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    expected = {"int": int, "float": (int, float), "str": str, "bool": bool, "dict": dict, "list": list}
+    kind = expected.get(getattr(hint, "__name__", str(hint)))
+    if kind is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+        raise W2SError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {type(value).__name__} {value!r}")
+    return float(value) if hint is float else value
+
+
+def _build(cls, data: Any, where: str):
+    if not isinstance(data, dict):
+        raise W2SError(f"{where or 'recipe'}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else key
+        if key not in names:
+            near = difflib.get_close_matches(key, names, n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else f"; known keys: {', '.join(names)}"
+            raise W2SError(f"{path}: unknown key{hint}")
+        kwargs[key] = _check_type(value, hints[key], path)
+    missing = [f.name for f in dataclasses.fields(cls)
+               if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+               and f.name not in kwargs]
+    if missing:
+        raise W2SError(f"{where or 'recipe'}: missing required key '{missing[0]}'")
+    return cls(**kwargs)
+
+
+def apply_overrides(data: dict, overrides: dict) -> dict:
+    """Set dotted keys (`stage2.k`) in a nested dict, returning a new dict."""
+    import copy
+    out = copy.deepcopy(data)
+    for dotted, value in overrides.items():
+        node = out
+        *parents, last = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise W2SError(f"{dotted}: '{part}' is not a section")
+        node[last] = value
+    return out
+
+
+def parse_recipe(data: dict, overrides: dict | None = None) -> Recipe:
+    recipe = _build(Recipe, apply_overrides(data or {}, overrides or {}), "")
+    recipe.validate()
+    return recipe
+
+
+def load_recipe(path: str | Path, overrides: dict | None = None) -> Recipe:
+    path = Path(path)
+    if not path.is_file():
+        raise W2SError(f"{path}: recipe not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise W2SError(f"{path}: not valid YAML: {e}") from None
+    try:
+        return parse_recipe(data, overrides)
+    except W2SError as e:
+        raise W2SError(f"{path}: {e}") from None

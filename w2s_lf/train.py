@@ -1,0 +1,124 @@
+"""Launch LLaMA-Factory: `llamafactory-cli train|export` as a subprocess, checked first.
+
+Training runs in its own process (LLaMA-Factory may itself start torchrun for several GPUs or
+nodes), with its full output in a log file, a progress bar read from that output, and on
+failure an error that quotes the log's last lines.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import deque
+from pathlib import Path
+
+import yaml
+
+from w2s_lf.errors import W2SError
+from w2s_lf.io import write_text
+
+# recipe `training.launch` key -> environment variable read by `llamafactory-cli`
+LAUNCH_ENV = {"nnodes": "NNODES", "node_rank": "NODE_RANK", "master_addr": "MASTER_ADDR",
+              "master_port": "MASTER_PORT", "nproc_per_node": "NPROC_PER_NODE"}
+PROGRESS = re.compile(r"(\d+)/(\d+) \[")
+
+
+def launch_env(launch: dict | None = None) -> dict[str, str]:
+    """Environment for `llamafactory-cli`: multi-GPU / multi-node settings and version checks off.
+
+    `DISABLE_VERSION_CHECK=1` because w2s-lf runs LLaMA-Factory on a newer transformers than it
+    pins (see scripts/setup.sh); `FORCE_TORCHRUN=1` whenever more than one process is asked for.
+    """
+    env = {"DISABLE_VERSION_CHECK": "1"}
+    launch = launch or {}
+    unknown = set(launch) - set(LAUNCH_ENV)
+    if unknown:
+        raise W2SError(f"training.launch: unknown key(s) {sorted(unknown)}; known: {sorted(LAUNCH_ENV)}")
+    for key, var in LAUNCH_ENV.items():
+        if launch.get(key) is not None:
+            env[var] = str(launch[key])
+    if int(launch.get("nnodes") or 1) > 1 or int(launch.get("nproc_per_node") or 1) > 1:
+        env["FORCE_TORCHRUN"] = "1"
+    return env
+
+
+def llamafactory_cli() -> str:
+    """The `llamafactory-cli` of this environment (beside our Python), else the one on PATH."""
+    local = Path(sys.executable).parent / "llamafactory-cli"
+    found = str(local) if local.exists() else shutil.which("llamafactory-cli")
+    if not found:
+        raise W2SError("llamafactory-cli not found; run scripts/setup.sh (or pip install llamafactory)")
+    return found
+
+
+def write_config(config: dict, path: str | Path) -> Path:
+    path = Path(path)
+    write_text(path, yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def prepare_output_dir(output_dir: str | Path) -> None:
+    """Keep a folder with checkpoints (LLaMA-Factory resumes from the last one); clear any other
+    leftovers, which would otherwise stop LLaMA-Factory with 'Output directory already exists'."""
+    output_dir = Path(output_dir)
+    if output_dir.is_dir() and not any(output_dir.glob("checkpoint-*")):
+        shutil.rmtree(output_dir)
+
+
+def run_llamafactory(command: str, config_path: str | Path, log_path: str | Path,
+                     env: dict[str, str] | None = None, progress: bool = True, tail: int = 25) -> None:
+    """Run `llamafactory-cli COMMAND CONFIG`, teeing its output to `log_path`."""
+    import tqdm
+
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [llamafactory_cli(), command, str(config_path)]
+    last_lines: deque[str] = deque(maxlen=tail)
+    bar = tqdm.tqdm(desc=f"{command} {Path(config_path).stem}", unit="step", disable=not progress,
+                    leave=False, dynamic_ncols=True)
+    with open(log_path, "wb") as log:
+        log.write(("$ " + " ".join(cmd) + "\n").encode())
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(env or {})})
+        pending = b""
+        while chunk := proc.stdout.read1(65536):
+            log.write(chunk)
+            pending += chunk
+            *pieces, pending = re.split(rb"[\r\n]", pending)
+            for piece in pieces:
+                text = piece.decode(errors="replace").strip()
+                if not text:
+                    continue
+                last_lines.append(text)
+                if m := PROGRESS.search(text):
+                    bar.total = int(m.group(2))
+                    bar.n = int(m.group(1))
+                    bar.refresh()
+        returncode = proc.wait()
+    bar.close()
+    if returncode != 0:
+        quoted = "\n  ".join(last_lines)
+        raise W2SError(f"llamafactory-cli {command} {config_path} failed (exit {returncode}); "
+                       f"full log: {log_path}; last lines:\n  {quoted}")
+
+
+def train(config: dict, config_path: str | Path, log_path: str | Path, launch: dict | None = None,
+          validate: bool = True, progress: bool = True) -> Path:
+    """Check a training config, write it, and train; returns the output folder."""
+    if validate:
+        from w2s_lf.validate import check_config
+        check_config(config)
+    write_config(config, config_path)
+    prepare_output_dir(config["output_dir"])
+    run_llamafactory("train", config_path, log_path, launch_env(launch), progress)
+    return Path(config["output_dir"])
+
+
+def export(config: dict, config_path: str | Path, log_path: str | Path, progress: bool = True) -> Path:
+    """Merge a LoRA adapter into its base model (`llamafactory-cli export`)."""
+    write_config(config, config_path)
+    run_llamafactory("export", config_path, log_path, launch_env(), progress)
+    return Path(config["export_dir"])
