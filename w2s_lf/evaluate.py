@@ -4,7 +4,7 @@ Library functions take and return plain records and dicts; the readers here chec
 locate bad input as ``file:line``. Judging (equivalence, voting, the pass@k estimator) lives in
 `w2s_lf.grading`, so a metric here means the same as everywhere else in the pipeline.
 
-Decisions (documented for users in `w2s-lf evaluate --help` and the README):
+Decisions (also stated in `w2s-lf evaluate --help`):
 
 - A greedy record whose ``result`` is null (gold unknown) is *ungraded*: it is left out of the
   denominator and counted separately, rather than counted as wrong, so accuracy is over questions
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from w2s_lf.errors import InputError, W2SError
 from w2s_lf.io import iter_jsonl, read_json, write_json
@@ -137,17 +137,13 @@ def score_samples(records: Sequence[dict], task, ks: Sequence[int] | None = None
     for record in graded:
         gold = str(record["gold"])
         preds = [s["pred"] for s in record["samples"]]
-        verdicts: dict[str, bool] = {}   # equivalence can be slow (sympy); judge each pred once
-
-        def judge(pred: str) -> bool:
-            if pred not in verdicts:
-                verdicts[pred] = bool(pred) and bool(grading.is_equivalent(pred, gold, task, mode=mode))
-            return verdicts[pred]
-
-        c = sum(judge(p) for p in preds)
+        # Equivalence can be slow (sympy), and samples repeat: judge each distinct pred once.
+        # An empty pred (nothing extracted) is never right, whatever the grader would say.
+        verdicts = {p: bool(p) and bool(grading.is_equivalent(p, gold, task, mode=mode)) for p in set(preds)}
+        c = sum(verdicts[p] for p in preds)
         for k in ks:
             pass_sum[k] += grading.pass_at_k(len(preds), c, k)
-            maj_sum[k] += judge(grading.majority_vote(preds[:k]).pred)
+            maj_sum[k] += verdicts[grading.majority_vote(preds[:k]).pred]
     n = len(graded)
     return {"n": n, "ungraded": ungraded, "samples": fewest,
             "pass@k": {str(k): pass_sum[k] / n for k in ks},
@@ -212,10 +208,11 @@ def evaluate_run(run_dir: str | Path, task: str | None = None, mode: str | None 
 # ----------------------------------------------------------------------------- a model on test
 
 def generate_command(model: str, task: str, data_dir: str, output: str, adapter: str | None = None,
-                     backend: str | None = None, limit: int | None = None) -> list[str]:
-    """The `w2s-lf generate` call for greedy zero-shot answers on test."""
+                     backend: str | None = None, limit: int | None = None, mode: str = "robust") -> list[str]:
+    """The `w2s-lf generate` call for greedy zero-shot answers on test, graded in ``mode``."""
     cmd = [sys.executable, "-m", "w2s_lf", "generate", "--model", str(model), "--task", task,
-           "--data-dir", str(data_dir), "--split", "test", "--mode", "zero-shot", "-o", str(output)]
+           "--data-dir", str(data_dir), "--split", "test", "--mode", "zero-shot", "--grader", mode,
+           "-o", str(output)]
     if adapter:
         cmd += ["--adapter", str(adapter)]
     if backend:
@@ -227,7 +224,7 @@ def generate_command(model: str, task: str, data_dir: str, output: str, adapter:
 
 def evaluate_model(model: str, task: str, data_dir: str, output: str | Path,
                    adapter: str | None = None, backend: str | None = None,
-                   limit: int | None = None) -> dict:
+                   limit: int | None = None, mode: str = "robust") -> dict:
     """Greedy zero-shot accuracy of a model (or model + LoRA adapter) on the test split.
 
     Generation runs in a subprocess so that the engine (vLLM, torch) and its GPU memory are gone
@@ -235,9 +232,9 @@ def evaluate_model(model: str, task: str, data_dir: str, output: str | Path,
     """
     if not Path(data_dir).is_dir():
         raise W2SError(f"{data_dir}: no such data folder (run `w2s-lf prepare` first)")
-    cmd = generate_command(model, task, data_dir, str(output), adapter, backend, limit)
+    cmd = generate_command(model, task, data_dir, str(output), adapter, backend, limit, mode)
     try:
-        done = subprocess.run(cmd)
+        done = subprocess.run(cmd, check=False)   # the exit status becomes a W2SError below
     except OSError as e:
         raise W2SError(f"could not start generation: {e}") from None
     if done.returncode != 0:
@@ -254,8 +251,8 @@ def fmt_rate(value: float | None) -> str:
 def format_metrics(scores: dict) -> str:
     """A plain-text table of one file's metrics (greedy or samples)."""
     if "pass@k" in scores and "accuracy" not in scores:
-        lines = [f"questions {scores['n']} (ungraded {scores['ungraded']}), "
-                 f"samples per question {scores['samples']}",
+        lines = [(f"questions {scores['n']} (ungraded {scores['ungraded']}), "
+                  f"samples per question {scores['samples']}"),
                  f"{'k':>4}  {'pass@k':>8}  {'maj@k':>8}"]
         lines += [f"{k:>4}  {fmt_rate(scores['pass@k'][k]):>8}  {fmt_rate(scores['maj@k'][k]):>8}"
                   for k in scores["pass@k"]]

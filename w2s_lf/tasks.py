@@ -133,7 +133,7 @@ TASKS: dict[str, Task] = {
     "gsm8k": Task("gsm8k", "####", 1024, True, "GSM8K", _parse_gsm8k, _gsm8k_target,
                   (7000, 7000), hf_name="openai/gsm8k", hf_config="main"),
     "math": Task("math", "The answer is:", 2048, False, "MATH", _parse_math, _math_target,
-                 (6000, 6000), hf_name="EleutherAI/hendrycks_math", hf_config=None),
+                 (6000, 6000), hf_name="DigitalLearningGmbH/MATH-lighteval", hf_config=None),
     "custom": Task("custom", "The answer is:", 1024, False, "CUSTOM", _parse_custom, _custom_target,
                    (1000, 1000)),
 }

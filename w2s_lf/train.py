@@ -68,21 +68,24 @@ def prepare_output_dir(output_dir: str | Path) -> None:
         shutil.rmtree(output_dir)
 
 
-def run_llamafactory(command: str, config_path: str | Path, log_path: str | Path,
-                     env: dict[str, str] | None = None, progress: bool = True, tail: int = 25) -> None:
-    """Run `llamafactory-cli COMMAND CONFIG`, teeing its output to `log_path`."""
+def run_logged(cmd: list[str], log_path: str | Path, env: dict[str, str] | None = None,
+               label: str | None = None, progress: bool = True, tail: int = 25) -> None:
+    """Run `cmd`, teeing its output to `log_path` and showing one progress bar read from the
+    `n/total [` counters that tqdm (ours, vLLM's, the HF Trainer's) prints. On failure, raise
+    with the log's last lines."""
     import tqdm
 
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [llamafactory_cli(), command, str(config_path)]
     last_lines: deque[str] = deque(maxlen=tail)
-    bar = tqdm.tqdm(desc=f"{command} {Path(config_path).stem}", unit="step", disable=not progress,
-                    leave=False, dynamic_ncols=True)
+    bar = tqdm.tqdm(desc=label or Path(cmd[0]).name, disable=not progress, leave=False, dynamic_ncols=True)
     with open(log_path, "wb") as log:
         log.write(("$ " + " ".join(cmd) + "\n").encode())
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                env={**os.environ, **(env or {})})
+        try:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    env={**os.environ, **(env or {})})
+        except OSError as e:
+            raise W2SError(f"could not start {cmd[0]}: {e}") from None
         pending = b""
         while chunk := proc.stdout.read1(65536):
             log.write(chunk)
@@ -94,15 +97,21 @@ def run_llamafactory(command: str, config_path: str | Path, log_path: str | Path
                     continue
                 last_lines.append(text)
                 if m := PROGRESS.search(text):
-                    bar.total = int(m.group(2))
-                    bar.n = int(m.group(1))
+                    bar.total, bar.n = int(m.group(2)), int(m.group(1))
                     bar.refresh()
         returncode = proc.wait()
     bar.close()
     if returncode != 0:
         quoted = "\n  ".join(last_lines)
-        raise W2SError(f"llamafactory-cli {command} {config_path} failed (exit {returncode}); "
-                       f"full log: {log_path}; last lines:\n  {quoted}")
+        raise W2SError(f"{' '.join(cmd[:3])} ... failed (exit {returncode}); full log: {log_path}; "
+                       f"last lines:\n  {quoted}")
+
+
+def run_llamafactory(command: str, config_path: str | Path, log_path: str | Path,
+                     env: dict[str, str] | None = None, progress: bool = True) -> None:
+    """`llamafactory-cli COMMAND CONFIG` through `run_logged`."""
+    run_logged([llamafactory_cli(), command, str(config_path)], log_path, env,
+               f"{command} {Path(config_path).stem}", progress)
 
 
 def train(config: dict, config_path: str | Path, log_path: str | Path, launch: dict | None = None,

@@ -22,7 +22,7 @@ def _parse_ks(value: str | None) -> list[int] | None:
 @click.option("--task", default=None, help="gsm8k, math or custom (default: the run's task, else gsm8k).")
 @click.option("--k", "ks", help="Comma-separated k for pass@k / maj@k (default 1,5,10 and the sample count).")
 @click.option("--grader-mode", default=None,
-              help="How sample preds are judged against gold (default: the run's mode, else robust).")
+              help="robust or seed: how preds are judged against gold (default: the run's mode, else robust).")
 @click.option("--json", "json_out", type=click.Path(), help="Also write the metrics as JSON to this file.")
 @click.option("--model", help="Evaluate this model (path or built-in name) greedily on test.")
 @click.option("--adapter", type=click.Path(), help="With --model: a LoRA adapter folder.")
@@ -72,7 +72,8 @@ def evaluate(results, task, ks, grader_mode, json_out, model, adapter, data_dir,
         get_task(task)   # fail on a typo before starting a model
         with tempfile.TemporaryDirectory(prefix="w2s-eval-") as tmp:
             out = save_results or str(Path(tmp) / "results.jsonl")
-            scores = lib.evaluate_model(model, task, data_dir or f"data/{task}", out, adapter, backend, limit)
+            scores = lib.evaluate_model(model, task, data_dir or f"data/{task}", out, adapter, backend, limit,
+                                        grader_mode or "robust")
         click.echo(f"{model}{' + ' + adapter if adapter else ''} on {task} test: {lib.format_metrics(scores)}")
     elif Path(results).is_dir():
         scores = lib.evaluate_run(results, task, grader_mode, k_list)

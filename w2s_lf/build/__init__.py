@@ -1,0 +1,11 @@
+"""Stage I and stage II dataset builders: pure functions over records (SPEC.md rules).
+
+    from w2s_lf.build import build_full_weak, build_stage1, vote, build_pairs
+"""
+
+from w2s_lf.build.records import check_aligned, load_gold, load_results, load_samples
+from w2s_lf.build.stage1 import Stage1Result, build_full_weak, build_stage1
+from w2s_lf.build.stage2 import PAIR_LIMITS, PairsResult, Vote, build_pairs, vote
+
+__all__ = ["PAIR_LIMITS", "PairsResult", "Stage1Result", "Vote", "build_full_weak", "build_pairs",
+           "build_stage1", "check_aligned", "load_gold", "load_results", "load_samples", "vote"]

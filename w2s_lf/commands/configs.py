@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import click
+
+from w2s_lf.cli import guarded, parse_overrides
+
+
+@click.command(short_help="Emit LLaMA-Factory train / export configs (YAML) for the recipe.")
+@click.argument("kind", required=False,
+                type=click.Choice(["weak_sft", "sft", "dpo", "orpo", "export"]))
+@click.argument("overrides", nargs=-1)
+@click.option("--preset", default="70b", show_default=True, type=click.Choice(["70b", "7b", "cpu"]))
+@click.option("--model", help="model_name_or_path (dpo/orpo: the merged M_plus, or the base with --adapter).")
+@click.option("--dataset", help="Dataset name(s) in dataset_info.json, comma separated.")
+@click.option("--dataset-dir", default="data/gsm8k", show_default=True)
+@click.option("--output-dir", help="Training output_dir (export: the merged model's folder).")
+@click.option("--adapter", help="LoRA adapter to start from (dpo: M_plus's; the reference is then named explicitly).")
+@click.option("--ref-model", help="DPO reference model (default: the merged M_plus itself).")
+@click.option("--ref-adapter", help="Adapter of the DPO reference model.")
+@click.option("--lf-version", default="0.9.5", show_default=True, type=click.Choice(["0.9.5", "0.6.2", "0.5.0"]),
+              help="0.5.0 / 0.6.2: the paper's versions (dpo_beta; stage: orpo with orpo_beta).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
+@click.option("--write-shipped", is_flag=True, help="Regenerate llama_factory_configs/ from the library.")
+@guarded
+def configs(kind, overrides, preset, model, dataset, dataset_dir, output_dir, adapter, ref_model,
+            ref_adapter, lf_version, output, write_shipped):
+    """Emit a config for one step; trailing key=value pairs override any key.
+
+    \b
+    Examples:
+      w2s-lf configs sft --preset 70b --model meta-llama/Llama-2-70b-hf --dataset gsm8k_iter1_hybrid \\
+          --output-dir saves/mplus -o mplus.yaml
+      w2s-lf configs export --model meta-llama/Llama-2-70b-hf --adapter saves/mplus --output-dir models/mplus
+      w2s-lf configs dpo --preset cpu --model models/mplus --dataset gsm8k_pairs --output-dir saves/dpo \\
+          pref_beta=0.2 max_steps=10
+      w2s-lf configs orpo --lf-version 0.6.2 --model models/mplus --dataset gsm8k_pairs --output-dir saves/orpo
+      w2s-lf configs --write-shipped
+    """
+    from w2s_lf import configs as lib
+    from w2s_lf.errors import W2SError
+
+    if write_shipped:
+        from w2s_lf.shipped_configs import write_shipped as write
+        for path in write():
+            click.echo(f"wrote {path}", err=True)
+        return
+    if kind is None:
+        raise W2SError("give a KIND (weak_sft, sft, dpo, orpo, export) or --write-shipped")
+    values = parse_overrides(overrides)
+    if not model or not output_dir:
+        raise W2SError("--model and --output-dir are required")
+    if kind == "export":
+        if not adapter:
+            raise W2SError("export needs --adapter (the LoRA to merge)")
+        cfg = lib.make_export_config(model, adapter, output_dir,
+                                     device="cpu" if preset == "cpu" else "auto", overrides=values)
+    else:
+        if not dataset:
+            raise W2SError("--dataset is required")
+        cfg = lib.make_train_config(kind, preset, model, dataset, dataset_dir, output_dir, adapter=adapter,
+                                    ref_model=ref_model, ref_adapter=ref_adapter, lf_version=lf_version,
+                                    overrides=values)
+    if output:
+        click.echo(f"wrote {lib.write_config(output, cfg)}", err=True)
+    else:
+        click.echo(lib.render_yaml(cfg), nl=False)

@@ -1,0 +1,75 @@
+"""transformers `generate`: the reference implementation and the fallback without vLLM.
+
+Greedy prompts are batched with left padding. Sampling runs one question at a time, with the
+torch RNG seeded from the question's own seed, so a question's samples do not depend on which
+other questions share its batch, shard or resumed run.
+"""
+
+from __future__ import annotations
+
+from w2s_lf.errors import W2SError
+from w2s_lf.generation.backends.base import BackendInfo, Completion, Sampling, cut_at_stop
+
+
+class HfBackend:
+    default_batch_size = 8
+
+    def __init__(self, model: str, adapter: str | None = None, dtype: str = "auto",
+                 device: str | None = None):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.torch = torch
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model, padding_side="left")
+            self.model = AutoModelForCausalLM.from_pretrained(
+                model, dtype=dtype if dtype == "auto" else getattr(torch, dtype)).to(self.device)
+        except (OSError, ValueError) as e:
+            raise W2SError(f"transformers could not load {model}: {e}") from e
+        if adapter:
+            from peft import PeftModel
+            self.model = PeftModel.from_pretrained(self.model, adapter)
+        self.model.eval()
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.info = BackendInfo("hf", model, adapter, {"dtype": str(self.model.dtype), "device": self.device})
+
+    def _run(self, prompts: list[str], sampling: Sampling, n: int) -> list[list[Completion]]:
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
+        kwargs = dict(max_new_tokens=sampling.max_new_tokens, num_return_sequences=n,
+                      pad_token_id=self.tokenizer.pad_token_id)
+        if sampling.greedy:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            # top_k=0 switches off the top-50 default of many generation configs, as vLLM does.
+            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
+        if sampling.stop:
+            kwargs.update(stop_strings=list(sampling.stop), tokenizer=self.tokenizer)
+        with self.torch.inference_mode():
+            out = self.model.generate(**enc, **kwargs)
+        new = out[:, enc["input_ids"].shape[1]:]
+        results = []
+        for row in range(len(prompts)):
+            group = []
+            for j in range(n):
+                ids = new[row * n + j]
+                ids = ids[ids != self.tokenizer.pad_token_id] if self.tokenizer.pad_token_id is not None else ids
+                text = self.tokenizer.decode(ids, skip_special_tokens=True)
+                group.append(Completion(cut_at_stop(text, sampling.stop), int(len(ids))))
+            results.append(group)
+        return results
+
+    def generate(self, prompts: list[str], sampling: Sampling) -> list[list[Completion]]:
+        if sampling.greedy:
+            return self._run(prompts, sampling, sampling.n)
+        results = []
+        for i, prompt in enumerate(prompts):
+            seed = sampling.seed_for(i)
+            if seed is not None:
+                self.torch.manual_seed(seed)
+            results.extend(self._run([prompt], sampling, sampling.n))
+        return results
+
+    def close(self) -> None:
+        self.model = None

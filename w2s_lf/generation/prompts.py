@@ -1,0 +1,124 @@
+"""Prompts: the paper's zero-shot and few-shot (ICL) text, demonstration choice, chat styling.
+
+The few-shot layout is SPEC.md's, byte for byte: each demonstration is
+``"Question: {q}\\nAnswer: {response}"``, demonstrations are joined by ``"\\n\\n"``, then
+``"\\n\\n"`` and the zero-shot prompt of the question follow.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from w2s_lf.errors import InputError, W2SError
+from w2s_lf.io import read_jsonl, sha256_file
+from w2s_lf.tasks import zero_shot_prompt
+
+PREFIX, SUFFIX = "Question: ", "\nAnswer:"
+STRATEGIES = ("paper", "first")
+PROMPT_STYLES = ("raw", "chat")
+# The paper's helper shuffles with seed 42 and takes 4 demonstrations.
+PAPER_SEED, PAPER_SHOTS = 42, 4
+
+
+@dataclass(frozen=True)
+class Demo:
+    id: int | None
+    question: str
+    response: str
+
+    def text(self) -> str:
+        return f"{PREFIX}{self.question}\nAnswer: {self.response}"
+
+
+def question_of_prompt(prompt: str, where: str = "<demo>", line: int | None = None) -> str:
+    """The question inside a zero-shot prompt `Question: {q}\\nAnswer:` (weak results carry only
+    the prompt, as the paper's results.jsonl does)."""
+    if not (prompt.startswith(PREFIX) and prompt.endswith(SUFFIX)):
+        raise InputError("is not a zero-shot prompt 'Question: ...\\nAnswer:' "
+                         "(give records with a 'question' field instead)", where, line, "prompt")
+    return prompt[len(PREFIX):-len(SUFFIX)]
+
+
+def few_shot_prompt(demos: list[Demo], question: str) -> str:
+    return "\n\n".join(d.text() for d in demos) + "\n\n" + zero_shot_prompt(question)
+
+
+def load_demo_pool(path: str | Path) -> list[Demo]:
+    """Weak results (`{id, prompt|question, response, ...}` per line) as candidate demonstrations,
+    in file order. Demonstrations use the weak model's own responses, never gold (SPEC.md)."""
+    demos = []
+    for number, record in enumerate(read_jsonl(path, required=("response",)), start=1):
+        if "question" in record:
+            question = record["question"]
+        elif "prompt" in record:
+            question = question_of_prompt(record["prompt"], str(path), number)
+        else:
+            raise InputError("missing (need 'question' or 'prompt')", path, number, "prompt")
+        if not isinstance(record["response"], str):
+            raise InputError("expected a string", path, number, "response")
+        demos.append(Demo(record.get("id"), question, record["response"]))
+    return demos
+
+
+def choose_demos(pool: list[Demo], strategy: str = "paper", shots: int = PAPER_SHOTS,
+                 seed: int = PAPER_SEED, ids: list[int] | None = None) -> list[Demo]:
+    """Pick the demonstrations.
+
+    * `paper`: Python `random.Random(seed).shuffle` of the pool (file order), first `shots`.
+      This is `random.seed(42); random.shuffle(records)` as in the paper's helper. It does NOT
+      reproduce the released Llama-2-7B GSM8K choice (train_2 ids 2619, 456, 102, 3037): no
+      seed-42 shuffle, sample or permutation of 7000 items that we tried (Python `random`,
+      numpy legacy and Generator, torch) yields them, so the helper must have drawn from the
+      RNG before shuffling. Pass `ids` to use the paper's exact demonstrations.
+    * `first`: the first `shots` records.
+    * `ids`: the records with these ids, in the given order (overrides the strategy).
+    """
+    if ids:
+        by_id = {d.id: d for d in pool}
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise W2SError(f"demonstration ids not in the demo file: {missing}")
+        return [by_id[i] for i in ids]
+    if strategy not in STRATEGIES:
+        raise W2SError(f"unknown demo strategy '{strategy}'; choose one of: {', '.join(STRATEGIES)}")
+    if len(pool) < shots:
+        raise W2SError(f"the demo file has {len(pool)} records; {shots} demonstrations needed")
+    if strategy == "first":
+        return pool[:shots]
+    order = list(pool)
+    random.Random(seed).shuffle(order)
+    return order[:shots]
+
+
+def demos_provenance(path: str | Path, demos: list[Demo], strategy: str, seed: int,
+                     ids: list[int] | None) -> dict:
+    """What `<out>.demos.json` records: where the demonstrations came from and what they were."""
+    return {"file": str(path), "sha256": sha256_file(path),
+            "strategy": "ids" if ids else strategy, "seed": seed,
+            "ids": [d.id for d in demos],
+            "demos": [{"id": d.id, "question": d.question, "response": d.response} for d in demos]}
+
+
+def chat_renderer(tokenizer_dir: str):
+    """A function text -> the model's chat template applied to one user turn, ready to generate.
+
+    The paper's prompts are raw text; instruct models (e.g. SmolLM2-Instruct) may do better with
+    their template. The whole (few-shot) prompt goes into a single user message so that every
+    backend receives the same string and the stored `prompt` is exactly what the model saw."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    if not getattr(tokenizer, "chat_template", None):
+        raise W2SError(f"--prompt-style chat: the tokenizer in {tokenizer_dir} has no chat template")
+
+    def render(text: str) -> str:
+        return tokenizer.apply_chat_template([{"role": "user", "content": text}],
+                                             tokenize=False, add_generation_prompt=True)
+    return render
+
+
+def clean_response(text: str) -> str:
+    """SPEC.md: outer whitespace stripped, then outer `.` characters stripped."""
+    return text.strip().strip(".")

@@ -1,0 +1,169 @@
+"""The fast path: plain numbers parsed and compared exactly, without sympy.
+
+Almost every GSM8K answer, and a good share of MATH answers, is a plain number. Sending those
+through a symbolic library costs about a millisecond each; parsing them into a `Fraction` costs
+microseconds and is exact, so `0.50` = `0.5`, `1,000` = `1000`, `$5` = `5`, `\\frac{1}{2}` = `0.5`.
+
+Percentages are where tasks differ. GSM8K golds never carry `%` (a question asking for a
+percentage has gold `50`), so for numeric tasks a `%` is dropped: `50%` = `50`, and `0.5` is not
+`50`. For MATH and custom tasks a percentage may stand for its value too: `50\\%` = `50` = `0.5`.
+
+Every regex here is anchored or linear, and inputs longer than `MAX_NUMBER_CHARS` are not
+numbers, so the fast path is bounded by design.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+MAX_NUMBER_CHARS = 64
+_DIGITS = r"(?:\d{1,3}(?:,\d{3})+|\d+)"
+# One number in running text: thousands groups or digits, optional decimals; or a bare ".5".
+# A clock time ("6:25") is one token, so that it is never read as the number 6.
+NUMBER_IN_TEXT = re.compile(r"\d{1,2}:\d{2}(?!\d)|-?(?:" + _DIGITS + r"(?:\.\d+)?|\.\d+)")
+# A number standing alone: not part of a word ("4x", "3rd") or of a fraction or time.
+STANDALONE_NUMBER = re.compile(r"(?<![\w.,/:])-?(?:" + _DIGITS + r"(?:\.\d+)?|\.\d+)(?:/\d+)?(?![\w/:]|[.,]\d)")
+_DECIMAL = re.compile(r"([-+]?)(" + _DIGITS + r"(?:\.\d*)?|\.\d+)")
+_LATEX_FRAC = re.compile(r"([-+]?)\\[dt]?frac\{([-+]?\d+)\}\{([-+]?\d+)\}")
+_SLASH_FRAC = re.compile(r"([-+]?)(\d+)/(\d+)")
+_CURRENCY = ("\\$", "$", "US$", "USD", "€", "£", "¥", "Rs.")
+_NOISE = ("\\!", "\\,", "\\;", "\\:", "{,}", "\\ ", " ", "\u00a0")
+
+
+@dataclass(frozen=True)
+class Number:
+    value: Fraction
+    percent: bool = False
+
+
+def _strip_wrappers(s: str) -> str:
+    s = s.strip().rstrip(".").strip()
+    if s.startswith("\\boxed{") and s.endswith("}"):
+        s = s[7:-1]
+    for left, right in (("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"), ("{", "}"), ("(", ")")):
+        if len(s) > len(left) + len(right) and s.startswith(left) and s.endswith(right):
+            s = s[len(left):-len(right)].strip()
+    return s
+
+
+def parse_number(text: str) -> Number | None:
+    """`text` as an exact number if it is a plain number, else None.
+
+    Accepts signs, thousands commas, decimals, `a/b`, `\\frac{a}{b}`, currency signs and a
+    trailing `%`; rejects anything else (units, words, expressions) so that callers can send it
+    to the symbolic path.
+    """
+    if len(text) > MAX_NUMBER_CHARS:
+        return None
+    s = _strip_wrappers(text)
+    for noise in _NOISE:
+        s = s.replace(noise, "")
+    percent = False
+    if s.endswith("\\%") or s.endswith("%"):
+        percent, s = True, s[:-2] if s.endswith("\\%") else s[:-1]
+    sign = ""
+    if s[:1] in "-+" and s[1:2] in tuple(c[0] for c in _CURRENCY):   # -$5
+        sign, s = s[0], s[1:]
+    for mark in _CURRENCY:
+        if s.startswith(mark):
+            s = s[len(mark):]
+            break
+    s = sign + s
+    if not s:
+        return None
+    m = _DECIMAL.fullmatch(s)
+    if m:
+        body = m.group(2).replace(",", "")
+        value = Fraction(body.rstrip(".") if body.endswith(".") else body)
+        return Number(-value if m.group(1) == "-" else value, percent)
+    m = _LATEX_FRAC.fullmatch(s) or _SLASH_FRAC.fullmatch(s)
+    if m:
+        num, den = int(m.group(2)), int(m.group(3))
+        if den == 0:
+            return None
+        value = Fraction(num, den)
+        return Number(-value if m.group(1) == "-" else value, percent)
+    return None
+
+
+def format_number(number: Number) -> str:
+    """Canonical text: integers plainly, terminating decimals without trailing zeros, else a/b."""
+    v = number.value
+    if v.denominator == 1:
+        text = str(v.numerator)
+    else:
+        den = v.denominator
+        while den % 2 == 0:
+            den //= 2
+        while den % 5 == 0:
+            den //= 5
+        if den == 1:   # terminates: exact decimal
+            places = 0
+            while (v * 10 ** places).denominator != 1:
+                places += 1
+            scaled = abs(v.numerator * 10 ** places // v.denominator)
+            digits = str(scaled).rjust(places + 1, "0")
+            text = ("-" if v < 0 else "") + digits[:-places] + "." + digits[-places:]
+        else:
+            text = f"{v.numerator}/{v.denominator}"
+    return text + ("%" if number.percent else "")
+
+
+def _decimal_places(v: Fraction) -> int | None:
+    """Places of a terminating decimal whose denominator is a power of ten, else None."""
+    den, places = v.denominator, 0
+    while den % 10 == 0:
+        den //= 10
+        places += 1
+    return places if den == 1 else None
+
+
+def _close(a: Fraction, b: Fraction) -> bool:
+    """Exact, or a rounded decimal (2+ places) of a repeating value: 2/3 = 0.67 = 0.6666666666666666.
+
+    The longer side must be a repeating fraction or a float-length decimal (6+ places), so 1.334
+    is not 1.33: only a value that cannot be written exactly may be rounded.
+    """
+    if a == b:
+        return True
+    for exact, shown in ((a, b), (b, a)):
+        places = _decimal_places(shown)
+        if places is None or places < 2:
+            continue
+        exact_places = _decimal_places(exact)
+        repeating = exact_places is None and not _terminates(exact)
+        if (repeating or (exact_places or 0) >= 6) and round(exact, places) == shown:
+            return True
+    return False
+
+
+def _terminates(v: Fraction) -> bool:
+    den = v.denominator
+    for p in (2, 5):
+        while den % p == 0:
+            den //= p
+    return den == 1
+
+
+def numbers_equal(pred: Number, gold: Number, numeric_task: bool) -> bool:
+    """Equality under the task's percentage rule (see module docstring)."""
+    if numeric_task or pred.percent == gold.percent:
+        return _close(pred.value, gold.value)
+    if _close(pred.value, gold.value):
+        return True
+    pct, plain = (pred, gold) if pred.percent else (gold, pred)
+    return _close(pct.value / 100, plain.value)
+
+
+def first_number(text: str) -> str | None:
+    m = NUMBER_IN_TEXT.search(text)
+    return m.group(0) if m else None
+
+
+def last_standalone_number(text: str) -> str | None:
+    last = None
+    for last in STANDALONE_NUMBER.finditer(text):
+        pass
+    return last.group(0) if last else None

@@ -1,0 +1,323 @@
+"""The run report: `report.md` and PNG plots written into a run folder.
+
+The report is a pure function of the run's manifest.json and eval/metrics.json, with no clock
+in it, so the same run gives the same bytes (PNGs included: Agg writes no timestamp, and we drop
+the "Software" text chunk that names the matplotlib version).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from pathlib import Path
+
+from w2s_lf.errors import InputError
+from w2s_lf.evaluate import METRICS_FILE, eval_files, evaluate_run, fmt_rate, read_manifest
+from w2s_lf.io import atomic_open, read_json, write_text
+
+REPORT_FILE = "report.md"
+ACCURACY_PNG = "accuracy.png"
+WALL_TIME_PNG = "wall_time.png"
+
+# Fixed model keys of a run: (label, role, rank); ranks order the table and the bar chart.
+MODELS = {
+    "weak": ("weak", "weak floor", 0),
+    "strong_base": ("strong base", "strong model zero-shot", 1),
+    "strong_full_weak": ("full weak", "naive baseline: strong on full weak data", 2),
+    "mpro_dpo": ("M_pro DPO", "stage II: DPO from M_plus", 4),
+    "mpro_orpo": ("M_pro ORPO", "stage II: ORPO from M_plus", 4.1),
+    "strong_gold": ("gold", "gold ceiling: strong on train_2 gold", 9),
+}
+MPLUS = re.compile(r"mplus_iter(\d+)$")
+COLORS = {"weak": "#8c8c8c", "strong_base": "#bcbd22", "strong_full_weak": "#ff7f0e",
+          "mplus": "#1f77b4", "mpro": "#2ca02c", "strong_gold": "#d4a017", "other": "#9467bd"}
+STATUS_COLORS = {"done": "#1f77b4", "failed": "#d62728", "running": "#ff7f0e"}
+
+
+def model_info(key: str) -> tuple[str, str, float, str]:
+    """``(label, role, rank, color)`` of a model key; unknown keys sort before the ceiling."""
+    if key in MODELS:
+        label, role, rank = MODELS[key]
+        color = COLORS["mpro"] if key.startswith("mpro") else COLORS[key]
+        return label, role, rank, color
+    m = MPLUS.match(key)
+    if m:   # any number of stage-I iterations, in order
+        i = int(m.group(1))
+        return f"M_plus iter {i}", f"stage I: SFT on weak-ICL consistent data, iteration {i}", 3 + i / 1000, COLORS["mplus"]
+    return key, "other", 5, COLORS["other"]
+
+
+def pgr(acc: float | None, weak: float | None, ceiling: float | None) -> float | None:
+    """Performance gap recovered, ``(acc - weak) / (ceiling - weak)``; None when undefined
+    (a missing accuracy, or ceiling == weak: there is no gap to recover)."""
+    if acc is None or weak is None or ceiling is None or math.isclose(ceiling, weak, abs_tol=1e-12):
+        return None
+    return (acc - weak) / (ceiling - weak)
+
+
+# ----------------------------------------------------------------------------- loading
+
+def load_metrics(run_dir: str | Path, recompute: bool = False) -> dict:
+    """eval/metrics.json, computed first (by `evaluate_run`) when asked or when absent."""
+    path = Path(run_dir) / "eval" / METRICS_FILE
+    if recompute or (not path.is_file() and eval_files(run_dir)):
+        return evaluate_run(run_dir)
+    if not path.is_file():
+        return {}
+    metrics = read_json(path)
+    if not isinstance(metrics, dict):
+        raise InputError("expected an object of models", path)
+    for key, entry in metrics.items():
+        if not isinstance(entry, dict):
+            raise InputError("expected an object", path, field=key)
+        acc = entry.get("accuracy")
+        if acc is not None and not isinstance(acc, (int, float)):
+            raise InputError(f"expected a number or null, got {acc!r}", path, field=f"{key}.accuracy")
+    return metrics
+
+
+# ----------------------------------------------------------------------------- formatting
+
+def _cell(value) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m {int(seconds % 60):02d}s"
+    return f"{int(seconds // 3600)}h {int(seconds % 3600 // 60):02d}m"
+
+
+def fmt_stats(stats: dict) -> str:
+    """One line of stage statistics; fractions of accuracy-like keys as percentages."""
+    stats = dict(stats)
+    parts = []
+    if isinstance(stats.get("kept"), int) and isinstance(stats.get("total"), int):
+        kept, total = stats.pop("kept"), stats.pop("total")
+        parts.append(f"kept {kept} of {total}" + (f" ({fmt_rate(kept / total)})" if total else ""))
+    for key, value in stats.items():
+        label = key.replace("_", " ")
+        if value is None:
+            text = "n/a"
+        elif isinstance(value, float) and any(w in key for w in ("accuracy", "confidence", "rate", "fraction")):
+            text = fmt_rate(value)
+        elif isinstance(value, float):
+            text = f"{value:.4g}"
+        else:
+            text = str(value)
+        parts.append(f"{label} {text}")
+    return "; ".join(parts)
+
+
+# ----------------------------------------------------------------------------- rendering
+
+def model_rows(metrics: dict) -> list[dict]:
+    """The models of a run in report order, each with its PGR against the run's floor and ceiling."""
+    weak = metrics.get("weak", {}).get("accuracy")
+    ceiling = metrics.get("strong_gold", {}).get("accuracy")
+    rows = []
+    for key in sorted(metrics, key=lambda k: (model_info(k)[2], k)):
+        label, role, _, color = model_info(key)
+        entry = metrics[key]
+        acc = entry.get("accuracy")
+        gap = None if key in ("weak", "strong_gold") else pgr(acc, weak, ceiling)
+        rows.append({"key": key, "label": label, "role": role, "color": color, "accuracy": acc,
+                     "correct": entry.get("correct"), "n": entry.get("n"), "pgr": gap,
+                     "pass@k": entry.get("pass@k") or {}, "maj@k": entry.get("maj@k") or {}})
+    return rows
+
+
+def _pgr_note(metrics: dict) -> str:
+    weak = metrics.get("weak", {}).get("accuracy")
+    ceiling = metrics.get("strong_gold", {}).get("accuracy")
+    note = "PGR = (acc − acc_weak) / (acc_gold − acc_weak), the share of the floor-to-ceiling gap recovered."
+    if weak is None or ceiling is None:
+        missing = " and ".join(n for n, a in (("weak floor", weak), ("gold ceiling", ceiling)) if a is None)
+        return note + f" PGR is n/a: the {missing} accuracy is missing from this run."
+    if math.isclose(ceiling, weak, abs_tol=1e-12):
+        return note + " PGR is n/a: the gold ceiling equals the weak floor, so there is no gap to recover."
+    if ceiling < weak:
+        return note + " Note: the gold ceiling is below the weak floor here, so PGR signs are inverted."
+    return note
+
+
+def _model_name(spec) -> str:
+    if not isinstance(spec, dict) or not spec.get("model"):
+        return "n/a"
+    return str(spec["model"]) + (f" + adapter {spec['adapter']}" if spec.get("adapter") else "")
+
+
+def render_report(manifest: dict, metrics: dict, plots: dict[str, str] | None = None) -> str:
+    """report.md from a manifest and metrics; ``plots`` maps "accuracy"/"wall_time" to PNG names."""
+    from w2s_lf import __version__
+
+    plots = plots or {}
+    recipe = manifest.get("recipe") if isinstance(manifest.get("recipe"), dict) else {}
+    name = manifest.get("name") or "unnamed run"
+    grader = manifest.get("grader_mode") or "n/a"
+    if manifest.get("grader_version"):
+        grader += f" (version {manifest['grader_version']})"
+    run_version = manifest.get("w2s_lf_version") or "n/a"
+    lines = [f"# Run report: {name}", ""]
+    lines += _table(["", ""], [
+        ["recipe", recipe.get("name") or "n/a"],
+        ["recipe hash", f"`{manifest.get('recipe_hash') or 'n/a'}`"],
+        ["task", manifest.get("task") or recipe.get("task") or "n/a"],
+        ["weak model", _model_name(recipe.get("weak"))],
+        ["strong model", _model_name(recipe.get("strong"))],
+        ["grader mode", grader],
+        ["w2s-lf version", run_version + ("" if run_version == __version__ else
+                                          f" (report written by {__version__})")],
+        ["git revision", f"`{manifest.get('git_revision') or 'n/a'}`"],
+    ])
+
+    lines += ["", "## Test accuracy", ""]
+    rows = model_rows(metrics)
+    if not rows:
+        lines.append("No evaluation results in this run yet (eval/ is empty).")
+    else:
+        lines += ["Greedy zero-shot accuracy on the test split. Questions with unknown gold are left out.", ""]
+        lines += _table(["model", "role", "accuracy", "correct / n", "PGR"], [
+            [r["label"], r["role"], fmt_rate(r["accuracy"]), f"{r['correct']} / {r['n']}",
+             "–" if r["key"] in ("weak", "strong_gold") else ("n/a" if r["pgr"] is None else f"{r['pgr']:.2f}")]
+            for r in rows])
+        lines += ["", _pgr_note(metrics)]
+        if "accuracy" in plots:
+            lines += ["", f"![test accuracy]({plots['accuracy']})"]
+        sampled = [r for r in rows if r["pass@k"]]
+        if sampled:
+            ks = sorted({int(k) for r in sampled for k in r["pass@k"]})
+            lines += ["", "## Sampling on test", "",
+                      "pass@k: unbiased estimator over all samples; maj@k: majority vote of the first k.", ""]
+            lines += _table(["model"] + [f"{m}@{k}" for k in ks for m in ("pass", "maj")], [
+                [r["label"]] + [fmt_rate(r[f"{m}@k"].get(str(k))) for k in ks for m in ("pass", "maj")]
+                for r in sampled])
+
+    stages = manifest.get("stages") or {}
+    with_stats = [(s, v) for s, v in stages.items() if isinstance(v, dict) and v.get("stats")]
+    if with_stats:
+        lines += ["", "## Data per stage", "",
+                  ("Accuracies here are against train_2 gold, which the strong model never sees; "
+                   "n/a when gold is unknown."), ""]
+        lines += _table(["stage", "status", "statistics"],
+                        [[s, v.get("status", "n/a"), fmt_stats(v["stats"])] for s, v in with_stats])
+
+    if stages:
+        timed = [v.get("wall_s") for v in stages.values() if isinstance(v, dict)]
+        total = sum(t for t in timed if isinstance(t, (int, float)))
+        lines += ["", "## Wall time per stage", ""]
+        lines += _table(["stage", "status", "wall time"],
+                        [[s, v.get("status", "n/a") if isinstance(v, dict) else "n/a",
+                          fmt_seconds(v.get("wall_s") if isinstance(v, dict) else None)]
+                         for s, v in stages.items()] + [["**total**", "", f"**{fmt_seconds(total)}**"]])
+        if "wall_time" in plots:
+            lines += ["", f"![wall time per stage]({plots['wall_time']})"]
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- plots
+
+def _png(fig, path: Path) -> None:
+    buffer = io.BytesIO()
+    # metadata Software=None drops the only varying text chunk; Agg writes no tIME chunk.
+    fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+    with atomic_open(path, "wb") as f:
+        f.write(buffer.getvalue())
+
+
+def plot_accuracy(rows: list[dict], weak: float | None, ceiling: float | None, path: Path) -> None:
+    """Bars of test accuracy with floor and ceiling lines and each model's PGR above its bar."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+
+    rows = [r for r in rows if r["accuracy"] is not None]
+    fig = Figure(figsize=(max(5.5, 1.15 * len(rows) + 2), 4.4), layout="constrained")
+    ax = fig.add_subplot()
+    xs = range(len(rows))
+    accs = [100 * r["accuracy"] for r in rows]
+    ax.bar(xs, accs, color=[r["color"] for r in rows], width=0.65, zorder=2)
+    for x, acc, r in zip(xs, accs, rows):
+        text = f"{acc:.1f}%"
+        if r["key"] not in ("weak", "strong_gold"):
+            text += "\nPGR " + ("n/a" if r["pgr"] is None else f"{r['pgr']:.2f}")
+        ax.annotate(text, (x, acc), xytext=(0, 3), textcoords="offset points",
+                    ha="center", va="bottom", fontsize=8.5)
+    for value, label, color in ((weak, "weak floor", COLORS["weak"]), (ceiling, "gold ceiling", COLORS["strong_gold"])):
+        if value is not None:
+            ax.axhline(100 * value, color=color, linestyle="--", linewidth=1.2, zorder=1, label=label)
+    ax.set_xticks(list(xs), [r["label"] for r in rows], rotation=20 if len(rows) > 5 else 0,
+                  ha="right" if len(rows) > 5 else "center")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, min(112, max(accs + [1]) * 1.25 + 2))
+    ax.set_title("Greedy zero-shot test accuracy")
+    ax.grid(axis="y", alpha=0.3, zorder=0)
+    ax.spines[["top", "right"]].set_visible(False)
+    if weak is not None or ceiling is not None:
+        # outside the axes, so it can never cover a bar's label
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    _png(fig, path)
+
+
+def plot_wall_time(stages: dict, path: Path) -> None:
+    """Horizontal bars of wall time per stage, in pipeline order from the top."""
+    from matplotlib.figure import Figure
+
+    items = [(s, v) for s, v in stages.items() if isinstance(v, dict) and isinstance(v.get("wall_s"), (int, float))]
+    fig = Figure(figsize=(7, 0.38 * len(items) + 1.4), layout="constrained")
+    ax = fig.add_subplot()
+    ys = range(len(items))
+    seconds = [float(v["wall_s"]) for _, v in items]
+    unit, scale = next((u, d) for u, d in (("h", 3600), ("min", 60), ("s", 1)) if max(seconds) >= 2 * d or d == 1)
+    times = [t / scale for t in seconds]
+    statuses = [v.get("status", "n/a") for _, v in items]
+    ax.barh(ys, times, color=[STATUS_COLORS.get(s, "#8c8c8c") for s in statuses], height=0.6, zorder=2)
+    for y, t, raw in zip(ys, times, seconds):
+        ax.annotate(fmt_seconds(raw), (t, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.set_yticks(list(ys), [s for s, _ in items])
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(times) * 1.18 or 1)
+    ax.set_xlabel(f"wall time ({unit})")
+    if set(statuses) != {"done"}:   # colour means status only when some stage did not finish
+        from matplotlib.patches import Patch
+        present = list(dict.fromkeys(statuses))
+        ax.legend([Patch(color=STATUS_COLORS.get(s, "#8c8c8c")) for s in present], present,
+                  loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    ax.set_title(f"Wall time per stage (total {fmt_seconds(sum(seconds))})")
+    ax.grid(axis="x", alpha=0.3, zorder=0)
+    ax.spines[["top", "right"]].set_visible(False)
+    _png(fig, path)
+
+
+def write_report(run_dir: str | Path, recompute: bool = False) -> Path:
+    """Write report.md, accuracy.png and wall_time.png into the run folder; return report.md's path.
+
+    A plot with nothing to show is not drawn, and a stale one from an earlier report is removed,
+    so the folder always matches report.md.
+    """
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    metrics = load_metrics(run_dir, recompute)
+    rows = model_rows(metrics)
+    plots = {}
+    if any(r["accuracy"] is not None for r in rows):
+        plot_accuracy(rows, metrics.get("weak", {}).get("accuracy"),
+                      metrics.get("strong_gold", {}).get("accuracy"), run_dir / ACCURACY_PNG)
+        plots["accuracy"] = ACCURACY_PNG
+    stages = manifest.get("stages") or {}
+    if any(isinstance(v, dict) and isinstance(v.get("wall_s"), (int, float)) for v in stages.values()):
+        plot_wall_time(stages, run_dir / WALL_TIME_PNG)
+        plots["wall_time"] = WALL_TIME_PNG
+    for name in {ACCURACY_PNG, WALL_TIME_PNG} - set(plots.values()):
+        (run_dir / name).unlink(missing_ok=True)
+    path = run_dir / REPORT_FILE
+    write_text(path, render_report(manifest, metrics, plots))
+    return path

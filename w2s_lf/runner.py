@@ -1,0 +1,101 @@
+"""`w2s-lf run`: execute a recipe's stages in a run folder, or print the plan (`--dry-run`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Callable
+
+from w2s_lf.errors import W2SError
+from w2s_lf.io import read_json, sha256_json
+from w2s_lf.pipeline import Run, Stage, select
+from w2s_lf.recipe import Recipe
+
+
+class Executor:
+    """Runs one stage's commands: writes its configs, then each command with a log in logs/."""
+
+    def __init__(self, root: Path, progress: bool = True, launch: dict | None = None):
+        self.root, self.progress, self.launch = root, progress, launch or {}
+
+    def __call__(self, stage: Stage, commands: list, configs, stats_file: str | None) -> dict:
+        from w2s_lf import train
+        log = self.root / "logs" / f"{stage.name}.log"
+        for kind, config, path in configs:
+            if kind == "train":
+                train.train(config, path, log, self.launch, progress=self.progress)
+            else:
+                train.export(config, path, log, progress=self.progress)
+        for cmd in commands:
+            if isinstance(cmd, list):
+                train.run_logged(cmd, log, {"DISABLE_VERSION_CHECK": "1"}, stage.name, self.progress)
+        if stats_file and (self.root / stats_file).exists():
+            return read_json(self.root / stats_file)
+        return {}
+
+
+def build_plan(recipe: Recipe, progress: bool = True) -> list[Stage]:
+    from w2s_lf.stages import plan
+    return plan(recipe, Executor(recipe.run_path, progress, recipe.training.launch))
+
+
+def write_configs(stages: list[Stage], root: Path) -> list[Path]:
+    """Write every LLaMA-Factory config of the plan (for --dry-run and `w2s-lf validate`)."""
+    from w2s_lf.train import write_config
+    written = []
+    for stage in stages:
+        if stage.params.get("kind") in ("train", "export"):
+            written.append(write_config(stage.params["config"], root / "configs" / f"{stage.name}.yaml"))
+    return written
+
+
+def run_recipe(recipe: Recipe, dry_run: bool = False, start: str | None = None, until: str | None = None,
+               only: tuple[str, ...] = (), progress: bool = True,
+               echo: Callable[[str], None] = print) -> list[tuple[str, str]]:
+    """Run (or, with `dry_run`, describe) the selected stages; returns (stage, outcome) pairs."""
+    stages = select(build_plan(recipe, progress), start, until, only)
+    header = {"name": recipe.name, "recipe": recipe.to_dict(), "recipe_hash": sha256_json(recipe.to_dict()),
+              "task": recipe.task, "grader_mode": recipe.grader}
+    if dry_run:
+        configs = write_configs(stages, recipe.run_path)
+        echo(f"# plan for recipe '{recipe.name}' in {recipe.run_path} ({len(stages)} stages; "
+             f"{len(configs)} LLaMA-Factory configs written to {recipe.run_path / 'configs'})")
+        for i, stage in enumerate(stages, 1):
+            echo(f"\n## {i}. {stage.name}")
+            for line in stage.commands:
+                echo(line)
+        return [(s.name, "planned") for s in stages]
+    _fetch_builtin_models(recipe)
+    run = Run(recipe.run_path, header)
+    with _lock(recipe.run_path):
+        run.save()
+        return [(stage.name, run.execute(stage, echo)) for stage in stages]
+
+
+@contextlib.contextmanager
+def _lock(root: Path):
+    """One `w2s-lf run` per run folder: two writers would corrupt the manifest."""
+    lock = root / ".lock"
+    root.mkdir(parents=True, exist_ok=True)
+    if lock.exists():
+        try:
+            pid = int(lock.read_text())
+            os.kill(pid, 0)
+        except (ValueError, ProcessLookupError):
+            lock.unlink()   # left by a run that was killed
+        else:
+            if pid != os.getpid():
+                raise W2SError(f"{root} is in use by `w2s-lf run` process {pid}")
+    lock.write_text(str(os.getpid()))
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _fetch_builtin_models(recipe: Recipe) -> None:
+    from w2s_lf.models import BUILDERS, fetch
+    for spec in {recipe.weak.model, recipe.strong.model}:
+        if spec in BUILDERS:
+            fetch(spec)

@@ -1,0 +1,328 @@
+"""`w2s-lf validate`: check a LLaMA-Factory config before spending GPU hours on it.
+
+Order: our own checks of what LLaMA-Factory parses but never enforces (Literal choices,
+deprecated keys, the DPO reference, silent resume), then LLaMA-Factory's own parser in-process
+(`get_train_args`), then the datasets (entry, file, ranking vs stage, mapped columns and types),
+then optionally a tokenizer-only dry run through LLaMA-Factory's own `get_dataset`.
+
+A GPU config is checked on a CPU machine with bf16 and DeepSpeed relaxed for the parser; the
+report says so under "not checked", and a model that is not available offline skips the dry run
+the same way. Only errors make the exit status non-zero.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from w2s_lf.errors import W2SError
+from w2s_lf.lf_data import check_dataset, read_records
+
+# Keys LLaMA-Factory dropped in 0.8.0, with the fix.
+DEPRECATED = {
+    "dpo_beta": "use `pref_beta` (renamed in LLaMA-Factory 0.8)",
+    "orpo_beta": "use `pref_beta` with `stage: dpo` and `pref_loss: orpo` (LLaMA-Factory >= 0.8)",
+    "dpo_loss": "use `pref_loss` (renamed in LLaMA-Factory 0.8)",
+    "dpo_ftx": "use `pref_ftx` (renamed in LLaMA-Factory 0.8)",
+    "dpo_label_smoothing_old": "use `dpo_label_smoothing`",
+}
+STAGE_FIXES = {"orpo": "use `stage: dpo` with `pref_loss: orpo` (ORPO has no stage of its own since 0.8)",
+               "simpo": "use `stage: dpo` with `pref_loss: simpo`"}
+
+
+@dataclass
+class Report:
+    path: str
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    not_checked: list[str] = field(default_factory=list)
+    info: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _literal_choices(cls, name: str) -> tuple | None:
+    hints = typing.get_type_hints(cls)
+    args = typing.get_args(hints.get(name))
+    return args if args and all(isinstance(a, str) for a in args) else None
+
+
+def _suggest(value: str, choices) -> str:
+    near = difflib.get_close_matches(str(value), [str(c) for c in choices], n=2)
+    return f"; did you mean {' or '.join(near)}?" if near else ""
+
+
+def load_config(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise W2SError(f"{path}: config not found")
+    try:
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise W2SError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(cfg, dict):
+        raise W2SError(f"{path}: expected a mapping of LLaMA-Factory arguments")
+    return cfg
+
+
+def _model_available(name: str | None) -> bool:
+    return bool(name) and Path(name).is_dir()
+
+
+def validate_config(path: str | Path, *, dry_run: bool = False, tokenizer: str | None = None) -> Report:
+    """Validate one config file; relative paths are taken from the working directory, as LLaMA-Factory does."""
+    report = Report(str(path))
+    cfg = load_config(path)
+    if "export_dir" in cfg:
+        _validate_export(cfg, report)
+        return report
+    _check_choices(cfg, report)
+    _check_reference(cfg, report)
+    _check_resume(cfg, report)
+    relaxed = _relax_for_cpu(cfg, report)
+    parsed = _parse(relaxed, report)
+    stage = str(cfg.get("stage", "sft"))
+    datasets = [d.strip() for d in str(cfg.get("dataset") or "").split(",") if d.strip()]
+    dataset_dir = str(cfg.get("dataset_dir", "data"))
+    for name in datasets + [d.strip() for d in str(cfg.get("eval_dataset") or "").split(",") if d.strip()]:
+        for level, msg in check_dataset(dataset_dir, name, stage):
+            (report.errors if level == "error" else report.warnings).append(msg)
+    _check_packing(cfg, datasets, dataset_dir, report)
+    if not dry_run:
+        return report
+    model = cfg.get("model_name_or_path")
+    if report.errors or parsed is None:
+        report.not_checked.append("tokenizer dry run (fix the errors above first)")
+    elif not _model_available(model) and not tokenizer:
+        report.not_checked.append(f"tokenizer dry run: model '{model}' is not available locally (offline); "
+                                  f"pass --tokenizer PATH to dry-run with a stand-in tokenizer")
+    else:
+        _dry_run(relaxed, tokenizer if not _model_available(model) else None, report)
+    return report
+
+
+def _check_choices(cfg: dict, report: Report) -> None:
+    from llamafactory.data.template import TEMPLATES
+    from llamafactory.hparams import FinetuningArguments
+
+    for key, fix in DEPRECATED.items():
+        if key in cfg:
+            report.errors.append(f"`{key}` is not a LLaMA-Factory 0.9 argument: {fix}")
+    stage = cfg.get("stage", "sft")
+    if stage in STAGE_FIXES:
+        report.errors.append(f"`stage: {stage}` is not a stage (LLaMA-Factory fails late with "
+                             f"'Unknown task: {stage}'): {STAGE_FIXES[stage]}")
+    else:
+        for key in ("stage", "pref_loss", "finetuning_type"):
+            choices = _literal_choices(FinetuningArguments, key)
+            if key in cfg and choices and cfg[key] not in choices:
+                report.errors.append(f"`{key}: {cfg[key]}` is not one of {', '.join(choices)}"
+                                     f"{_suggest(cfg[key], choices)} (LLaMA-Factory's parser does not check it)")
+    template = cfg.get("template")
+    if template is None:
+        report.warnings.append("no `template`: LLaMA-Factory falls back to the tokenizer's chat template; "
+                               "the recipe's prompts need `template: empty`")
+    elif template not in TEMPLATES:
+        hint = " (the paper's LLaMA-Factory 0.5/0.6 template; use `empty` in 0.9)" if template == "vanilla" else ""
+        report.errors.append(f"`template: {template}` does not exist{hint}{_suggest(template, TEMPLATES)}")
+
+
+def _check_reference(cfg: dict, report: Report) -> None:
+    """DPO's reference must be M_plus; with LoRA the implicit one is the model without adapters."""
+    if (cfg.get("stage") == "dpo" and cfg.get("pref_loss", "sigmoid") not in ("orpo", "simpo")
+            and cfg.get("finetuning_type", "lora") == "lora" and cfg.get("adapter_name_or_path")
+            and not cfg.get("ref_model")):
+        report.errors.append(
+            "DPO with `adapter_name_or_path` and no `ref_model`: the implicit reference is "
+            f"'{cfg.get('model_name_or_path')}' with all adapters disabled, not M_plus. Merge M_plus "
+            "(`llamafactory-cli export`, see export_mplus_70b.yaml) and train a fresh LoRA on the merged "
+            "model, or set `ref_model` (the base) and `ref_model_adapters` (the M_plus adapter)")
+
+
+def _check_resume(cfg: dict, report: Report) -> None:
+    out = Path(str(cfg.get("output_dir", "")))
+    if not cfg.get("output_dir") or not out.is_dir():
+        return
+    checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: p.name)
+    if checkpoints and not cfg.get("overwrite_output_dir") and not cfg.get("resume_from_checkpoint"):
+        report.warnings.append(
+            f"output_dir {out} holds {checkpoints[-1].name}: LLaMA-Factory will silently resume from it. "
+            "Set `overwrite_output_dir: true` or a new `output_dir` to start fresh")
+
+
+def _relax_for_cpu(cfg: dict, report: Report) -> dict:
+    """The config as LLaMA-Factory can parse it here: GPU-only settings off, each one reported."""
+    import torch
+    relaxed = dict(cfg)
+    if torch.cuda.is_available():
+        return relaxed
+    if (cfg.get("bf16") or cfg.get("fp16") or cfg.get("pure_bf16")) and not cfg.get("use_cpu"):
+        for key in ("bf16", "fp16", "pure_bf16"):
+            relaxed.pop(key, None)
+        relaxed["use_cpu"] = True
+        report.not_checked.append("bf16/fp16 mixed precision (no GPU here); parsed as a CPU run")
+    if cfg.get("deepspeed"):
+        ds = Path(str(cfg["deepspeed"]))
+        if not ds.is_file():
+            report.errors.append(f"deepspeed config {ds} not found (paths are relative to where "
+                                 "llamafactory-cli runs, the repository root)")
+        else:
+            try:
+                import json
+                ds_cfg = json.loads(ds.read_text())
+                if "zero_optimization" not in ds_cfg:
+                    report.warnings.append(f"deepspeed config {ds} has no zero_optimization section")
+            except ValueError as e:
+                report.errors.append(f"deepspeed config {ds} is not valid JSON: {e}")
+        relaxed.pop("deepspeed")
+        report.not_checked.append("DeepSpeed launch (needs GPUs, the deepspeed package and "
+                                  "FORCE_TORCHRUN=1); the JSON file itself was checked")
+    return relaxed
+
+
+def _parse(relaxed: dict, report: Report):
+    """LLaMA-Factory's own argument parser, in-process (about 0.1 s after the import)."""
+    from llamafactory.hparams import get_train_args
+    try:
+        return get_train_args(dict(relaxed))
+    except (ValueError, TypeError, ImportError) as e:
+        msg = str(e)
+        if "not used by the HfArgumentParser" in msg:
+            msg += _unknown_key_hint(relaxed)
+        report.errors.append(f"LLaMA-Factory rejects the arguments: {msg}")
+    except Exception as e:   # its checks raise assorted types; report them, never crash
+        report.errors.append(f"LLaMA-Factory rejects the arguments: {type(e).__name__}: {e}")
+    return None
+
+
+# Keys the installed transformers may no longer take, with the fix.
+RENAMED = {"warmup_ratio": "use `warmup_steps: <ratio>` (transformers >= 5 reads a float in [0, 1) as a ratio)",
+           "no_cuda": "use `use_cpu: true`",
+           "evaluation_strategy": "use `eval_strategy`"}
+
+
+def _unknown_key_hint(cfg: dict) -> str:
+    from llamafactory.hparams.parser import _TRAIN_ARGS
+    known = {f for cls in _TRAIN_ARGS for f in cls.__dataclass_fields__}
+    hints = [f"{k}: {RENAMED[k]}" if k in RENAMED else f"{k}{_suggest(k, known)}"
+             for k in cfg if k not in known and k not in DEPRECATED]
+    return f" [{'; '.join(hints)}]" if hints else ""
+
+
+def _check_packing(cfg: dict, datasets: list[str], dataset_dir: str, report: Report) -> None:
+    if not cfg.get("packing") or not datasets:
+        return
+    if cfg.get("stage") not in (None, "pt", "sft"):
+        report.errors.append("`packing` is for pt/sft; preference stages cannot pack pairs")
+        return
+    # Packing concatenates examples into cutoff_len blocks; a small set can pack into fewer
+    # blocks than one batch, which fails as "Cannot find valid samples" or an empty dataloader.
+    batch = int(cfg.get("per_device_train_batch_size", 8)) * int(cfg.get("gradient_accumulation_steps", 1))
+    try:
+        from w2s_lf.io import read_json
+        info = read_json(Path(dataset_dir) / "dataset_info.json")
+        total = sum(len(read_records(Path(dataset_dir) / info[d]["file_name"])) for d in datasets)
+    except Exception:   # the dataset checks already reported what is wrong with the files
+        return
+    if total < 4 * batch:
+        report.warnings.append(f"`packing: true` with only {total} examples: they may pack into fewer "
+                               f"blocks than one batch ({batch}); set `packing: false` or add data")
+
+
+def _dry_run(relaxed: dict, stand_in: str | None, report: Report) -> None:
+    """Tokenize the datasets with LLaMA-Factory's own loader; count dropped and cut examples."""
+    from llamafactory.data import get_dataset, get_template_and_fix_tokenizer
+    from llamafactory.hparams import get_train_args
+    from llamafactory.model import load_tokenizer
+
+    cfg = dict(relaxed)
+    cfg["preprocessing_num_workers"] = None      # no worker pool for a check
+    if stand_in:
+        cfg["model_name_or_path"] = stand_in
+        report.info.append(f"dry run with stand-in tokenizer {stand_in}")
+    import contextlib
+    import io
+
+    import datasets
+    datasets.disable_progress_bars()
+    try:   # LLaMA-Factory prints a decoded training example to stdout; keep the report clean
+        with contextlib.redirect_stdout(io.StringIO()):
+            model_args, data_args, training_args, finetuning_args, _ = get_train_args(cfg)
+            module = load_tokenizer(model_args)
+            template = get_template_and_fix_tokenizer(module["tokenizer"], data_args)
+            stage = "rm" if finetuning_args.stage in ("rm", "dpo") else finetuning_args.stage
+            data = get_dataset(template, model_args, data_args, training_args, stage=stage, **module)
+    except Exception as e:   # LLaMA-Factory's data errors are ValueError/RuntimeError/KeyError
+        report.errors.append(f"dataset dry run failed: {type(e).__name__}: {e}")
+        return
+    kept = len(data["train_dataset"]) if data.get("train_dataset") is not None else 0
+    total, cut = _count_cut(relaxed, module["tokenizer"], template, data_args.cutoff_len)
+    dropped = total - kept
+    report.info.append(f"dry run: {kept} of {total} examples kept, {dropped} dropped, {cut} cut by "
+                       f"cutoff_len {data_args.cutoff_len}")
+    if dropped:
+        report.warnings.append(f"{dropped} example(s) dropped by LLaMA-Factory's preprocessing")
+    if cut:
+        report.warnings.append(f"{cut} of {total} example(s) longer than cutoff_len "
+                               f"{data_args.cutoff_len} are truncated; raise cutoff_len")
+
+
+def _count_cut(cfg: dict, tokenizer, template, cutoff_len: int) -> tuple[int, int]:
+    """Examples whose prompt plus (longest) response exceed cutoff_len (alpaca data)."""
+    from w2s_lf.io import read_json
+    dataset_dir = Path(str(cfg.get("dataset_dir", "data")))
+    info = read_json(dataset_dir / "dataset_info.json")
+    total = cut = 0
+    for name in [d.strip() for d in str(cfg["dataset"]).split(",") if d.strip()]:
+        entry = info[name]
+        records = read_records(dataset_dir / entry["file_name"])
+        total += len(records)
+        cols = entry.get("columns", {})
+        if entry.get("formatting", "alpaca") != "alpaca":
+            continue
+        for r in records:
+            prompt = "\n".join(x for x in (r.get(cols.get("prompt", "")), r.get(cols.get("query", ""))) if x)
+            responses = ([r[cols["chosen"]], r[cols["rejected"]]] if entry.get("ranking")
+                         else [r[cols.get("response", "output")]])
+            longest = 0
+            for resp in responses:
+                p, a = template.encode_oneturn(tokenizer, [{"role": "user", "content": prompt},
+                                                           {"role": "assistant", "content": resp}])
+                longest = max(longest, len(p) + len(a))
+            cut += longest > cutoff_len
+    return total, cut
+
+
+def _validate_export(cfg: dict, report: Report) -> None:
+    from llamafactory.hparams import get_infer_args
+    try:
+        get_infer_args(dict(cfg))
+    except Exception as e:
+        report.errors.append(f"LLaMA-Factory rejects the export arguments: {type(e).__name__}: {e}")
+    adapter = cfg.get("adapter_name_or_path")
+    if adapter and not Path(str(adapter)).is_dir():
+        report.not_checked.append(f"adapter '{adapter}' does not exist yet (the stage-I run writes it)")
+    if not _model_available(cfg.get("model_name_or_path")):
+        report.not_checked.append(f"model '{cfg.get('model_name_or_path')}' is not available locally (offline)")
+
+
+def format_report(report: Report) -> str:
+    lines = [f"{report.path}: {'OK' if report.ok else 'FAILED'}"]
+    lines += [f"  error: {m}" for m in report.errors]
+    lines += [f"  warning: {m}" for m in report.warnings]
+    lines += [f"  not checked: {m}" for m in report.not_checked]
+    lines += [f"  {m}" for m in report.info]
+    return "\n".join(lines)
+
+
+def quiet_llamafactory() -> None:
+    """LLaMA-Factory and transformers log at INFO to stderr; a validator should print only its report."""
+    os.environ.setdefault("DISABLE_VERSION_CHECK", "1")
+    os.environ.setdefault("LLAMAFACTORY_VERBOSITY", "WARN")
