@@ -9,7 +9,6 @@ Prints items/s, accuracy and the ratios. Not a test: timings depend on the machi
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -18,17 +17,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from w2s_lf.grading import default_workers, grade_many  # noqa: E402
+from w2s_lf.grading import default_workers, grade_many
+from w2s_lf.io import read_jsonl
 
 MODELS = ("llama2_7b_gsm8k_1", "mistral_7b_gsm8k_1")
 
 
 def load(data: Path, limit: int | None) -> tuple[list[str], list[str]]:
-    golds = [json.loads(line)["answer"] for line in open(data / "data/test/gsm8k_train_2.jsonl")]
+    golds = [r["answer"] for r in read_jsonl(data / "data/test/gsm8k_train_2.jsonl")]
     responses, gold_list = [], []
     for model in MODELS:
         path = data / "outputs/gsm8k_train_2/zero_shot" / model / "zero-shot/direct/results.jsonl"
-        rows = [json.loads(line) for line in open(path)]
+        rows = read_jsonl(path)
         responses += [r["response"] for r in rows]
         gold_list += golds[:len(rows)]
     if limit:

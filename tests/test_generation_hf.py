@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from w2s_lf.errors import W2SError
 from w2s_lf.generation import GenerationConfig, run
 from w2s_lf.generation.backends import Sampling
 from w2s_lf.generation.backends.hf_backend import HfBackend
@@ -77,7 +78,7 @@ def test_sample_n_k_is_reproducible_and_batch_independent(hf, tiny_model, embedd
     assert len(out) == 1 and len(out[0]) == 4
 
 
-def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_model, embedded_data, tmp_path):
+def test_resume_after_sigkill_matches_an_uninterrupted_run(hf, tiny_model, embedded_data, tmp_path):
     args = [sys.executable, "-m", "w2s_lf", "generate", "--model", str(tiny_model), "--backend", "hf",
             "--data-dir", str(embedded_data), "--split", "test", "--batch-size", "2",
             "--max-new-tokens", "24", "--no-progress"]
@@ -97,29 +98,28 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_model, embedded_
     with killed.open("a") as f:           # as if the kill had torn a line in half
         f.write('{"id": 999, "prompt": "Question: half a li')
     subprocess.run([*args, "-o", str(killed)], env=env, cwd=REPO, check=True, capture_output=True)
-    full = tmp_path / "full.jsonl"
-    subprocess.run([*args, "-o", str(full)], env=env, cwd=REPO, check=True, capture_output=True)
+    full = tmp_path / "full.jsonl"      # the uninterrupted run, in-process to save a start-up
+    run(_cfg(tiny_model, embedded_data, full, batch_size=2, max_new_tokens=24), backend=hf)
     ids = [r["id"] for r in _rows(killed)]
     assert ids == list(range(20))
     assert killed.read_bytes() == full.read_bytes()
 
 
-def test_shards_merge_to_the_unsharded_run(cli, tiny_model, embedded_data, tmp_path):
-    common = ["--model", tiny_model, "--backend", "hf", "--data-dir", embedded_data, "--limit", 7,
-              "--max-new-tokens", TOKENS, "--batch-size", 1, "--no-progress"]
+def test_shards_merge_to_the_unsharded_run(hf, cli, tiny_model, embedded_data, tmp_path):
+    def gen(out, shard=None):
+        run(_cfg(tiny_model, embedded_data, out, limit=7, batch_size=1, shard=shard), backend=hf)
     for i in range(3):
-        r = cli("generate", *common, "--shard", f"{i}/3", "-o", tmp_path / f"s{i}.jsonl")
-        assert r.exit_code == 0, r.output
+        gen(tmp_path / f"s{i}.jsonl", f"{i}/3")
     assert [r["id"] for r in _rows(tmp_path / "s1.jsonl")] == [1, 4]
     r = cli("generate", "merge", tmp_path / "m.jsonl", *(tmp_path / f"s{i}.jsonl" for i in range(3)))
     assert r.exit_code == 0, r.output
-    r = cli("generate", *common, "-o", tmp_path / "all.jsonl")
+    gen(tmp_path / "all.jsonl")
     assert (tmp_path / "m.jsonl").read_bytes() == (tmp_path / "all.jsonl").read_bytes()
     r = cli("generate", "merge", tmp_path / "m2.jsonl", tmp_path / "s0.jsonl", tmp_path / "s2.jsonl")
     assert r.exit_code == 2 and "shard(s) 1/3 not given" in r.output
     # Resuming a shard into another shard's file is refused.
-    r = cli("generate", *common, "--shard", "0/3", "-o", tmp_path / "s1.jsonl")
-    assert r.exit_code == 2 and "not in this run's questions/shard" in r.output
+    with pytest.raises(W2SError, match="not in this run's questions/shard"):
+        gen(tmp_path / "s1.jsonl", "0/3")
 
 
 def test_few_shot_cli_saves_demos_and_exact_prompts(cli, tiny_model, embedded_data, tmp_path):

@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from w2s_lf.grading import Grade, grade, grade_many, majority_vote, pass_at_k
-from w2s_lf.grading import batch
+from w2s_lf.grading import Grade, batch, grade, grade_many, majority_vote, pass_at_k
 
 
 def hang_or_grade(response, gold, task, mode):

@@ -11,8 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from w2s_lf.grading import GradingTimeout, Rejected, check_expression, deadline, grade
-from w2s_lf.grading import symbolic
+from w2s_lf.grading import (
+    GradingTimeout,
+    Rejected,
+    check_expression,
+    deadline,
+    grade,
+    symbolic,
+)
 
 LIMIT_S = 2.0
 

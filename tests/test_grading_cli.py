@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from w2s_lf.io import read_jsonl
+
 
 def _write(path: Path, records) -> Path:
     path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
@@ -84,5 +86,5 @@ def test_cli_reproduces_released_accuracy(gair, tmp_path, cli):
                  "-o", out)
     assert result.exit_code == 0, result.output
     assert "(2896/7000, gsm8k, seed)" in result.output
-    released = [json.loads(line) for line in open(src)]
+    released = read_jsonl(src)
     assert _read(out) == released

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from w2s_lf.grading import extract_answer, grade, grade_many, is_equivalent, normalize_answer
+from w2s_lf.grading import (
+    extract_answer,
+    grade,
+    grade_many,
+    is_equivalent,
+    normalize_answer,
+)
 from w2s_lf.grading.numbers import format_number, parse_number
+from w2s_lf.io import read_jsonl
 
 EXTRACTION = [   # (response, task, expected canonical answer)
     ("48 + 24 = 72\n#### 72", "gsm8k", "72"),
@@ -91,9 +96,9 @@ ROBUST_RIGHT_WHERE_SEED_WRONG = {
 @pytest.mark.shared
 @pytest.mark.parametrize("model", sorted(ROBUST_RIGHT_WHERE_SEED_WRONG))
 def test_robust_vs_seed_on_released_files(gair, model):
-    golds = [json.loads(line)["answer"] for line in open(gair / "data/test/gsm8k_train_2.jsonl")]
+    golds = [r["answer"] for r in read_jsonl(gair / "data/test/gsm8k_train_2.jsonl")]
     path = gair / "outputs/gsm8k_train_2/zero_shot" / model / "zero-shot/direct/results.jsonl"
-    rows = [json.loads(line) for line in open(path)]
+    rows = read_jsonl(path)
     responses = [r["response"] for r in rows]
     robust = grade_many(responses, golds, "gsm8k", workers=1)
     differ = [r["id"] for r, g in zip(rows, robust) if g.correct != r["result"]]

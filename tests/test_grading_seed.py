@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import random
 import re
 
 import pytest
 
-from w2s_lf.grading import grade, grade_many, is_equivalent
-from w2s_lf.grading import seed
+from w2s_lf.grading import grade, grade_many, is_equivalent, seed
+from w2s_lf.io import read_jsonl
 
 # The paper's regexes, verbatim, as the reference our linear scans must equal (short inputs only).
 PAPER_SUBS = [
@@ -116,9 +115,9 @@ def test_linear_rewrite_equals_paper_regexes_on_random_inputs():
 @pytest.mark.parametrize("model", ["llama2_7b_gsm8k_1", "mistral_7b_gsm8k_1"])
 def test_released_results_reproduced(gair, model):
     """Every released pred, gold and result, from the response and the raw gold answer."""
-    golds = [json.loads(line)["answer"] for line in open(gair / "data/test/gsm8k_train_2.jsonl")]
+    golds = [r["answer"] for r in read_jsonl(gair / "data/test/gsm8k_train_2.jsonl")]
     path = gair / "outputs/gsm8k_train_2/zero_shot" / model / "zero-shot/direct/results.jsonl"
-    rows = [json.loads(line) for line in open(path)]
+    rows = read_jsonl(path)
     assert len(rows) == len(golds) == 7000
     grades = grade_many([r["response"] for r in rows], golds, "gsm8k", mode="seed", workers=1)
     mismatched = [r["id"] for r, g in zip(rows, grades)

@@ -113,7 +113,7 @@ def test_pitfalls_fail_with_the_fix(at_root, name, changes, fragment):
 def test_warnings_say_the_fix(at_root):
     multi = check(at_root, "multi", base="dpo", dataset="multi_turn_dpo", data_dir="data/broken")
     assert any("fold the history into the instruction" in m for m in multi.warnings), format_report(multi)
-    packing = check(at_root, "pack", packing=True)
+    packing = check(at_root, "pack", packing=True, per_device_train_batch_size=8)
     assert any("set `packing: false`" in m for m in packing.warnings), format_report(packing)
     out = at_root / "out" / "resume"
     (out / "checkpoint-7").mkdir(parents=True)

@@ -13,6 +13,7 @@ the same way. Only errors make the exit status non-zero.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import typing
 from dataclasses import dataclass, field
@@ -175,7 +176,6 @@ def _relax_for_cpu(cfg: dict, report: Report) -> dict:
                                  "llamafactory-cli runs, the repository root)")
         else:
             try:
-                import json
                 ds_cfg = json.loads(ds.read_text())
                 if "zero_optimization" not in ds_cfg:
                     report.warnings.append(f"deepspeed config {ds} has no zero_optimization section")
@@ -222,18 +222,22 @@ def _check_packing(cfg: dict, datasets: list[str], dataset_dir: str, report: Rep
     if cfg.get("stage") not in (None, "pt", "sft"):
         report.errors.append("`packing` is for pt/sft; preference stages cannot pack pairs")
         return
-    # Packing concatenates examples into cutoff_len blocks; a small set can pack into fewer
-    # blocks than one batch, which fails as "Cannot find valid samples" or an empty dataloader.
+    # Packing concatenates examples into cutoff_len blocks; a small set packs into fewer blocks
+    # than one batch, which fails as "Cannot find valid samples" or an empty dataloader.
+    # Token count estimated as characters / 4 (no tokenizer needed).
     batch = int(cfg.get("per_device_train_batch_size", 8)) * int(cfg.get("gradient_accumulation_steps", 1))
+    cutoff = int(cfg.get("cutoff_len", 2048))
     try:
         from w2s_lf.io import read_json
         info = read_json(Path(dataset_dir) / "dataset_info.json")
-        total = sum(len(read_records(Path(dataset_dir) / info[d]["file_name"])) for d in datasets)
+        chars = sum(len(json.dumps(r)) for d in datasets
+                    for r in read_records(Path(dataset_dir) / info[d]["file_name"]))
     except Exception:   # the dataset checks already reported what is wrong with the files
         return
-    if total < 4 * batch:
-        report.warnings.append(f"`packing: true` with only {total} examples: they may pack into fewer "
-                               f"blocks than one batch ({batch}); set `packing: false` or add data")
+    blocks = chars // 4 // cutoff
+    if blocks < batch:
+        report.warnings.append(f"`packing: true` with about {blocks} block(s) of cutoff_len {cutoff} tokens, "
+                               f"fewer than one batch ({batch}): set `packing: false` or add data")
 
 
 def _dry_run(relaxed: dict, stand_in: str | None, report: Report) -> None:

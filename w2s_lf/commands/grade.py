@@ -36,15 +36,17 @@ def grade(results, task, mode, gold_file, numeric, workers, output):
     from tqdm import tqdm
 
     from w2s_lf import io
-    from w2s_lf.grading.cli_support import attach, collect_items
+    from w2s_lf.errors import InputError
     from w2s_lf.grading import grade_many
+    from w2s_lf.grading.cli_support import attach, collect_items
     from w2s_lf.tasks import get_task
 
     task_obj = get_task(task, numeric=numeric) if task == "custom" else get_task(task)
-    records = [r for _, r in io.iter_jsonl(results)]
-    lines = [n for n, _ in io.iter_jsonl(results)]
-    if not records:
-        raise io.InputError("file is empty", results)
+    numbered = list(io.iter_jsonl(results))
+    if not numbered:
+        raise InputError("file is empty", results)
+    lines = [n for n, _ in numbered]
+    records = [r for _, r in numbered]
     golds = io.read_jsonl(gold_file, required=("answer",)) if gold_file else None
     items = collect_items(records, lines, results, golds, gold_file)
     with tqdm(total=len(items), desc=f"grading ({mode})", unit="item", disable=None) as bar:

@@ -10,9 +10,22 @@ rules exactly, for reproducing its results). See the module docstrings of `seed`
 `numbers`, `symbolic`, `bounded` and `batch` for the design and its known differences.
 """
 
-from w2s_lf.grading.batch import Vote, default_workers, grade_many, majority_vote, pass_at_k
+from w2s_lf.grading.batch import (
+    Vote,
+    default_workers,
+    grade_many,
+    majority_vote,
+    pass_at_k,
+)
 from w2s_lf.grading.bounded import GradingTimeout, Rejected, check_expression, deadline
-from w2s_lf.grading.core import MODES, Grade, extract_answer, grade, is_equivalent, normalize_answer
+from w2s_lf.grading.core import (
+    MODES,
+    Grade,
+    extract_answer,
+    grade,
+    is_equivalent,
+    normalize_answer,
+)
 
 __all__ = [
     "MODES", "Grade", "GradingTimeout", "Rejected", "Vote", "check_expression", "deadline",

@@ -20,10 +20,10 @@ import os
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from multiprocessing.connection import wait as wait_any
-from typing import Callable, Hashable, Sequence
 
 from w2s_lf.grading.core import Grade, _check_mode, grade, resolve_task
 from w2s_lf.grading.symbolic import warm_up

@@ -59,7 +59,7 @@ def _answer_cleansing(text: str) -> str:
     if number is None:
         return ""
     pred = number.group(0)
-    return pred[:-1] if pred.endswith(".") else pred
+    return pred.removesuffix(".")
 
 
 def extract_raw(response: str, answer_key: str) -> str:
