@@ -7,7 +7,7 @@ import json
 import pytest
 
 from w2s_lf.build import build_full_weak, build_stage1, load_results
-from w2s_lf.build.files import full_weak_files, stage1_files
+from w2s_lf.build.files import full_weak_files
 from w2s_lf.errors import W2SError
 from w2s_lf.io import read_json, write_jsonl
 
@@ -140,10 +140,19 @@ def test_cli_full_weak_and_stage1(cli, tmp_path):
     assert info["gsm8k_iter1_hybrid"] == {"file_name": "gsm8k_iter1_hybrid.json",
                                           "columns": {"prompt": "content", "response": "output"}}
     assert len(read_json(out / "gsm8k_iter1_hybrid.json")) == 4
-    assert read_json(out / "gsm8k_iter1.stats.json")["consistent"] == 2
+    assert read_json(out / "gsm8k_iter1_hybrid.stats.json")["consistent"] == 2
+    assert read_json(out / "gsm8k_iter1_weak.stats.json") == read_json(out / "gsm8k_iter1_hybrid.stats.json")
     r = cli("build", "stage1", "--weak", tmp_path / "w.jsonl", "--icl", tmp_path / "w.jsonl", "-o", out,
             "--target-count", "x")
     assert r.exit_code != 0
     write_jsonl(tmp_path / "i.jsonl", icl[:3])
     r = cli("build", "stage1", "--weak", tmp_path / "w.jsonl", "--icl", tmp_path / "i.jsonl", "-o", out)
     assert r.exit_code == 2 and "missing from" in r.output
+
+
+def test_gold_from_processed_split_is_normalised(tmp_path):
+    from w2s_lf.build import load_gold
+    write_jsonl(tmp_path / "train_2.jsonl", [{"question": "q", "answer": "1,000"}, {"question": "r", "answer": "7"}])
+    assert load_gold(tmp_path / "train_2.jsonl") == {0: "1000", 1: "7"}    # id = line index
+    write_jsonl(tmp_path / "res.jsonl", [res(5, "1", gold="2")])
+    assert load_gold(tmp_path / "res.jsonl") == {5: "2"}

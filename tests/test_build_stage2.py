@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from w2s_lf.build import Vote, build_pairs, load_samples, vote
+from w2s_lf.build import QuestionVote, build_pairs, load_samples, vote
 from w2s_lf.build.files import load_votes, pairs_files, vote_files
 from w2s_lf.build.synthetic import synthetic_results
 from w2s_lf.errors import W2SError
@@ -77,9 +77,9 @@ def test_same_pairs_as_the_papers_code(task, seed):
 
 def test_vote_ties_confidence_and_indices():
     v = vote([sample_rec(0, ["a", "b", "b", "a", "c"]), sample_rec(1, ["x"] * 4)])[0]
-    assert v[0] == Vote(0, "a", 2, 5, (0, 3), (1, 2, 4))           # tie a/b: first seen wins
+    assert v[0] == QuestionVote(0, "a", 2, 5, (0, 3), (1, 2, 4))           # tie a/b: first seen wins
     assert v[0].confidence == 0.4 and v[1].confidence == 1.0 and v[1].neg == ()
-    assert Vote.from_json(v[0].to_json()) == v[0]
+    assert QuestionVote.from_json(v[0].to_json()) == v[0]
     assert vote([sample_rec(0, [None, None, "1"])])[0][0].pred == ""   # null pred = empty
 
 

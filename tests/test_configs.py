@@ -7,8 +7,13 @@ import json
 import pytest
 import yaml
 
-from w2s_lf.configs import (LORA_TARGET, for_lf_version, make_export_config, make_train_config,
-                            render_yaml)
+from w2s_lf.configs import (
+    LORA_TARGET,
+    for_lf_version,
+    make_export_config,
+    make_train_config,
+    render_yaml,
+)
 from w2s_lf.errors import W2SError
 from w2s_lf.shipped_configs import REPO_CONFIGS, render_shipped
 
@@ -42,7 +47,7 @@ def test_presets():
 def test_overrides_and_key_order():
     c = cfg(overrides={"learning_rate": 2e-5, "deepspeed": None, "new_key": 1})
     assert c["learning_rate"] == 2e-5 and "deepspeed" not in c and c["new_key"] == 1
-    assert list(c)[0] == "model_name_or_path" and list(c)[-1] == "new_key"
+    assert next(iter(c)) == "model_name_or_path" and list(c)[-1] == "new_key"
     assert yaml.safe_load(render_yaml(c)) == c
 
 

@@ -214,3 +214,12 @@ def test_openai_backend_matches_hf_through_a_local_server(hf, tiny_model, embedd
         assert [len(r["samples"]) for r in _rows(samples)] == [3, 3]
     finally:
         server.shutdown()
+
+
+def test_chat_prompt_style_uses_the_model_template(hf, tiny_model, embedded_data, tmp_path):
+    out = tmp_path / "chat.jsonl"
+    run(_cfg(tiny_model, embedded_data, out, limit=1, prompt_style="chat"), backend=hf)
+    prompt = _rows(out)[0]["prompt"]
+    question = json.loads((embedded_data / "test.jsonl").open().readline())["question"]
+    assert prompt.startswith("<|im_start|>") and prompt.endswith("<|im_start|>assistant\n")
+    assert f"<|im_start|>user\nQuestion: {question}\nAnswer:<|im_end|>" in prompt

@@ -106,6 +106,16 @@ def test_finalize_sorts_only_when_needed(tmp_path):
     assert out.read_text() == _lines(0, 1, 2)
 
 
+def test_one_writer_per_checkpoint(tmp_path):
+    out = tmp_path / "out.jsonl"
+    with resume.exclusive(out):
+        with pytest.raises(W2SError, match="another run is writing"):
+            with resume.exclusive(out):
+                pass
+    with resume.exclusive(out):        # released on exit
+        pass
+
+
 # ---- shards, merge, export -----------------------------------------------------------------------
 
 def test_parse_shard_and_partition():

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from w2s_root import make_root
 
 pytestmark = pytest.mark.slow
@@ -22,7 +21,7 @@ CLI = str(Path(sys.executable).parent / "llamafactory-cli")
 
 
 def lf(root: Path, command: str, config: str, *overrides: str) -> None:
-    result = subprocess.run([CLI, command, config, *overrides], cwd=root, capture_output=True, text=True,
+    result = subprocess.run([CLI, command, config, *overrides], check=False, cwd=root, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
@@ -55,12 +54,18 @@ def test_sft_trains_and_export_merges(root, mplus, tiny_model):
     assert (out / "adapter_model.safetensors").exists() and (out / "adapter_config.json").exists()
     assert (mplus / "config.json").exists() and list(mplus.glob("*.safetensors"))
     import torch
-    from transformers import AutoModelForCausalLM
-    ids = torch.tensor([[17872, 42, 216, 33, 198, 21350, 42]])
-    base = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
-    merged = AutoModelForCausalLM.from_pretrained(mplus).eval()
-    with torch.no_grad():
-        assert not torch.allclose(base(ids).logits, merged(ids).logits, atol=1e-4)   # M_plus != base
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    pair = json.loads((root / "data/embedded/gsm8k_pairs.json").read_text())[0]
+    ids = AutoTokenizer.from_pretrained(tiny_model)(pair["instruction"] + pair["chosen"], return_tensors="pt").input_ids
+
+    def logp(model_dir):
+        model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+        with torch.no_grad():
+            logits = model(ids).logits[0, :-1].log_softmax(-1)
+        return logits.gather(1, ids[0, 1:, None]).sum().item()
+    # M_plus differs from the base enough that a base-model DPO reference would show up in the
+    # step-1 rewards (beta 0.1 x this gap) far above the 1e-4 tolerance used below
+    assert 0.1 * abs(logp(mplus) - logp(tiny_model)) > 1e-2
 
 
 def test_dpo_reference_is_m_plus(root, mplus):
@@ -93,3 +98,18 @@ def test_shipped_dpo_70b_passes_llamafactory_checks(root, mplus):
        "max_steps=1", "logging_steps=1", "preprocessing_num_workers=null",
        "dataloader_num_workers=0")
     assert losses(root / "saves/gsm8k/mpro_dpo_70b")
+
+
+def test_dpo_explicit_reference_route(root, mplus, tiny_model):
+    """The other route: policy = base + the M_plus adapter (trained further), reference named
+    explicitly as base + M_plus adapter. Rewards at step 1 are again 0: reference == M_plus."""
+    from w2s_lf.configs import make_train_config, write_config
+    cfg = make_train_config("dpo", "cpu", str(tiny_model), "gsm8k_pairs", "data/embedded", "saves/dpo_adapter",
+                            adapter="saves/embedded/mplus", overrides={"max_steps": 1})
+    assert cfg["ref_model"] == str(tiny_model) and cfg["ref_model_adapters"] == "saves/embedded/mplus"
+    write_config(root / "dpo_adapter.yaml", cfg)
+    lf(root, "train", "dpo_adapter.yaml")
+    first = log_history(root / "saves/dpo_adapter")[0]
+    # merged vs. unmerged LoRA arithmetic differs in the last float bits
+    assert first["rewards/chosen"] == pytest.approx(0, abs=1e-4)
+    assert first["rewards/rejected"] == pytest.approx(0, abs=1e-4)

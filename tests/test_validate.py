@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from w2s_root import make_root
 
 from w2s_lf.configs import make_train_config
 from w2s_lf.io import write_json
 from w2s_lf.validate import format_report, validate_config
-from w2s_root import make_root
 
 
 @pytest.fixture(scope="module")
@@ -82,24 +82,24 @@ def check(root, name, base="sft", dataset="gsm8k_iter1_hybrid", data_dir="data/e
 
 PITFALLS = [
     # (name, config changes, expected error fragment)
-    ("ranking_vs_stage_dpo", dict(base="dpo"), "is not preference data"),
-    ("ranking_vs_stage_sft", dict(dataset="gsm8k_pairs"), "is preference data"),
-    ("bad_column_map", dict(dataset="bad_columns", data_dir="data/broken"), "column 'content' (mapped as prompt) missing"),
-    ("alpaca_without_input", dict(dataset="no_input", data_dir="data/broken"), "add \"input\": \"\" to every record"),
-    ("sharegpt_turn_parity", dict(dataset="odd_turns", data_dir="data/broken"), "turn parity"),
-    ("deprecated_dpo_beta", dict(base="dpo", dataset="gsm8k_pairs", dpo_beta=0.1), "use `pref_beta`"),
-    ("deprecated_orpo_beta", dict(base="orpo", dataset="gsm8k_pairs", orpo_beta=0.1), "pref_loss: orpo"),
-    ("stage_orpo", dict(base="orpo", dataset="gsm8k_pairs", stage="orpo", pref_loss=None), "use `stage: dpo` with `pref_loss: orpo`"),
-    ("pref_loss_typo", dict(base="dpo", dataset="gsm8k_pairs", pref_loss="sigmoidd"), "did you mean sigmoid"),
-    ("finetuning_type_typo", dict(finetuning_type="lroa"), "did you mean lora"),
-    ("unknown_template", dict(template="vanilla"), "use `empty` in 0.9"),
-    ("undefined_dataset", dict(dataset="gsm8k_iter1_hybird"), "did you mean gsm8k_iter1_hybrid"),
-    ("missing_file", dict(dataset="missing_file", data_dir="data/broken"), "not found (file_name is joined"),
-    ("legacy_pairs_on_0_9", dict(base="dpo", dataset="legacy_pairs"), "--format current"),
-    ("dpo_adapter_without_reference", dict(base="dpo", dataset="gsm8k_pairs", adapter_name_or_path="saves/mplus"),
+    ("ranking_vs_stage_dpo", {"base": "dpo"}, "is not preference data"),
+    ("ranking_vs_stage_sft", {"dataset": "gsm8k_pairs"}, "is preference data"),
+    ("bad_column_map", {"dataset": "bad_columns", "data_dir": "data/broken"}, "column 'content' (mapped as prompt) missing"),
+    ("alpaca_without_input", {"dataset": "no_input", "data_dir": "data/broken"}, "add \"input\": \"\" to every record"),
+    ("sharegpt_turn_parity", {"dataset": "odd_turns", "data_dir": "data/broken"}, "turn parity"),
+    ("deprecated_dpo_beta", {"base": "dpo", "dataset": "gsm8k_pairs", "dpo_beta": 0.1}, "use `pref_beta`"),
+    ("deprecated_orpo_beta", {"base": "orpo", "dataset": "gsm8k_pairs", "orpo_beta": 0.1}, "pref_loss: orpo"),
+    ("stage_orpo", {"base": "orpo", "dataset": "gsm8k_pairs", "stage": "orpo", "pref_loss": None}, "use `stage: dpo` with `pref_loss: orpo`"),
+    ("pref_loss_typo", {"base": "dpo", "dataset": "gsm8k_pairs", "pref_loss": "sigmoidd"}, "did you mean sigmoid"),
+    ("finetuning_type_typo", {"finetuning_type": "lroa"}, "did you mean lora"),
+    ("unknown_template", {"template": "vanilla"}, "use `empty` in 0.9"),
+    ("undefined_dataset", {"dataset": "gsm8k_iter1_hybird"}, "did you mean gsm8k_iter1_hybrid"),
+    ("missing_file", {"dataset": "missing_file", "data_dir": "data/broken"}, "not found (file_name is joined"),
+    ("legacy_pairs_on_0_9", {"base": "dpo", "dataset": "legacy_pairs"}, "--format current"),
+    ("dpo_adapter_without_reference", {"base": "dpo", "dataset": "gsm8k_pairs", "adapter_name_or_path": "saves/mplus"},
      "implicit reference"),
-    ("unknown_key", dict(warmup_ratio=0.1), "warmup_steps: <ratio>"),
-    ("missing_dataset_info", dict(data_dir="data/none"), "dataset_info.json not found"),
+    ("unknown_key", {"warmup_ratio": 0.1}, "warmup_steps: <ratio>"),
+    ("missing_dataset_info", {"data_dir": "data/none"}, "dataset_info.json not found"),
 ]
 
 
@@ -134,3 +134,12 @@ def test_cli_exit_status(at_root, cli):
     assert r.exit_code == 1 and "1 of 2 config(s) passed" in r.output
     assert cli("validate", "llama_factory_configs/sft_70b.yaml").exit_code == 0
     assert cli("validate", "nope.yaml").exit_code == 2
+
+
+def test_check_config_in_process(at_root):
+    from w2s_lf.errors import W2SError
+    from w2s_lf.validate import check_config
+    good = make_train_config("sft", "cpu", "models/smollm2-135m", "gsm8k_iter1_hybrid", "data/embedded", "out/x")
+    assert check_config(good).ok
+    with pytest.raises(W2SError, match="is not preference data"):
+        check_config(dict(good, stage="dpo"))

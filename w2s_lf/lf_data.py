@@ -114,14 +114,14 @@ def check_dataset(dataset_dir: str | Path, name: str, stage: str, info: dict | N
     info_path = dataset_dir / "dataset_info.json"
     if info is None:
         if not info_path.is_file():
-            return [("error", f"{info_path} not found: run `w2s-lf prepare` / `w2s-lf build` into "
-                              f"dataset_dir, or fix dataset_dir")]
+            return [("error", (f"{info_path} not found: run `w2s-lf prepare` / `w2s-lf build` into "
+                              f"dataset_dir, or fix dataset_dir"))]
         info = read_json(info_path)
     if name not in info:
         near = difflib.get_close_matches(name, list(info), n=3)
         hint = f"; did you mean {', '.join(near)}?" if near else ""
-        return [("error", f"dataset '{name}' is not in {info_path} (LLaMA-Factory: 'Undefined dataset')"
-                          f"{hint}; build it or fix `dataset`")]
+        return [("error", (f"dataset '{name}' is not in {info_path} (LLaMA-Factory: 'Undefined dataset')"
+                          f"{hint}; build it or fix `dataset`"))]
     entry = info[name]
     if "file_name" not in entry:
         return [("warning", f"dataset '{name}' is not a local file; its records were not checked")]
@@ -132,24 +132,24 @@ def check_dataset(dataset_dir: str | Path, name: str, stage: str, info: dict | N
     out: list[tuple[str, str]] = []
     ranking = bool(entry.get("ranking", False))
     if stage in RANKING_STAGES and not ranking:
-        out.append(("error", f"dataset '{name}' is not preference data (no `ranking: true`) but stage "
+        out.append(("error", (f"dataset '{name}' is not preference data (no `ranking: true`) but stage "
                              f"'{stage}' needs pairs (LLaMA-Factory: 'The dataset is not applicable in "
-                             f"the current training stage'); build pairs with `w2s-lf build pairs`"))
+                             f"the current training stage'); build pairs with `w2s-lf build pairs`")))
     elif stage not in RANKING_STAGES and stage != "kto" and ranking:
-        out.append(("error", f"dataset '{name}' is preference data (`ranking: true`) but stage '{stage}' "
-                             f"takes plain examples; use it with `stage: dpo`, or give an SFT dataset"))
+        out.append(("error", (f"dataset '{name}' is preference data (`ranking: true`) but stage '{stage}' "
+                             f"takes plain examples; use it with `stage: dpo`, or give an SFT dataset")))
     try:
         records = read_records(path)
     except ValueError as e:
         return out + [("error", f"dataset '{name}': {path} is not valid JSON: {e}")]
     if not isinstance(records, list) or not records:
-        return out + [("error", f"dataset '{name}': {path} holds no records (LLaMA-Factory: 'Cannot find "
-                                f"valid samples')")]
+        return out + [("error", (f"dataset '{name}': {path} holds no records (LLaMA-Factory: 'Cannot find "
+                                f"valid samples')"))]
     if entry.get("formatting", "alpaca") != "alpaca":
         return out + _check_sharegpt(name, entry, records, ranking)
     if "columns" not in entry:
-        out.append(("warning", f"dataset '{name}' has no `columns`: LLaMA-Factory assumes alpaca names "
-                               f"{ALPACA_DEFAULTS}; write them out explicitly"))
+        out.append(("warning", (f"dataset '{name}' has no `columns`: LLaMA-Factory assumes alpaca names "
+                               f"{ALPACA_DEFAULTS}; write them out explicitly")))
     columns = entry.get("columns", ALPACA_DEFAULTS if not ranking else
                         {**ALPACA_DEFAULTS, "chosen": None, "rejected": None})
     return out + _check_alpaca(name, columns, records, ranking, path)
@@ -164,17 +164,17 @@ def _check_alpaca(name, columns, records, ranking, path) -> list[tuple[str, str]
             legacy = resp and isinstance(records[0], dict) and isinstance(records[0].get(resp), list)
             why = (f"its `{resp}` holds [chosen, rejected], the LLaMA-Factory <= 0.7 layout; rebuild with "
                    f"`w2s-lf build pairs --format current`") if legacy else "map both in `columns`"
-            return [("error", f"dataset '{name}': ranking data needs `chosen` and `rejected` columns since "
-                              f"LLaMA-Factory 0.8; {why}")]
+            return [("error", (f"dataset '{name}': ranking data needs `chosen` and `rejected` columns since "
+                              f"LLaMA-Factory 0.8; {why}"))]
         expected.update(chosen=str, rejected=str)
     else:
         expected["response"] = str
     if columns.get("history"):
         expected["history"] = list
         if ranking:
-            out.append(("warning", f"dataset '{name}': multi-turn (history) preference data; LLaMA-Factory "
+            out.append(("warning", (f"dataset '{name}': multi-turn (history) preference data; LLaMA-Factory "
                                    f"drops pairs whose prompt has an even number of turns: fold the history "
-                                   f"into the instruction, or use sharegpt with an odd number of turns"))
+                                   f"into the instruction, or use sharegpt with an odd number of turns")))
     for role, typ in expected.items():
         key = columns.get(role)
         if not key:
@@ -185,18 +185,18 @@ def _check_alpaca(name, columns, records, ranking, path) -> list[tuple[str, str]
             if key not in record:
                 fix = (f"add \"{key}\": \"\" to every record or drop `{role}` from columns"
                        if role == "query" else f"fix columns.{role} (record keys: {sorted(record)})")
-                return out + [("error", f"dataset '{name}': column '{key}' (mapped as {role}) missing from "
+                return out + [("error", (f"dataset '{name}': column '{key}' (mapped as {role}) missing from "
                                         f"record {k} of {path} (LLaMA-Factory: KeyError / 'Cannot find valid "
-                                        f"samples'); {fix}")]
+                                        f"samples'); {fix}"))]
             value = record[key]
             if not isinstance(value, typ) and not (role in ("query", "system") and value is None):
-                return out + [("error", f"dataset '{name}': record {k} field '{key}' ({role}) is "
-                                        f"{type(value).__name__}, expected {typ.__name__}")]
+                return out + [("error", (f"dataset '{name}': record {k} field '{key}' ({role}) is "
+                                        f"{type(value).__name__}, expected {typ.__name__}"))]
     if not ranking and columns.get("response"):
         empty = sum(1 for r in records if not r[columns["response"]])
         if empty:
-            out.append(("warning", f"dataset '{name}': {empty} record(s) with an empty response are "
-                                   f"trained as unsupervised examples"))
+            out.append(("warning", (f"dataset '{name}': {empty} record(s) with an empty response are "
+                                   f"trained as unsupervised examples")))
     return out
 
 
@@ -217,6 +217,6 @@ def _check_sharegpt(name, entry, records, ranking) -> list[tuple[str, str]]:
         bad = any(t != want[i % 2] for i, t in enumerate(turns))
         if bad or (len(turns) % 2 != (1 if ranking else 0)):
             what = "an odd number of turns ending with the user" if ranking else "user/assistant pairs"
-            return [("error", f"dataset '{name}': record {k} breaks sharegpt turn parity (roles {turns}); "
-                              f"LLaMA-Factory needs {what} and drops the rest")]
+            return [("error", (f"dataset '{name}': record {k} breaks sharegpt turn parity (roles {turns}); "
+                              f"LLaMA-Factory needs {what} and drops the rest"))]
     return []

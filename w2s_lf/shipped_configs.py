@@ -11,8 +11,13 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from w2s_lf.configs import (DEEPSPEED_Z3, deepspeed_json, make_export_config, make_train_config,
-                            render_yaml)
+from w2s_lf.configs import (
+    DEEPSPEED_Z3,
+    deepspeed_json,
+    make_export_config,
+    make_train_config,
+    render_yaml,
+)
 
 WEAK_7B = "meta-llama/Llama-2-7b-hf"
 STRONG_70B = "meta-llama/Llama-2-70b-hf"

@@ -79,8 +79,22 @@ def _model_available(name: str | None) -> bool:
 
 def validate_config(path: str | Path, *, dry_run: bool = False, tokenizer: str | None = None) -> Report:
     """Validate one config file; relative paths are taken from the working directory, as LLaMA-Factory does."""
-    report = Report(str(path))
-    cfg = load_config(path)
+    return validate_dict(load_config(path), str(path), dry_run=dry_run, tokenizer=tokenizer)
+
+
+def check_config(cfg: dict, *, dry_run: bool = False, tokenizer: str | None = None,
+                 name: str = "<config>") -> Report:
+    """In-process check for the pipeline: the Report, or a W2SError with the formatted report."""
+    report = validate_dict(cfg, name, dry_run=dry_run, tokenizer=tokenizer)
+    if not report.ok:
+        raise W2SError("LLaMA-Factory config check failed:\n" + format_report(report))
+    return report
+
+
+def validate_dict(cfg: dict, name: str = "<config>", *, dry_run: bool = False,
+                  tokenizer: str | None = None) -> Report:
+    """Validate a config given as a dict (see the module docstring for what is checked)."""
+    report = Report(name)
     if "export_dir" in cfg:
         _validate_export(cfg, report)
         return report
@@ -92,8 +106,8 @@ def validate_config(path: str | Path, *, dry_run: bool = False, tokenizer: str |
     stage = str(cfg.get("stage", "sft"))
     datasets = [d.strip() for d in str(cfg.get("dataset") or "").split(",") if d.strip()]
     dataset_dir = str(cfg.get("dataset_dir", "data"))
-    for name in datasets + [d.strip() for d in str(cfg.get("eval_dataset") or "").split(",") if d.strip()]:
-        for level, msg in check_dataset(dataset_dir, name, stage):
+    for dataset in datasets + [d.strip() for d in str(cfg.get("eval_dataset") or "").split(",") if d.strip()]:
+        for level, msg in check_dataset(dataset_dir, dataset, stage):
             (report.errors if level == "error" else report.warnings).append(msg)
     _check_packing(cfg, datasets, dataset_dir, report)
     if not dry_run:
@@ -197,7 +211,7 @@ def _parse(relaxed: dict, report: Report):
         if "not used by the HfArgumentParser" in msg:
             msg += _unknown_key_hint(relaxed)
         report.errors.append(f"LLaMA-Factory rejects the arguments: {msg}")
-    except Exception as e:   # its checks raise assorted types; report them, never crash
+    except Exception as e:  # noqa: BLE001 - its checks raise assorted types; report, never crash
         report.errors.append(f"LLaMA-Factory rejects the arguments: {type(e).__name__}: {e}")
     return None
 
@@ -232,7 +246,7 @@ def _check_packing(cfg: dict, datasets: list[str], dataset_dir: str, report: Rep
         info = read_json(Path(dataset_dir) / "dataset_info.json")
         chars = sum(len(json.dumps(r)) for d in datasets
                     for r in read_records(Path(dataset_dir) / info[d]["file_name"]))
-    except Exception:   # the dataset checks already reported what is wrong with the files
+    except Exception:  # noqa: BLE001 - the dataset checks already reported bad files
         return
     blocks = chars // 4 // cutoff
     if blocks < batch:
@@ -263,7 +277,7 @@ def _dry_run(relaxed: dict, stand_in: str | None, report: Report) -> None:
             template = get_template_and_fix_tokenizer(module["tokenizer"], data_args)
             stage = "rm" if finetuning_args.stage in ("rm", "dpo") else finetuning_args.stage
             data = get_dataset(template, model_args, data_args, training_args, stage=stage, **module)
-    except Exception as e:   # LLaMA-Factory's data errors are ValueError/RuntimeError/KeyError
+    except Exception as e:  # noqa: BLE001 - LLaMA-Factory's data errors come in many types
         report.errors.append(f"dataset dry run failed: {type(e).__name__}: {e}")
         return
     kept = len(data["train_dataset"]) if data.get("train_dataset") is not None else 0
@@ -308,7 +322,7 @@ def _validate_export(cfg: dict, report: Report) -> None:
     from llamafactory.hparams import get_infer_args
     try:
         get_infer_args(dict(cfg))
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - report whatever the parser raises
         report.errors.append(f"LLaMA-Factory rejects the export arguments: {type(e).__name__}: {e}")
     adapter = cfg.get("adapter_name_or_path")
     if adapter and not Path(str(adapter)).is_dir():

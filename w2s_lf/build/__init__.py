@@ -5,7 +5,13 @@
 
 from w2s_lf.build.records import check_aligned, load_gold, load_results, load_samples
 from w2s_lf.build.stage1 import Stage1Result, build_full_weak, build_stage1
-from w2s_lf.build.stage2 import PAIR_LIMITS, PairsResult, Vote, build_pairs, vote
+from w2s_lf.build.stage2 import (
+           PAIR_LIMITS,
+           PairsResult,
+           QuestionVote,
+           build_pairs,
+           vote,
+)
 
-__all__ = ["PAIR_LIMITS", "PairsResult", "Stage1Result", "Vote", "build_full_weak", "build_pairs",
+__all__ = ["PAIR_LIMITS", "PairsResult", "QuestionVote", "Stage1Result", "build_full_weak", "build_pairs",
            "build_stage1", "check_aligned", "load_gold", "load_results", "load_samples", "vote"]

@@ -10,38 +10,39 @@ from pathlib import Path
 
 from w2s_lf.build.records import check_aligned, load_gold, load_results, load_samples
 from w2s_lf.build.stage1 import build_full_weak, build_stage1
-from w2s_lf.build.stage2 import Vote, build_pairs, vote
+from w2s_lf.build.stage2 import QuestionVote, build_pairs, vote
 from w2s_lf.io import iter_jsonl, read_json, write_json, write_jsonl
-from w2s_lf.lf_data import write_pairs_dataset, write_sft_dataset, write_stats
+from w2s_lf.lf_data import write_pairs_dataset, write_sft_dataset
 
 
-def _gold(path):
-    return load_gold(path) if path else None
+def _gold(path, task):
+    return load_gold(path, task) if path else None
 
 
-def full_weak_files(weak_path, out_dir, name, gold_path=None) -> tuple[dict, dict]:
+def full_weak_files(weak_path, out_dir, name, gold_path=None, task="gsm8k") -> tuple[dict, dict]:
     weak = load_results(weak_path)
-    records, stats = build_full_weak(weak, _gold(gold_path))
+    records, stats = build_full_weak(weak, _gold(gold_path, task))
     stats["inputs"] = {"weak": str(weak_path)}
     return {name: write_sft_dataset(out_dir, name, records, stats)}, stats
 
 
 def stage1_files(weak_path, icl_path, out_dir, name, *, target_count=None, seed=42,
-                 gold_path=None) -> tuple[dict, dict]:
-    """`<name>_weak`, `<name>_icl` and `<name>_hybrid` datasets; stats in `<name>.stats.json`."""
+                 gold_path=None, task="gsm8k") -> tuple[dict, dict]:
+    """`<name>_weak`, `<name>_icl` and `<name>_hybrid` datasets, each with the run's statistics
+    beside it as `<dataset>.stats.json` (the same dict: they come from one filter)."""
     weak, icl = load_results(weak_path), load_results(icl_path)
     check_aligned(weak, icl, str(weak_path), str(icl_path))
-    result = build_stage1(weak, icl, target_count=target_count, seed=seed, gold=_gold(gold_path))
+    result = build_stage1(weak, icl, target_count=target_count, seed=seed, gold=_gold(gold_path, task))
     result.stats["inputs"] = {"weak": str(weak_path), "icl": str(icl_path)}
-    written = {f"{name}_{part}": write_sft_dataset(out_dir, f"{name}_{part}", getattr(result, part))
+    written = {f"{name}_{part}": write_sft_dataset(out_dir, f"{name}_{part}", getattr(result, part),
+                                                   result.stats)
                for part in ("weak", "icl", "hybrid")}
-    write_stats(out_dir, name, result.stats)
     return written, result.stats
 
 
-def vote_files(samples_path, out_path, gold_path=None) -> tuple[Path, dict]:
+def vote_files(samples_path, out_path, gold_path=None, task="gsm8k") -> tuple[Path, dict]:
     """Votes as JSONL `{id, pred, count, n, confidence, pos, neg}` (pos/neg: sample indices)."""
-    votes, stats = vote(load_samples(samples_path), _gold(gold_path))
+    votes, stats = vote(load_samples(samples_path), _gold(gold_path, task))
     stats["inputs"] = {"samples": str(samples_path)}
     out_path = Path(out_path)
     write_jsonl(out_path, (v.to_json() for v in votes))
@@ -49,8 +50,8 @@ def vote_files(samples_path, out_path, gold_path=None) -> tuple[Path, dict]:
     return out_path, stats
 
 
-def load_votes(path) -> list[Vote]:
-    return [Vote.from_json(r) for _, r in iter_jsonl(path)]
+def load_votes(path) -> list[QuestionVote]:
+    return [QuestionVote.from_json(r) for _, r in iter_jsonl(path)]
 
 
 def pairs_files(weak_path, samples_path, out_dir, name, *, votes_path=None, full_weak_path=None,
@@ -63,7 +64,7 @@ def pairs_files(weak_path, samples_path, out_dir, name, *, votes_path=None, full
         check_aligned(weak, [{"id": v.id} for v in votes], str(weak_path), str(votes_path))
     full_weak = read_json(full_weak_path) if full_weak_path else None
     result = build_pairs(weak, samples, votes, task=task, keep=keep, flip=flip, max_pairs=max_pairs,
-                         seed=seed, full_weak=full_weak, gold=_gold(gold_path))
+                         seed=seed, full_weak=full_weak, gold=_gold(gold_path, task))
     result.stats["format"] = fmt
     result.stats["inputs"] = {"weak": str(weak_path), "samples": str(samples_path)}
     return {name: write_pairs_dataset(out_dir, name, result.pairs, fmt, result.stats)}, result.stats

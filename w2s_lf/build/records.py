@@ -101,32 +101,24 @@ def load_samples(path: str | Path) -> list[dict]:
     return records
 
 
-def load_gold(path: str | Path) -> dict:
+def load_gold(path: str | Path, task: str = "gsm8k") -> dict:
     """Gold answers for analysis only (the builders never use them to choose data).
 
     Accepts a result-layout file (`{id, gold}`; e.g. the weak model's results) or a processed
     split (`{question, answer}`, where the id is the 0-based line index, as in the SFT files).
-    Processed answers are normalised like predictions when `w2s_lf.grading` offers a normaliser.
+    Processed answers are normalised with the paper's ("seed") normaliser, like the preds.
     """
+    from w2s_lf.grading import normalize_answer
     gold = {}
-    normalise = _gold_normaliser()
     for index, (line, record) in enumerate(iter_jsonl(path)):
         if "gold" in record:
             gold[record.get("id", index)] = None if record["gold"] is None else str(record["gold"])
         elif "answer" in record:
-            gold[index] = normalise(str(record["answer"]))
+            gold[index] = normalize_answer(str(record["answer"]), task, "seed")
         else:
             raise InputError("expected a 'gold' (result layout) or 'answer' (processed split) field",
                              path, line)
     return gold
-
-
-def _gold_normaliser():
-    try:   # the grading module owns answer normalisation; fall back to the raw text without it
-        from w2s_lf.grading import normalize_answer   # type: ignore[attr-defined]
-        return normalize_answer
-    except ImportError:
-        return lambda s: s.strip()
 
 
 def check_aligned(a: list[dict], b: list[dict], a_name: str, b_name: str) -> None:

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from w2s_lf.build.records import check_aligned, correct, pred_of
+from w2s_lf.grading import majority_vote
 
 # Pairs per question in the paper: one for GSM8K, up to three for MATH (and OlympicArena).
 PAIR_LIMITS = {"gsm8k": 1, "math": 3}
@@ -20,7 +21,7 @@ FLIP_THRESHOLD = 0.8   # at or above it the majority may overrule the weak answe
 
 
 @dataclass(frozen=True)
-class Vote:
+class QuestionVote:
     """Majority vote over one question's samples; `pos` / `neg` index into its `samples`."""
 
     id: object
@@ -39,24 +40,18 @@ class Vote:
                 "confidence": self.confidence, "pos": list(self.pos), "neg": list(self.neg)}
 
     @classmethod
-    def from_json(cls, d: dict) -> "Vote":
+    def from_json(cls, d: dict) -> QuestionVote:
         return cls(d["id"], d["pred"], d["count"], d["n"], tuple(d["pos"]), tuple(d["neg"]))
 
 
-def majority(preds: list[str]) -> tuple[str, int]:
-    """Most common prediction, ties to the one seen first (Counter.most_common is stable)."""
-    return Counter(preds).most_common(1)[0]
-
-
-def vote_one(record: dict) -> Vote:
+def vote_one(record: dict) -> QuestionVote:
+    """The vote itself is `w2s_lf.grading.majority_vote` (most common, ties to the first seen)."""
     preds = [pred_of(s) for s in record["samples"]]
-    top, count = majority(preds)
-    pos = tuple(k for k, p in enumerate(preds) if p == top)
-    neg = tuple(k for k, p in enumerate(preds) if p != top)
-    return Vote(record["id"], top, count, len(preds), pos, neg)
+    v = majority_vote(preds)
+    return QuestionVote(record["id"], v.pred, v.count, len(preds), tuple(v.positive), tuple(v.negative))
 
 
-def vote(samples: list[dict], gold: dict | None = None) -> tuple[list[Vote], dict]:
+def vote(samples: list[dict], gold: dict | None = None) -> tuple[list[QuestionVote], dict]:
     """One Vote per question, in input order, and summary statistics."""
     votes = [vote_one(r) for r in samples]
     n = len(votes)
@@ -83,7 +78,7 @@ def pair_record(qid, instruction: str, chosen: str, rejected: str) -> dict:
     return {"id": qid, "instruction": instruction, "input": "", "chosen": chosen, "rejected": rejected}
 
 
-def build_pairs(weak: list[dict], samples: list[dict], votes: list[Vote] | None = None, *,
+def build_pairs(weak: list[dict], samples: list[dict], votes: list[QuestionVote] | None = None, *,
                 task: str = "gsm8k", keep: float = KEEP_THRESHOLD, flip: float = FLIP_THRESHOLD,
                 max_pairs: int | None = None, seed: int = 42, full_weak: list[dict] | None = None,
                 gold: dict | None = None) -> PairsResult:

@@ -23,7 +23,7 @@ def synthetic_results(n: int, k: int = 10, seed: int = 0, prompts: list[str] | N
         prompt = prompts[i] if prompts else f"Question: what is question {i}?\nAnswer:"
         pool = [gold, str(int(gold) + 1) if gold.isdigit() else gold + "1", str(rng.randint(51, 99)), ""]
 
-        def draw(p_gold):
+        def draw(p_gold, gold=gold, pool=pool):
             return gold if rng.random() < p_gold else rng.choice(pool[1:])
         wp, ip = draw(0.45), draw(0.6)
         weak.append({"id": i, "prompt": prompt, "response": _response(rng, wp, "weak"), "pred": wp,

@@ -39,9 +39,9 @@ def build():
     """
 
 
-OUT = click.option("-o", "--out-dir", required=True, type=click.Path(file_okay=False),
+OUT = click.option("-o", "--out-dir", "--data-dir", "out_dir", required=True, type=click.Path(file_okay=False),
                    help="Dataset folder (the config's dataset_dir), e.g. data/gsm8k.")
-GOLD = click.option("--gold", "gold_path", type=click.Path(exists=True, dir_okay=False),
+GOLD = click.option("--gold", "--gold-file", "gold_path", type=click.Path(exists=True, dir_okay=False),
                     help="Gold answers for analysis only (a result file or processed train_2.jsonl).")
 TASK = click.option("--task", default="gsm8k", show_default=True, help="Task name (dataset name prefix).")
 
@@ -63,7 +63,7 @@ def full_weak(weak_path, out_dir, task, name, gold_path):
     """
     from w2s_lf.build.files import full_weak_files
     name = name or f"{task}_full_weak"
-    written, stats = full_weak_files(weak_path, out_dir, name, gold_path)
+    written, stats = full_weak_files(weak_path, out_dir, name, gold_path, task)
     _report(f"full-weak '{name}'", written, stats)
 
 
@@ -91,7 +91,7 @@ def stage1(weak_path, icl_path, out_dir, task, name, target_count, seed, gold_pa
     from w2s_lf.build.files import stage1_files
     name = name or f"{task}_iter1"
     written, stats = stage1_files(weak_path, icl_path, out_dir, name, target_count=target_count,
-                                  seed=seed, gold_path=gold_path)
+                                  seed=seed, gold_path=gold_path, task=task)
     _report(f"stage I '{name}'", written, stats)
 
 
@@ -100,9 +100,10 @@ def stage1(weak_path, icl_path, out_dir, task, name, target_count, seed, gold_pa
               help="Sample JSONL {id, prompt, samples: [{response, pred}]}, or a folder of seed<N>/results.jsonl.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Votes JSONL {id, pred, count, n, confidence, pos, neg} (pos/neg: sample indices).")
+@TASK
 @GOLD
 @guarded
-def vote(samples_path, output, gold_path):
+def vote(samples_path, output, task, gold_path):
     """Most common pred (ties: first seen), confidence = count / k, positives and negatives.
 
     \b
@@ -110,7 +111,7 @@ def vote(samples_path, output, gold_path):
       w2s-lf build vote --samples outputs/gsm8k_train_2/.../t1.0 -o runs/votes.jsonl
     """
     from w2s_lf.build.files import vote_files
-    path, stats = vote_files(samples_path, output, gold_path)
+    path, stats = vote_files(samples_path, output, gold_path, task)
     click.echo(f"wrote {path}", err=True)
     click.echo(_table("vote", stats))
 
@@ -126,8 +127,8 @@ def vote(samples_path, output, gold_path):
 @click.option("--votes", "votes_path", type=click.Path(exists=True), help="Votes from `build vote` (else voted here).")
 @click.option("--full-weak", "full_weak_path", type=click.Path(exists=True),
               help="Full-weak JSON: instructions taken from it, outputs checked against the weak responses.")
-@click.option("--keep", default=0.6, show_default=True, help="Skip questions with vote confidence below this.")
-@click.option("--flip", default=0.8, show_default=True, help="Reject the weak response only at this confidence.")
+@click.option("--keep", "--keep-threshold", "keep", default=0.6, show_default=True, help="Skip questions with vote confidence below this.")
+@click.option("--flip", "--flip-threshold", "flip", default=0.8, show_default=True, help="Reject the weak response only at this confidence.")
 @click.option("--max-pairs", type=int, help="Pairs per question (default: gsm8k 1, math 3).")
 @click.option("--seed", default=42, show_default=True, help="random.seed of the paper's code.")
 @click.option("--format", "fmt", type=click.Choice(["current", "legacy"]), default="current", show_default=True,

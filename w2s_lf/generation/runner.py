@@ -178,6 +178,11 @@ def run(cfg: GenerationConfig, backend: Backend | None = None) -> dict:
     `backend` lets a caller reuse a started engine (tests, benchmarks); otherwise one is made
     from `cfg` only if there is work left, so a finished run reruns in a second."""
     cfg.check()
+    with resume.exclusive(cfg.output):
+        return _run(cfg, backend)
+
+
+def _run(cfg: GenerationConfig, backend: Backend | None) -> dict:
     task = get_task(cfg.task)
     lora_rank = None
     if cfg.backend != "openai":

@@ -31,9 +31,17 @@ class HfBackend:
             from peft import PeftModel
             self.model = PeftModel.from_pretrained(self.model, adapter)
         self.model.eval()
+        self._stoppers: dict = {}
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.info = BackendInfo("hf", model, adapter, {"dtype": str(self.model.dtype), "device": self.device})
+
+    def _stopper(self, stop: tuple[str, ...]):
+        """Stop-string criteria, built once: building one scans the whole vocabulary (~1 s)."""
+        if stop not in self._stoppers:
+            from transformers import StoppingCriteriaList, StopStringCriteria
+            self._stoppers[stop] = StoppingCriteriaList([StopStringCriteria(self.tokenizer, list(stop))])
+        return self._stoppers[stop]
 
     def _run(self, prompts: list[str], sampling: Sampling, n: int) -> list[list[Completion]]:
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
@@ -45,7 +53,7 @@ class HfBackend:
             # top_k=0 switches off the top-50 default of many generation configs, as vLLM does.
             kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
         if sampling.stop:
-            kwargs.update(stop_strings=list(sampling.stop), tokenizer=self.tokenizer)
+            kwargs.update(stopping_criteria=self._stopper(sampling.stop))
         with self.torch.inference_mode():
             out = self.model.generate(**enc, **kwargs)
         new = out[:, enc["input_ids"].shape[1]:]
