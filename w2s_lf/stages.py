@@ -50,7 +50,8 @@ class Planner:
     def add(self, name, params, inputs, outputs, commands, resumable=False, stats_file=None, configs=()):
         def run(stage: Stage):
             return self.exec(stage, commands, configs, stats_file)
-        shown = [" ".join(shlex.quote(c) for c in cmd) if isinstance(cmd, list) else cmd for cmd in commands]
+        shown = [" ".join(["python", *map(shlex.quote, cmd[1:])]) if isinstance(cmd, list) else cmd
+                 for cmd in commands]
         self.stages.append(Stage(name, params, inputs, outputs, run, shown, resumable))
 
     def generate(self, name: str, model: ModelRef, split: str, out: str, mode: str = "zero-shot",
@@ -149,15 +150,15 @@ class Planner:
 
     def stage1(self, name: str, weak: str, icl: str, prefix: str, full_weak: bool = False) -> None:
         cmd = [*W2S, "build", "stage1", "--weak", self.p(weak), "--icl", self.p(icl),
-               "--task", self.r.task, "--data-dir", self.p("data"), "--name", prefix,
-               "--gold-file", self.p("data/train_2.jsonl")]
+               "--task", self.r.task, "--out-dir", self.p("data"), "--name", prefix,
+               "--gold", self.p("data/train_2.jsonl")]
         if self.r.stage1.target_count:
             cmd += ["--target-count", str(self.r.stage1.target_count), "--seed", str(self.r.seed)]
         outputs = [f"data/{prefix}_{kind}.json" for kind in ("weak", "icl", "hybrid")]
         commands = [cmd]
         if full_weak:
-            commands.append([*W2S, "build", "full-weak", "--weak", self.p(weak), "--data-dir",
-                             self.p("data"), "--name", "w2s_full_weak"])
+            commands.append([*W2S, "build", "full-weak", "--weak", self.p(weak), "--out-dir",
+                             self.p("data"), "--name", "w2s_full_weak", "--gold", self.p("data/train_2.jsonl")])
             outputs.append("data/w2s_full_weak.json")
         self.add(name, {"kind": "build", "cmds": [c[3:] for c in commands]}, [weak, icl, "data/train_2.jsonl"],
                  outputs, commands, stats_file=f"data/{prefix}_hybrid.stats.json")
@@ -183,7 +184,8 @@ class Planner:
         config = make_export_config(self.model_arg(r.strong.model), self.p(mplus), self.p(merged))
         cfg_path = self.p("configs/mplus_merge.yaml")
         self.add("mplus_merge", {"kind": "export", "config": config}, [mplus], [merged],
-                 [f"llamafactory-cli export {shlex.quote(cfg_path)}"], configs=[("export", config, cfg_path)])
+                 [f"DISABLE_VERSION_CHECK=1 llamafactory-cli export {shlex.quote(cfg_path)}"],
+                 configs=[("export", config, cfg_path)])
         merged_ref = ModelRef(merged, base_in_run=True)
         self.generate("sample", merged_ref, "train_2", "gen/mplus_samples_train_2.jsonl", mode="sample",
                       extra=("--k", str(s2.k), "--temperature", str(s2.temperature)))
@@ -194,10 +196,10 @@ class Planner:
         pairs_cmd = [*W2S, "build", "pairs", "--weak", self.p("gen/weak_train_2.jsonl"),
                      "--votes", self.p("gen/votes.jsonl"), "--samples", self.p("gen/mplus_samples_train_2.jsonl"),
                      "--full-weak", self.p("data/w2s_full_weak.json"),
-                     "--task", r.task, "--data-dir", self.p("data"), "--name", "w2s_pairs",
-                     "--format", s2.format, "--keep-threshold", str(s2.keep_threshold),
-                     "--flip-threshold", str(s2.flip_threshold), "--seed", str(r.seed),
-                     "--gold-file", self.p("data/train_2.jsonl")]
+                     "--task", r.task, "--out-dir", self.p("data"), "--name", "w2s_pairs",
+                     "--format", s2.format, "--keep", str(s2.keep_threshold),
+                     "--flip", str(s2.flip_threshold), "--seed", str(r.seed),
+                     "--gold", self.p("data/train_2.jsonl")]
         if s2.max_pairs:
             pairs_cmd += ["--max-pairs", str(s2.max_pairs)]
         self.add("pairs", {"kind": "build", "cmd": pairs_cmd[3:]},

@@ -39,9 +39,9 @@ def build():
     """
 
 
-OUT = click.option("-o", "--out-dir", "--data-dir", "out_dir", required=True, type=click.Path(file_okay=False),
+OUT = click.option("-o", "--out-dir", "out_dir", required=True, type=click.Path(file_okay=False),
                    help="Dataset folder (the config's dataset_dir), e.g. data/gsm8k.")
-GOLD = click.option("--gold", "--gold-file", "gold_path", type=click.Path(exists=True, dir_okay=False),
+GOLD = click.option("--gold", "gold_path", type=click.Path(exists=True, dir_okay=False),
                     help="Gold answers for analysis only (a result file or processed train_2.jsonl).")
 TASK = click.option("--task", default="gsm8k", show_default=True, help="Task name (dataset name prefix).")
 
@@ -127,8 +127,8 @@ def vote(samples_path, output, task, gold_path):
 @click.option("--votes", "votes_path", type=click.Path(exists=True), help="Votes from `build vote` (else voted here).")
 @click.option("--full-weak", "full_weak_path", type=click.Path(exists=True),
               help="Full-weak JSON: instructions taken from it, outputs checked against the weak responses.")
-@click.option("--keep", "--keep-threshold", "keep", default=0.6, show_default=True, help="Skip questions with vote confidence below this.")
-@click.option("--flip", "--flip-threshold", "flip", default=0.8, show_default=True, help="Reject the weak response only at this confidence.")
+@click.option("--keep", "keep", default=0.6, show_default=True, help="Skip questions with vote confidence below this.")
+@click.option("--flip", "flip", default=0.8, show_default=True, help="Reject the weak response only at this confidence.")
 @click.option("--max-pairs", type=int, help="Pairs per question (default: gsm8k 1, math 3).")
 @click.option("--seed", default=42, show_default=True, help="random.seed of the paper's code.")
 @click.option("--format", "fmt", type=click.Choice(["current", "legacy"]), default="current", show_default=True,

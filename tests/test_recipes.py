@@ -1,0 +1,101 @@
+"""Shipped recipes load and plan; the 70B plan's configs pass `w2s-lf validate` on built data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from w2s_lf.errors import W2SError
+from w2s_lf.recipe import load_recipe, parse_recipe
+from w2s_lf.runner import build_plan, run_recipe
+
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
+
+
+def test_recipes_shipped():
+    names = {p.stem for p in RECIPES}
+    assert "cpu_demo" in names
+    for task in ("gsm8k", "math"):
+        for weak in ("llama2_7b", "gemma_2b", "mistral_7b"):
+            assert f"{task}_{weak}_to_llama2_70b" in names
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
+def test_every_recipe_loads_and_plans(path):
+    recipe = load_recipe(path)
+    assert recipe.name == path.stem
+    stages = [s.name for s in build_plan(recipe, progress=False)]
+    assert stages[0] == "prepare" and stages[-1] == "report"
+    assert "mplus_sft_iter1" in stages and "pairs" in stages
+    assert ("mplus_sft_iter2" in stages) == (recipe.stage1.iterations == 2)
+    assert len(stages) == len(set(stages))
+
+
+@pytest.mark.parametrize("data, overrides, message", [
+    ({"name": "x", "stage2": {"kk": 1}}, {}, "stage2.kk: unknown key (did you mean 'k'?)"),
+    ({"name": "x"}, {"stage2.k": "ten"}, "stage2.k: expected int, got str 'ten'"),
+    ({"name": "x", "task": "gsm"}, {}, "task: 'gsm' is not one of"),
+    ({"name": "x", "data": {"source": "local"}}, {}, "data.from_dir: required"),
+    ({"name": "x", "stage2": {"methods": ["ppo"]}}, {}, "stage2.methods: unknown method 'ppo'"),
+    ({"task": "gsm8k"}, {}, "missing required key 'name'"),
+    ({"name": "x", "training": {"preset": "13b"}}, {}, "training.preset: '13b' is not one of"),
+])
+def test_recipe_errors_name_the_key(data, overrides, message):
+    with pytest.raises(W2SError) as err:
+        parse_recipe(data, overrides)
+    assert message in str(err.value)
+
+
+def test_overrides_are_dotted_and_typed():
+    recipe = parse_recipe({"name": "x"}, {"stage2.k": 4, "stage2.temperature": 0.7, "run_dir": "/tmp/r"})
+    assert recipe.stage2.k == 4 and recipe.stage2.temperature == 0.7 and str(recipe.run_path) == "/tmp/r"
+
+
+def test_cli_reports_recipe_error_with_file(tmp_path, cli):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nstage3: {}\n")
+    result = cli("run", bad, "--dry-run")
+    assert result.exit_code == 2
+    assert f"{bad}: stage3: unknown key (did you mean 'stage2'?)" in result.output
+
+
+def _write_jsonl(path: Path, records: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+@pytest.mark.slow
+def test_70b_dry_run_configs_pass_validate(tmp_path, cli):
+    """The 70B plan, with its data built for real on the embedded task, validates config by config."""
+    from w2s_lf.build.synthetic import synthetic_results
+    from w2s_lf.validate import validate_config
+
+    recipe_path = Path(__file__).resolve().parents[1] / "recipes/gsm8k_llama2_7b_to_llama2_70b.yaml"
+    overrides = {"run_dir": str(tmp_path / "run"), "data.source": "embedded", "data.sizes": [20, 20, 10]}
+    recipe = load_recipe(recipe_path, overrides)
+    planned = run_recipe(recipe, dry_run=True, echo=lambda m: None)
+    assert len(planned) == len(build_plan(recipe, progress=False))
+    result = cli("run", recipe_path, *[f"{k}={json.dumps(v)}" for k, v in overrides.items()], "--dry-run")
+    assert "llamafactory-cli train" in result.output and "FORCE_TORCHRUN=1" in result.output
+    assert "llamafactory-cli export" in result.output and "--tensor-parallel-size 8" in result.output
+
+    run = tmp_path / "run"
+    run_recipe(recipe, only=("prepare",), progress=False, echo=lambda m: None)
+    prompts = [f"Question: {json.loads(line)['question']}\nAnswer:"
+               for line in (run / "data/train_2.jsonl").read_text().splitlines()]
+    weak, icl, samples = synthetic_results(len(prompts), k=10, seed=1, prompts=prompts)
+    _write_jsonl(run / "gen/weak_train_2.jsonl", weak)
+    _write_jsonl(run / "gen/strong_icl_train_2.jsonl", icl)
+    _write_jsonl(run / "gen/iter2_weak_train_2.jsonl", weak)
+    _write_jsonl(run / "gen/iter2_icl_train_2.jsonl", icl)
+    _write_jsonl(run / "gen/mplus_samples_train_2.jsonl", samples)
+    run_recipe(recipe, only=("stage1", "stage1_iter2", "vote", "pairs"), progress=False, echo=lambda m: None)
+
+    configs = sorted((run / "configs").glob("*.yaml"))
+    assert {c.stem for c in configs} >= {"weak_sft", "mplus_sft_iter1", "mplus_sft_iter2", "dpo", "orpo",
+                                          "baseline_full_weak", "baseline_gold", "mplus_merge"}
+    for config in configs:
+        report = validate_config(config)
+        assert report.ok, f"{config.name}: {report.errors}"
