@@ -103,10 +103,11 @@ def test_report_on_a_run_folder(tmp_path, cli):
                  "| gold | gold ceiling: strong on train_2 gold | 60.0% | 6 / 10 | – |",
                  "| stage1 | done | kept 27 of 70 (38.6%); kept accuracy 90.0% |",
                  "| pairs | done | pairs 25; weak chosen 9; weak rejected 16; chosen accuracy n/a |",
-                 "| weak_sft | done | 2m 05s |", "| dpo | failed | 1h 06m |", "| report | running | – |",
+                 "| weak_sft | done | 2m 05s |", "| dpo | failed | 1h 06m |",
                  "![test accuracy](accuracy.png)", "![wall time per stage](wall_time.png)"]:
         assert line in text.splitlines(), line
     assert "ORPO" not in text and "## Sampling" not in text    # absent pieces are simply absent
+    assert "| report |" not in text                           # the report stage cannot time itself
     assert (run / "eval/metrics.json").is_file()              # computed because it was missing
     width, height = _png_size(run / "accuracy.png")
     assert width > 500 and height > 400

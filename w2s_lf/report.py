@@ -105,8 +105,13 @@ def fmt_stats(stats: dict) -> str:
     if isinstance(stats.get("kept"), int) and isinstance(stats.get("total"), int):
         kept, total = stats.pop("kept"), stats.pop("total")
         parts.append(f"kept {kept} of {total}" + (f" ({fmt_rate(kept / total)})" if total else ""))
+    stats.pop("inputs", None)   # provenance paths: in manifest.json, not worth a table cell
     for key, value in stats.items():
         label = key.replace("_", " ")
+        if isinstance(value, dict):
+            text = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in value.items())
+            parts.append(f"{label}: {text}")
+            continue
         if value is None:
             text = "n/a"
         elif isinstance(value, float) and any(w in key for w in ("accuracy", "confidence", "rate", "fraction")):
@@ -305,6 +310,8 @@ def write_report(run_dir: str | Path, recompute: bool = False) -> Path:
     """
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
+    # The pipeline's own `report` stage is running while it writes this; it cannot time itself.
+    manifest["stages"] = {k: v for k, v in (manifest.get("stages") or {}).items() if k != "report"}
     metrics = load_metrics(run_dir, recompute)
     rows = model_rows(metrics)
     plots = {}

@@ -91,9 +91,11 @@ class Planner:
         from w2s_lf.train import launch_env
         env = " ".join(f"{k}={v}" for k, v in launch_env(t.launch).items())
         cmd = f"{env} llamafactory-cli train {shlex.quote(cfg_path)}"
+        # Inputs are the dataset files themselves, not dataset_info.json: later builders add
+        # entries to it, which must not make finished training stages look stale.
         model_inputs = [base] if in_run else []
         self.add(name, {"kind": "train", "config": config, "launch": t.launch},
-                 ["data/dataset_info.json", *model_inputs, *inputs], [out], [cmd], resumable=True,
+                 [*model_inputs, *inputs], [out], [cmd], resumable=True,
                  configs=[("train", config, cfg_path)])
 
     # -- the recipe ------------------------------------------------------------------------

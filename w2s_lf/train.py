@@ -78,7 +78,8 @@ def run_logged(cmd: list[str], log_path: str | Path, env: dict[str, str] | None 
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     last_lines: deque[str] = deque(maxlen=tail)
-    bar = tqdm.tqdm(desc=label or Path(cmd[0]).name, disable=not progress, leave=False, dynamic_ncols=True)
+    bar = tqdm.tqdm(desc=label or Path(cmd[0]).name, disable=None if progress else True,  # None: off when not a TTY
+                    leave=False, dynamic_ncols=True)
     with open(log_path, "wb") as log:
         log.write(("$ " + " ".join(cmd) + "\n").encode())
         try:

@@ -24,6 +24,10 @@ import yaml
 from w2s_lf.errors import W2SError
 from w2s_lf.lf_data import check_dataset, read_records
 
+# LLaMA-Factory 0.9.5 refuses to import next to the newer transformers that vLLM needs unless
+# told not to check (see scripts/setup.sh); validation imports it in this process.
+os.environ.setdefault("DISABLE_VERSION_CHECK", "1")
+
 # Keys LLaMA-Factory dropped in 0.8.0, with the fix.
 DEPRECATED = {
     "dpo_beta": "use `pref_beta` (renamed in LLaMA-Factory 0.8)",
