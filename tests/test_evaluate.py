@@ -104,26 +104,29 @@ def test_grader_mode_is_passed_through():
 
 # ----------------------------------------------------------------------------- readers
 
+FULL = '"prompt": "Question: q\\nAnswer:", "response": "#### 1", "pred": "1"'   # the rest of the layout
+
+
 @pytest.mark.parametrize("line, message", [
     ('{"id": 1, "result": true', "malformed JSON"),
-    ('{"id": 1}', "field 'result': missing"),
-    ('{"result": true}', "field 'id': missing"),
-    ('{"id": 1, "result": "yes"}', "field 'result': expected true, false or null"),
-    ('{"id": 0, "result": true}', "field 'id': duplicate id 0 (first on line 1)"),
+    ('{"id": 1, ' + FULL + '}', "field 'result': missing"),
+    ('{' + FULL + ', "result": true}', "field 'id': missing"),
+    ('{"id": 1, ' + FULL + ', "result": "yes"}', "field 'result': expected true, false or null"),
+    ('{"id": 0, ' + FULL + ', "result": true}', "field 'id': duplicate id 0 (first on line 1)"),
 ])
 def test_bad_result_lines_are_located(tmp_path, line, message):
     path = tmp_path / "r.jsonl"
-    path.write_text('{"id": 0, "result": true}\n' + line + "\n")
+    path.write_text('{"id": 0, ' + FULL + ', "result": true}\n' + line + "\n")
     with pytest.raises(InputError) as e:
         lib.read_results(path)
     assert str(e.value).startswith(f"{path}:2: ") and message in str(e.value)
 
 
 @pytest.mark.parametrize("record, field", [
-    ({"id": 0, "gold": "1", "samples": []}, "samples"),
-    ({"id": 0, "gold": "1", "samples": [{"response": "x"}]}, "samples[0]"),
-    ({"id": 0, "samples": [{"pred": "1"}]}, "gold"),
-    ({"id": 0, "gold": ["1"], "samples": [{"pred": "1"}]}, "gold"),
+    ({"id": 0, "prompt": "p", "gold": "1", "samples": []}, "samples"),
+    ({"id": 0, "prompt": "p", "gold": "1", "samples": [{"response": "x"}]}, "samples"),
+    ({"id": 0, "prompt": "p", "samples": [{"response": "x", "pred": "1"}]}, "gold"),
+    ({"id": 0, "prompt": "p", "gold": ["1"], "samples": [{"response": "x", "pred": "1"}]}, "gold"),
 ])
 def test_bad_sample_lines_are_located(tmp_path, record, field):
     path = _write_jsonl(tmp_path / "s.samples.jsonl", [record])
@@ -201,7 +204,7 @@ def test_cli_run_folder(tmp_path, cli):
 ])
 def test_cli_errors_exit_2(tmp_path, cli, args, message):
     _write_jsonl(tmp_path / "r.jsonl", _greedy([True]))
-    (tmp_path / "bad.jsonl").write_text('{"id": 0, "result": true}\n{oops\n')
+    (tmp_path / "bad.jsonl").write_text('{"id": 0, ' + FULL + ', "result": true}\n{oops\n')
     result = cli("evaluate", *[a.format(tmp=tmp_path) for a in args])
     assert result.exit_code == 2, result.output
     assert message in result.stderr

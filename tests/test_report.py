@@ -158,7 +158,8 @@ def test_report_errors_exit_2(tmp_path, cli):
     assert result.exit_code == 2 and "not a run folder (no manifest.json)" in result.stderr
     result = cli("report", tmp_path / "nope")
     assert result.exit_code == 2 and "no such run folder" in result.stderr
-    run = _run_folder(tmp_path, {"weak": '{"id": 0, "result": true}\n{"id": 1, "result": 1}\n'})
+    full = '"prompt": "p", "response": "#### 1", "pred": "1"'
+    run = _run_folder(tmp_path, {"weak": '{"id": 0, %s, "result": true}\n{"id": 1, %s, "result": 1}\n' % (full, full)})
     result = cli("report", run)
     assert result.exit_code == 2 and "weak.jsonl:2: field 'result'" in result.stderr
     (run / "manifest.json").write_text("{")

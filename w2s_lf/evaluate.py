@@ -24,6 +24,7 @@ from pathlib import Path
 
 from w2s_lf.errors import InputError, W2SError
 from w2s_lf.io import iter_jsonl, read_json, write_json
+from w2s_lf.results import load_results, load_samples
 
 DEFAULT_KS = (1, 5, 10)
 SAMPLES_SUFFIX = ".samples.jsonl"
@@ -32,52 +33,18 @@ METRICS_FILE = "metrics.json"
 
 # ----------------------------------------------------------------------------- readers
 
-def _check_ids(path: Path, number: int, record: dict, seen: dict[str, int]) -> None:
-    if "id" not in record:
-        raise InputError("missing", path, number, "id")
-    key = str(record["id"])
-    if key in seen:   # a duplicated question would be counted twice; refuse rather than guess
-        raise InputError(f"duplicate id {record['id']!r} (first on line {seen[key]})", path, number, "id")
-    seen[key] = number
-
-
 def read_results(path: str | Path) -> list[dict]:
-    """Read a greedy result file ``{id, prompt, response, pred, gold, result}``; check ``result``."""
-    path = Path(path)
-    records, seen = [], {}
-    for number, record in iter_jsonl(path):
-        _check_ids(path, number, record, seen)
-        if "result" not in record:
-            raise InputError("missing", path, number, "result")
-        if record["result"] is not None and not isinstance(record["result"], bool):
-            raise InputError(f"expected true, false or null, got {record['result']!r}", path, number, "result")
-        records.append(record)
-    if not records:
-        raise InputError("file is empty", path)
-    return records
+    """A greedy result file; `result` must be present (true, false or null)."""
+    return load_results(path, require=("result",))
 
 
 def read_samples(path: str | Path) -> list[dict]:
-    """Read a sample file ``{id, prompt, samples: [{response, pred}, ...], gold}``."""
-    path = Path(path)
-    records, seen = [], {}
-    for number, record in iter_jsonl(path):
-        _check_ids(path, number, record, seen)
-        for field in ("samples", "gold"):
-            if field not in record:
-                raise InputError("missing", path, number, field)
-        samples = record["samples"]
-        if not isinstance(samples, list) or not samples:
-            raise InputError("expected a non-empty list", path, number, "samples")
-        for i, sample in enumerate(samples):
-            if not isinstance(sample, dict) or not isinstance(sample.get("pred"), str):
-                raise InputError("expected an object with a string 'pred'", path, number, f"samples[{i}]")
+    """A sample file; `gold` must be present (null when unknown)."""
+    records = load_samples(path, require=("gold",))
+    for number, record in enumerate(records, start=1):
         gold = record["gold"]
         if gold is not None and not isinstance(gold, (str, int, float)):
             raise InputError(f"expected a string or null, got {type(gold).__name__}", path, number, "gold")
-        records.append(record)
-    if not records:
-        raise InputError("file is empty", path)
     return records
 
 

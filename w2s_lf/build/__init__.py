@@ -3,7 +3,8 @@
     from w2s_lf.build import build_full_weak, build_stage1, vote, build_pairs
 """
 
-from w2s_lf.build.records import check_aligned, load_gold, load_results, load_samples
+from w2s_lf.build.records import load_gold
+from w2s_lf.results import check_aligned, load_results, load_samples
 from w2s_lf.build.stage1 import Stage1Result, build_full_weak, build_stage1
 from w2s_lf.build.stage2 import (
            PAIR_LIMITS,

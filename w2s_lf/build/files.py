@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from w2s_lf.build.records import check_aligned, load_gold, load_results, load_samples
+from w2s_lf.build.records import load_gold
+from w2s_lf.results import check_aligned, load_results, load_samples
 from w2s_lf.build.stage1 import build_full_weak, build_stage1
 from w2s_lf.build.stage2 import QuestionVote, build_pairs, vote
 from w2s_lf.io import iter_jsonl, read_json, write_json, write_jsonl

@@ -8,7 +8,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from w2s_lf.build.records import check_aligned, correct, pred_of
+from w2s_lf.build.records import correct
+from w2s_lf.results import check_aligned, pred_of
 
 
 def sft_record(result: dict, response: str | None = None, content: str | None = None) -> dict:

@@ -11,7 +11,8 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from w2s_lf.build.records import check_aligned, correct, pred_of
+from w2s_lf.build.records import correct
+from w2s_lf.results import check_aligned, pred_of
 from w2s_lf.grading import majority_vote
 
 # Pairs per question in the paper: one for GSM8K, up to three for MATH (and OlympicArena).
