@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from w2s_lf.errors import W2SError
+from w2s_lf.grading import GRADER_VERSION
 from w2s_lf.io import read_json, sha256_json
 from w2s_lf.pipeline import Run, Stage, select
 from w2s_lf.recipe import Recipe
@@ -56,7 +57,7 @@ def run_recipe(recipe: Recipe, dry_run: bool = False, start: str | None = None, 
     """Run (or, with `dry_run`, describe) the selected stages; returns (stage, outcome) pairs."""
     stages = select(build_plan(recipe, progress), start, until, only)
     header = {"name": recipe.name, "recipe": recipe.to_dict(), "recipe_hash": sha256_json(recipe.to_dict()),
-              "task": recipe.task, "grader_mode": recipe.grader}
+              "task": recipe.task, "grader_mode": recipe.grader, "grader_version": GRADER_VERSION}
     if dry_run:
         configs = write_configs(stages, recipe.run_path)
         echo(f"# plan for recipe '{recipe.name}' in {recipe.run_path} ({len(stages)} stages; "

@@ -27,8 +27,11 @@ from w2s_lf.grading.core import (
     normalize_answer,
 )
 
+# Bump when a change could alter any pred or verdict; runs and reports record it.
+GRADER_VERSION = "1"
+
 __all__ = [
-    "MODES", "Grade", "GradingTimeout", "Rejected", "Vote", "check_expression", "deadline",
+    "GRADER_VERSION", "MODES", "Grade", "GradingTimeout", "Rejected", "Vote", "check_expression", "deadline",
     "default_workers", "extract_answer", "grade", "grade_many", "is_equivalent", "majority_vote",
     "normalize_answer", "pass_at_k",
 ]
