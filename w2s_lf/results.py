@@ -23,32 +23,33 @@ def pred_of(record: dict) -> str:
     return "" if pred is None else str(pred)
 
 
-def _check_ids_unique(records: list[dict], path: str | Path, lines: list[int]) -> None:
-    seen: dict = {}
-    for record, line in zip(records, lines):
+def _read_checked(path: str | Path, fields: tuple[str, ...], check) -> list[dict]:
+    """Every record of a JSONL file, each with `fields` and passing `check(record, line)`;
+    not empty, no id twice."""
+    records, first_line = [], {}
+    for line, record in iter_jsonl(path):
+        for field in fields:
+            if field not in record:
+                raise InputError("missing", path, line, field)
+        check(record, line)
         key = record["id"]
-        if key in seen:
-            raise InputError(f"duplicate id {key!r} (first on line {seen[key]})", path, line, "id")
-        seen[key] = line
+        if key in first_line:
+            raise InputError(f"duplicate id {key!r} (first on line {first_line[key]})", path, line, "id")
+        first_line[key] = line
+        records.append(record)
+    if not records:
+        raise InputError("file is empty", path)
+    return records
 
 
 def load_results(path: str | Path, require: tuple[str, ...] = ()) -> list[dict]:
     """A greedy result file: one `{id, prompt, response, pred, gold?, result?}` line per question."""
-    records, lines = [], []
-    for line, record in iter_jsonl(path):
-        for field in (*RESULT_FIELDS, *require):
-            if field not in record:
-                raise InputError("missing", path, line, field)
+    def check(record: dict, line: int) -> None:
         if not isinstance(record["response"], str):
             raise InputError("expected a string", path, line, "response")
         if record.get("result") is not None and not isinstance(record["result"], bool):
             raise InputError(f"expected true, false or null, got {record['result']!r}", path, line, "result")
-        records.append(record)
-        lines.append(line)
-    if not records:
-        raise InputError("file is empty", path)
-    _check_ids_unique(records, path, lines)
-    return records
+    return _read_checked(path, (*RESULT_FIELDS, *require), check)
 
 
 def _seed_files(folder: Path) -> list[Path]:
@@ -85,23 +86,14 @@ def load_samples(path: str | Path, require: tuple[str, ...] = ()) -> list[dict]:
                 record["gold"] = first["gold"]
             out.append(record)
         return out
-    records, lines = [], []
-    for line, record in iter_jsonl(path):
-        for field in ("id", "prompt", "samples", *require):
-            if field not in record:
-                raise InputError("missing", path, line, field)
+    def check(record: dict, line: int) -> None:
         samples = record["samples"]
         if not isinstance(samples, list) or not samples:
             raise InputError("expected a non-empty list", path, line, "samples")
         for k, s in enumerate(samples):
             if not isinstance(s, dict) or not isinstance(s.get("response"), str) or "pred" not in s:
                 raise InputError(f"sample {k} needs a string 'response' and a 'pred'", path, line, "samples")
-        records.append(record)
-        lines.append(line)
-    if not records:
-        raise InputError("file is empty", path)
-    _check_ids_unique(records, path, lines)
-    return records
+    return _read_checked(path, ("id", "prompt", "samples", *require), check)
 
 
 def check_aligned(a: list[dict], b: list[dict], a_name: str, b_name: str) -> None:
