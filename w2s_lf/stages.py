@@ -38,6 +38,7 @@ class Planner:
         self.root = recipe.run_path
         self.exec = executor     # runs a stage's commands: see w2s_lf.run_recipe
         self.stages: list[Stage] = []
+        self.eval_files: list[str] = []      # what the report stage reads
 
     # -- helpers ---------------------------------------------------------------------------
     def p(self, rel: str) -> str:
@@ -123,7 +124,7 @@ class Planner:
                 self.train(f"baseline_{baseline}", "sft", r.strong.model, dataset,
                            f"models/strong_{baseline}", inputs=(source,))
         self.evaluations(weak, mplus)
-        self.add("report", {"kind": "report"}, [s for s in self.eval_outputs()], ["report.md"],
+        self.add("report", {"kind": "report"}, self.eval_files, ["report.md"],
                  [[*W2S, "report", str(self.root), "--recompute"]])
         return self.stages
 
@@ -235,20 +236,16 @@ class Planner:
         return models
 
     def evaluations(self, weak: ModelRef, mplus: str) -> None:
-        self._eval = []
         for key, ref in self.eval_models(weak, mplus).items():
             out = f"eval/{key}.jsonl"
             self.generate(f"eval_{key}", ref, "test", out)
-            self._eval.append(out)
+            self.eval_files.append(out)
         if self.r.evaluate.k:
             out = "eval/mplus.samples.jsonl"
             self.generate("eval_mplus_samples", ModelRef(f"{mplus}_merged", base_in_run=True), "test", out,
                           mode="sample", extra=("--k", str(self.r.evaluate.k),
                                                 "--temperature", str(self.r.stage2.temperature)))
-            self._eval.append(out)
-
-    def eval_outputs(self) -> list[str]:
-        return self._eval
+            self.eval_files.append(out)
 
 
 def plan(recipe: Recipe, executor) -> list[Stage]:

@@ -90,7 +90,7 @@ def run_logged(cmd: list[str], log_path: str | Path, env: dict[str, str] | None 
     last_lines: deque[str] = deque(maxlen=tail)
     bar = tqdm.tqdm(desc=label or Path(cmd[0]).name, disable=None if progress else True,  # None: off when not a TTY
                     leave=False, dynamic_ncols=True)
-    with open(log_path, "wb") as log:
+    with open(log_path, "ab") as log:   # append: a stage's several commands, and its resumes
         log.write(("$ " + " ".join(cmd) + "\n").encode())
         try:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

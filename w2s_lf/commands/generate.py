@@ -7,7 +7,7 @@ from w2s_lf.cli import guarded, parse_overrides
 
 # A group that runs generation itself when no subcommand (`merge`, `export-seeds`) is named.
 @click.group(invoke_without_command=True,
-             short_help="Zero-shot, few-shot or k-sample answers (vLLM, OpenAI server or HF).")
+             short_help="Zero-shot, few-shot or k-sample answers (vLLM, HF, server).")
 @click.option("--model", help="Model folder, built-in name (smollm2-135m, tiny-llama) or, with "
                                "--backend openai, the served model name.")
 @click.option("--adapter", type=click.Path(), help="LoRA adapter folder (served without merging); "
