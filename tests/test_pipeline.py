@@ -52,13 +52,13 @@ def test_full_pipeline_then_everything_skips(tmp_path, tiny_gsm):
     assert all(s["status"] == "done" and s["wall_s"] >= 0 for s in manifest["stages"].values())
     assert manifest["recipe"]["name"] == "tiny" and len(manifest["recipe_hash"]) == 64
 
-    hybrid = json.loads((run / "data/w2s_iter1_hybrid.json").read_text())
+    hybrid = json.loads((run / "data/gsm8k_iter1_hybrid.json").read_text())
     assert len(hybrid) == 2 * manifest["stages"]["stage1"]["stats"]["kept"] == 16   # topped up to 8
-    pairs = json.loads((run / "data/w2s_pairs.json").read_text())
+    pairs = json.loads((run / "data/gsm8k_pairs.json").read_text())
     assert pairs and {"instruction", "input", "chosen", "rejected"} <= set(pairs[0])
     assert all(p["chosen"] != p["rejected"] for p in pairs)
     info = json.loads((run / "data/dataset_info.json").read_text())
-    assert info["w2s_pairs"]["ranking"] is True and "columns" in info["w2s_iter1_hybrid"]
+    assert info["gsm8k_pairs"]["ranking"] is True and "columns" in info["gsm8k_iter1_hybrid"]
     samples = [json.loads(line) for line in (run / "gen/mplus_samples_train_2.jsonl").read_text().splitlines()]
     assert len(samples) == 16 and all(len(s["samples"]) == 3 for s in samples)
 

@@ -44,6 +44,11 @@ class Planner:
     def p(self, rel: str) -> str:
         return str(self.root / rel)
 
+    def ds(self, name: str) -> str:
+        """Dataset names as `w2s-lf build` names them by default (`gsm8k_iter1_hybrid`, ...),
+        so a run folder's datasets match the shipped configs."""
+        return f"{self.r.task}_{name}"
+
     def model_arg(self, spec: str) -> str:
         from w2s_lf.models import BUILDERS, model_dir
         return str(model_dir(spec)) if spec in BUILDERS else spec
@@ -109,18 +114,18 @@ class Planner:
                       mode="few-shot", extra=("--demos", self.p("gen/weak_train_2.jsonl"),
                                               "--demo-strategy", "paper"),
                       inputs=("gen/weak_train_2.jsonl",))
-        self.stage1("stage1", "gen/weak_train_2.jsonl", "gen/strong_icl_train_2.jsonl", "w2s_iter1",
+        self.stage1("stage1", "gen/weak_train_2.jsonl", "gen/strong_icl_train_2.jsonl", self.ds("iter1"),
                     full_weak=True)
-        self.train("mplus_sft_iter1", "sft", r.strong.model, "w2s_iter1_hybrid", "models/mplus_iter1",
-                   inputs=("data/w2s_iter1_hybrid.json",))
+        self.train("mplus_sft_iter1", "sft", r.strong.model, self.ds("iter1_hybrid"), "models/mplus_iter1",
+                   inputs=(f"data/{self.ds('iter1_hybrid')}.json",))
         mplus = "models/mplus_iter1"
         if r.stage1.iterations == 2:
             mplus = self.iteration_2()
         if "dpo" in r.stage2.methods or "orpo" in r.stage2.methods or r.evaluate.k:
             self.stage2(mplus)
-        for baseline, dataset in (("full_weak", "w2s_full_weak"), ("gold", f"{task}_train_2_gold")):
+        for baseline, dataset in (("full_weak", self.ds("full_weak")), ("gold", self.ds("train_2_gold"))):
             if baseline in r.baselines:
-                source = "data/w2s_full_weak.json" if baseline == "full_weak" else f"data/{task}_train_2.json"
+                source = f"data/{self.ds('full_weak')}.json" if baseline == "full_weak" else f"data/{task}_train_2.json"
                 self.train(f"baseline_{baseline}", "sft", r.strong.model, dataset,
                            f"models/strong_{baseline}", inputs=(source,))
         self.evaluations(weak, mplus)
@@ -161,8 +166,8 @@ class Planner:
         commands = [cmd]
         if full_weak:
             commands.append([*W2S, "build", "full-weak", "--weak", self.p(weak), "--out-dir",
-                             self.p("data"), "--name", "w2s_full_weak", "--gold", self.p("data/train_2.jsonl")])
-            outputs.append("data/w2s_full_weak.json")
+                             self.p("data"), "--name", self.ds("full_weak"), "--gold", self.p("data/train_2.jsonl")])
+            outputs.append(f"data/{self.ds('full_weak')}.json")
         self.add(name, {"kind": "build", "cmds": [c[3:] for c in commands]}, [weak, icl, "data/train_2.jsonl"],
                  outputs, commands, stats_file=f"data/{prefix}_hybrid.stats.json")
 
@@ -170,13 +175,13 @@ class Planner:
         """Train on iter-1 weak and iter-1 ICL separately, re-label train_2 with each, filter again."""
         s = self.r.strong.model
         for part in ("weak", "icl"):
-            self.train(f"iter1_{part}_sft", "sft", s, f"w2s_iter1_{part}", f"models/iter1_{part}",
-                       inputs=(f"data/w2s_iter1_{part}.json",))
+            self.train(f"iter1_{part}_sft", "sft", s, self.ds(f"iter1_{part}"), f"models/iter1_{part}",
+                       inputs=(f"data/{self.ds(f'iter1_{part}')}.json",))
             self.generate(f"iter2_{part}_generate", ModelRef(s, f"models/iter1_{part}"), "train_2",
                           f"gen/iter2_{part}_train_2.jsonl")
-        self.stage1("stage1_iter2", "gen/iter2_weak_train_2.jsonl", "gen/iter2_icl_train_2.jsonl", "w2s_iter2")
-        self.train("mplus_sft_iter2", "sft", s, "w2s_iter2_hybrid", "models/mplus_iter2",
-                   inputs=("data/w2s_iter2_hybrid.json",))
+        self.stage1("stage1_iter2", "gen/iter2_weak_train_2.jsonl", "gen/iter2_icl_train_2.jsonl", self.ds("iter2"))
+        self.train("mplus_sft_iter2", "sft", s, self.ds("iter2_hybrid"), "models/mplus_iter2",
+                   inputs=(f"data/{self.ds('iter2_hybrid')}.json",))
         return "models/mplus_iter2"
 
     def stage2(self, mplus: str) -> None:
@@ -195,11 +200,11 @@ class Planner:
         vote_cmd = [*W2S, "build", "vote", "--samples", self.p("gen/mplus_samples_train_2.jsonl"),
                     "--task", r.task, "-o", self.p("gen/votes.jsonl")]
         self.add("vote", {"kind": "build", "cmd": vote_cmd[3:]}, ["gen/mplus_samples_train_2.jsonl"],
-                 ["gen/votes.jsonl"], [vote_cmd])
+                 ["gen/votes.jsonl"], [vote_cmd], stats_file="gen/votes.stats.json")
         pairs_cmd = [*W2S, "build", "pairs", "--weak", self.p("gen/weak_train_2.jsonl"),
                      "--votes", self.p("gen/votes.jsonl"), "--samples", self.p("gen/mplus_samples_train_2.jsonl"),
-                     "--full-weak", self.p("data/w2s_full_weak.json"),
-                     "--task", r.task, "--out-dir", self.p("data"), "--name", "w2s_pairs",
+                     "--full-weak", self.p(f"data/{self.ds('full_weak')}.json"),
+                     "--task", r.task, "--out-dir", self.p("data"), "--name", self.ds("pairs"),
                      "--format", s2.format, "--keep", str(s2.keep_threshold),
                      "--flip", str(s2.flip_threshold), "--seed", str(r.seed),
                      "--gold", self.p("data/train_2.jsonl")]
@@ -207,11 +212,11 @@ class Planner:
             pairs_cmd += ["--max-pairs", str(s2.max_pairs)]
         self.add("pairs", {"kind": "build", "cmd": pairs_cmd[3:]},
                  ["gen/weak_train_2.jsonl", "gen/votes.jsonl", "gen/mplus_samples_train_2.jsonl",
-                  "data/w2s_full_weak.json", "data/train_2.jsonl"],
-                 ["data/w2s_pairs.json"], [pairs_cmd], stats_file="data/w2s_pairs.stats.json")
+                  f"data/{self.ds('full_weak')}.json", "data/train_2.jsonl"],
+                 [f"data/{self.ds('pairs')}.json"], [pairs_cmd], stats_file=f"data/{self.ds('pairs')}.stats.json")
         for method in s2.methods:
-            self.train(method, method, merged_ref, "w2s_pairs", f"models/mpro_{method}",
-                       inputs=("data/w2s_pairs.json",))
+            self.train(method, method, merged_ref, self.ds("pairs"), f"models/mpro_{method}",
+                       inputs=(f"data/{self.ds('pairs')}.json",))
 
     # -- evaluation -------------------------------------------------------------------------
     def eval_models(self, weak: ModelRef, mplus: str) -> dict[str, ModelRef]:
