@@ -48,6 +48,19 @@ def test_recipe_errors_name_the_key(data, overrides, message):
     assert message in str(err.value)
 
 
+def test_given_weak_adapter_is_used_from_where_it_is(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_adapter").mkdir()
+    recipe = parse_recipe({"name": "x", "weak": {"model": "tiny-llama", "train": False, "adapter": "my_adapter"},
+                           "run_dir": "runs/x"})
+    stages = {s.name: s for s in build_plan(recipe, progress=False)}
+    assert "weak_sft" not in stages
+    gen = stages["weak_generate"]
+    assert str(tmp_path / "my_adapter") in gen.inputs and f"--adapter {tmp_path / 'my_adapter'}" in gen.commands[0]
+    from w2s_lf.pipeline import Run
+    assert Run(recipe.run_path, {}).path(gen.inputs[1]) == tmp_path / "my_adapter"   # outside the run
+
+
 def test_overrides_are_dotted_and_typed():
     recipe = parse_recipe({"name": "x"}, {"stage2.k": 4, "stage2.temperature": 0.7, "run_dir": "/tmp/r"})
     assert recipe.stage2.k == 4 and recipe.stage2.temperature == 0.7 and str(recipe.run_path) == "/tmp/r"

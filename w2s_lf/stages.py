@@ -150,7 +150,8 @@ class Planner:
     def weak_model(self) -> ModelRef:
         w = self.r.weak
         if not w.train:
-            return ModelRef(w.model, w.adapter)
+            # A given adapter lives outside the run folder; absolute, `root / path` is the path.
+            return ModelRef(w.model, str(Path(w.adapter).resolve()) if w.adapter else None)
         preset = self.r.training.weak_preset or ("cpu" if self.r.training.preset == "cpu" else "7b")
         self.train("weak_sft", "sft", w.model, f"{self.r.task}_train_1_gold", "models/weak", preset,
                    inputs=(f"data/{self.r.task}_train_1.json",))
