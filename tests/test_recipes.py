@@ -61,6 +61,13 @@ def test_given_weak_adapter_is_used_from_where_it_is(tmp_path, monkeypatch):
     assert Run(recipe.run_path, {}).path(gen.inputs[1]) == tmp_path / "my_adapter"   # outside the run
 
 
+def test_generation_options_become_generate_flags():
+    recipe = parse_recipe({"name": "x", "generation": {"options": {
+        "tensor_parallel_size": 8, "prefix_caching": False, "enforce_eager": True}}})
+    cmd = {s.name: s for s in build_plan(recipe, progress=False)}["weak_generate"].commands[0]
+    assert "--tensor-parallel-size 8" in cmd and "--no-prefix-caching" in cmd and "--enforce-eager" in cmd
+
+
 def test_overrides_are_dotted_and_typed():
     recipe = parse_recipe({"name": "x"}, {"stage2.k": 4, "stage2.temperature": 0.7, "run_dir": "/tmp/r"})
     assert recipe.stage2.k == 4 and recipe.stage2.temperature == 0.7 and str(recipe.run_path) == "/tmp/r"

@@ -77,7 +77,11 @@ class Planner:
         if g.batch_size:
             cmd += ["--batch-size", str(g.batch_size)]
         for key, value in sorted(g.options.items()):
-            cmd += [f"--{key.replace('_', '-')}", str(value)]
+            flag = key.replace("_", "-")
+            if isinstance(value, bool):   # click flag pairs: --prefix-caching / --no-prefix-caching
+                cmd.append(f"--{flag}" if value else f"--no-{flag}")
+            else:
+                cmd += [f"--{flag}", str(value)]
         cmd += list(extra)
         model_inputs = [x for x in (model.adapter, model.base if model.base_in_run else None) if x]
         params = {"kind": "generate", "cmd": cmd[3:], "model": model.base}
