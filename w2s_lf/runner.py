@@ -44,11 +44,11 @@ def build_plan(recipe: Recipe, progress: bool = True) -> list[Stage]:
 
 def write_configs(stages: list[Stage], root: Path) -> list[Path]:
     """Write every LLaMA-Factory config of the plan (for --dry-run and `w2s-lf validate`)."""
-    from w2s_lf.train import write_config
+    from w2s_lf.configs import write_config
     written = []
     for stage in stages:
         if stage.params.get("kind") in ("train", "export"):
-            written.append(write_config(stage.params["config"], root / "configs" / f"{stage.name}.yaml"))
+            written.append(write_config(root / "configs" / f"{stage.name}.yaml", stage.params["config"]))
     return written
 
 

@@ -15,10 +15,9 @@ import sys
 from collections import deque
 from pathlib import Path
 
-import yaml
 
+from w2s_lf.configs import write_config
 from w2s_lf.errors import W2SError
-from w2s_lf.io import write_text
 
 # recipe `training.launch` key -> environment variable read by `llamafactory-cli`
 LAUNCH_ENV = {"nnodes": "NNODES", "node_rank": "NODE_RANK", "master_addr": "MASTER_ADDR",
@@ -52,12 +51,6 @@ def llamafactory_cli() -> str:
     if not found:
         raise W2SError("llamafactory-cli not found; run scripts/setup.sh (or pip install llamafactory)")
     return found
-
-
-def write_config(config: dict, path: str | Path) -> Path:
-    path = Path(path)
-    write_text(path, yaml.safe_dump(config, sort_keys=False))
-    return path
 
 
 def prepare_output_dir(output_dir: str | Path) -> None:
@@ -131,7 +124,7 @@ def train(config: dict, config_path: str | Path, log_path: str | Path, launch: d
     if validate:
         from w2s_lf.validate import check_config
         check_config(config)
-    write_config(config, config_path)
+    write_config(config_path, config)
     prepare_output_dir(config["output_dir"])
     run_llamafactory("train", config_path, log_path, launch_env(launch), progress)
     return Path(config["output_dir"])
@@ -139,6 +132,6 @@ def train(config: dict, config_path: str | Path, log_path: str | Path, launch: d
 
 def export(config: dict, config_path: str | Path, log_path: str | Path, progress: bool = True) -> Path:
     """Merge a LoRA adapter into its base model (`llamafactory-cli export`)."""
-    write_config(config, config_path)
+    write_config(config_path, config)
     run_llamafactory("export", config_path, log_path, launch_env(), progress)
     return Path(config["export_dir"])
