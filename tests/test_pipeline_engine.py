@@ -85,3 +85,22 @@ def test_select():
     assert [s.name for s in select(stages, only=("d", "a"))] == ["a", "d"]
     with pytest.raises(W2SError, match="unknown stage 'cc' \\(did you mean 'c'\\?\\)"):
         select(stages, only=("cc",))
+
+
+def test_file_digests_are_read_once_per_invocation_and_redone_after_a_rewrite(tmp_path, monkeypatch):
+    """A big output that feeds several stages (a merged model) is hashed once, not once per stage."""
+    import w2s_lf.pipeline as engine
+    reads = []
+    real = engine.sha256_file
+    monkeypatch.setattr(engine, "sha256_file", lambda p: reads.append(str(p)) or real(p))
+    (tmp_path / "big.bin").write_bytes(b"weights")
+    readers = [Stage(f"use{i}", {}, ["big.bin"], [f"out{i}.txt"],
+                     lambda s, i=i: (tmp_path / f"out{i}.txt").write_text("x")) for i in range(3)]
+    run = Run(tmp_path, {"name": "t"})
+    for stage in readers:
+        run.execute(stage, echo=lambda m: None)
+    assert reads.count(str(tmp_path / "big.bin")) == 1
+    (tmp_path / "big.bin").write_bytes(b"other weights")   # new size and mtime: hashed again
+    again = Run(tmp_path, {"name": "t"})   # a second invocation: its own cache, one read
+    assert [again.execute(s, echo=lambda m: None) for s in readers] == ["done"] * 3
+    assert reads.count(str(tmp_path / "big.bin")) == 2

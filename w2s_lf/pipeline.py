@@ -35,16 +35,29 @@ class Stage:
     resumable: bool = False             # keep partial outputs when re-running an interrupted stage
 
 
-def hash_path(path: Path) -> str:
-    """Content hash of a file, or of a folder's files (checkpoints and logs left out)."""
+def hash_path(path: Path, cache: dict | None = None) -> str:
+    """Content hash of a file, or of a folder's files (checkpoints and logs left out).
+
+    `cache` memoises file digests by (path, size, mtime): a merged 70B model is an output of one
+    stage and an input of several, and would otherwise be read once per stage on every rerun.
+    """
+    def digest(p: Path) -> str:
+        if cache is None:
+            return sha256_file(p)
+        st = p.stat()
+        key = (str(p), st.st_size, st.st_mtime_ns)
+        if key not in cache:
+            cache[key] = sha256_file(p)
+        return cache[key]
+
     if path.is_file():
-        return sha256_file(path)
+        return digest(path)
     h = hashlib.sha256()
     for p in sorted(path.rglob("*")):
         rel = p.relative_to(path)
         if not p.is_file() or rel.parts[0].startswith("checkpoint-") or p.suffix == ".log":
             continue
-        h.update(f"{rel}\0{sha256_file(p)}\n".encode())
+        h.update(f"{rel}\0{digest(p)}\n".encode())
     return h.hexdigest()
 
 
@@ -66,6 +79,7 @@ class Run:
         old = read_json(self.manifest_path) if self.manifest_path.exists() else {}
         self.manifest = {**header, "w2s_lf_version": __version__, "git_revision": git_revision(),
                          "stages": old.get("stages", {})}
+        self._digests: dict = {}   # file digests, shared by every stage of this invocation
 
     def path(self, rel: str) -> Path:
         return self.root / rel
@@ -79,7 +93,7 @@ class Run:
             p = self.path(rel)
             if not p.exists():
                 raise W2SError(f"stage {stage.name}: input {p} is missing; run the stages before it")
-            inputs[rel] = hash_path(p)
+            inputs[rel] = hash_path(p, self._digests)
         return sha256_json({"params": stage.params, "inputs": inputs})
 
     def is_done(self, stage: Stage, key: str) -> bool:
@@ -87,7 +101,7 @@ class Run:
         if entry.get("status") != "done" or entry.get("key") != key:
             return False
         recorded = entry.get("outputs", {})
-        return all(self.path(rel).exists() and recorded.get(rel) == hash_path(self.path(rel))
+        return all(self.path(rel).exists() and recorded.get(rel) == hash_path(self.path(rel), self._digests)
                    for rel in stage.outputs)
 
     def execute(self, stage: Stage, echo: Callable[[str], None] = print) -> str:
@@ -119,7 +133,7 @@ class Run:
             raise W2SError(f"stage {stage.name} finished without writing {missing}")
         self.manifest["stages"][stage.name] = {
             "status": "done", "key": key, "params": stage.params,
-            "outputs": {rel: hash_path(self.path(rel)) for rel in stage.outputs},
+            "outputs": {rel: hash_path(self.path(rel), self._digests) for rel in stage.outputs},
             "wall_s": round(time.perf_counter() - start, 2), "stats": stats,
         }
         self.save()
