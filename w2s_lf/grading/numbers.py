@@ -159,11 +159,6 @@ def numbers_equal(pred: Number, gold: Number, numeric_task: bool) -> bool:
     return _close(pct.value / 100, plain.value)
 
 
-def first_number(text: str) -> str | None:
-    m = NUMBER_IN_TEXT.search(text)
-    return m.group(0) if m else None
-
-
 def last_standalone_number(text: str) -> str | None:
     last = None
     for last in STANDALONE_NUMBER.finditer(text):
