@@ -151,10 +151,25 @@ def test_evaluate_run_writes_metrics(tmp_path):
     run = _run(tmp_path)
     metrics = lib.evaluate_run(run)
     assert json.loads((run / "eval/metrics.json").read_text()) == metrics
-    assert metrics["weak"] == {"accuracy": 0.25, "n": 4, "correct": 1, "ungraded": 0, "pass@k": {}, "maj@k": {}}
+    weak = metrics["weak"]
+    assert {k: weak[k] for k in ("accuracy", "n", "correct", "ungraded", "pass@k", "maj@k", "difference")} == {
+        "accuracy": 0.25, "n": 4, "correct": 1, "ungraded": 0, "pass@k": {}, "maj@k": {}, "difference": {}}
+    assert weak["accuracy_ci"] == [0.0, 0.75]       # 1 of 4 right: 0 to 3 of 4 in 95% of resamples
     mplus = metrics["mplus_iter1"]
     assert (mplus["accuracy"], mplus["n"], mplus["ungraded"]) == (pytest.approx(2 / 3), 3, 1)
     assert mplus["pass@k"] == {"1": 0.25, "2": 0.5} and mplus["maj@k"] == {"1": 0.5, "2": 0.5}
+    assert mplus["difference"]["weak"]["estimate"] == pytest.approx(2 / 3 - 1 / 4, abs=1e-6)
+    assert "pgr" not in mplus                       # no gold ceiling in this run
+
+
+def test_evaluate_run_joins_models_by_id(tmp_path):
+    run = _run(tmp_path)
+    shuffled = list(reversed(_greedy([True, True, False, None])))
+    _write_jsonl(run / "eval/mplus_iter1.jsonl", shuffled)          # order does not matter
+    assert lib.evaluate_run(run)["mplus_iter1"]["difference"]["weak"]["ci"][0] >= 0
+    _write_jsonl(run / "eval/mplus_iter1.jsonl", shuffled[1:])      # a question missing does
+    with pytest.raises(W2SError, match=r"do not line up: 1 id\(s\) in .*weak\.jsonl not in .*mplus_iter1\.jsonl"):
+        lib.evaluate_run(run)
 
 
 def test_evaluate_run_judges_samples_in_the_runs_mode(tmp_path):

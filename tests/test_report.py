@@ -87,9 +87,10 @@ def test_model_order_and_labels():
 # ----------------------------------------------------------------------------- whole report
 
 def test_report_on_a_run_folder(tmp_path, cli):
-    run = _run_folder(tmp_path, {"weak": _greedy(2, 10), "strong_full_weak": _greedy(3, 10),
-                                 "mplus_iter1": _greedy(4, 10, ungraded=2), "mpro_dpo": _greedy(5, 10),
-                                 "strong_gold": _greedy(6, 10)})
+    # the same 12 test questions for every model, the last 2 with unknown gold
+    run = _run_folder(tmp_path, {"weak": _greedy(2, 10, 2), "strong_full_weak": _greedy(3, 10, 2),
+                                 "mplus_iter1": _greedy(4, 10, 2), "mpro_dpo": _greedy(5, 10, 2),
+                                 "strong_gold": _greedy(6, 10, 2)})
     result = cli("report", run)
     assert result.exit_code == 0, result.output
     text = (run / "report.md").read_text()

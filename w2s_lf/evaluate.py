@@ -13,6 +13,9 @@ Decisions (also stated in `w2s-lf evaluate --help`):
   mode; sample files carry no verdicts, so their preds are judged here with ``is_equivalent``.
 - majority@k votes over the first k preds exactly as the pipeline's vote stage does (empty preds
   take part; ties go to the pred seen first). A majority pred that is empty counts as wrong.
+- A run's greedy files must cover the same question ids (joined by id, in any order): accuracy
+  intervals, differences and PGR come from one paired bootstrap over those questions
+  (`w2s_lf.stats`), which is only fair when every model answered the same test.
 """
 
 from __future__ import annotations
@@ -24,11 +27,14 @@ from pathlib import Path
 
 from w2s_lf.errors import InputError, W2SError
 from w2s_lf.io import iter_jsonl, read_json, write_json
-from w2s_lf.results import load_results, load_samples
+from w2s_lf.results import check_aligned, load_results, load_samples
 
 DEFAULT_KS = (1, 5, 10)
 SAMPLES_SUFFIX = ".samples.jsonl"
 METRICS_FILE = "metrics.json"
+# Model keys with a fixed meaning in a run: PGR is measured from the floor to the ceiling, and
+# every model is compared with the floor and with the naive baseline.
+FLOOR, CEILING, BASELINE = "weak", "strong_gold", "strong_full_weak"
 
 
 # ----------------------------------------------------------------------------- readers
@@ -150,7 +156,10 @@ def eval_files(run_dir: str | Path) -> dict[str, dict[str, Path]]:
 def evaluate_run(run_dir: str | Path, task: str | None = None, mode: str | None = None,
                  ks: Sequence[int] | None = None) -> dict:
     """Score every ``eval/<model_key>.jsonl`` (and ``.samples.jsonl``) of a run; write and return
-    ``eval/metrics.json``: ``{model_key: {"accuracy", "n", "correct", "ungraded", "pass@k", "maj@k"}}``.
+    ``eval/metrics.json``: ``{model_key: {"accuracy", "n", "correct", "ungraded", "pass@k", "maj@k"}}``
+    plus, for models with graded greedy results, the paired-bootstrap fields of
+    `w2s_lf.stats.paired_intervals`: ``accuracy_ci``, ``accuracy_wilson``, ``difference`` (vs the
+    weak floor and the full-weak baseline) and ``pgr`` / ``pgr_ci`` / ``pgr_undefined``.
 
     The task and grader mode default to the manifest's, so samples are judged as the run judged them.
     """
@@ -159,17 +168,53 @@ def evaluate_run(run_dir: str | Path, task: str | None = None, mode: str | None 
     manifest = read_manifest(run_dir)
     task_name = task or manifest.get("task") or "gsm8k"
     mode = mode or manifest.get("grader_mode") or "robust"
-    metrics = {}
+    metrics, greedy = {}, {}
     for key, paths in eval_files(run_dir).items():
-        entry = (score_results(read_results(paths["results"])) if "results" in paths
-                 else {"accuracy": None, "n": 0, "correct": 0, "ungraded": 0})
+        if "results" in paths:
+            greedy[key] = (paths["results"], read_results(paths["results"]))
+            entry = score_results(greedy[key][1])
+        else:
+            entry = {"accuracy": None, "n": 0, "correct": 0, "ungraded": 0}
         entry["pass@k"], entry["maj@k"] = {}, {}
         if "samples" in paths:
             sampled = score_samples(read_samples(paths["samples"]), get_task(task_name), ks, mode)
             entry["pass@k"], entry["maj@k"] = sampled["pass@k"], sampled["maj@k"]
         metrics[key] = entry
+    for key, intervals in run_intervals(greedy).items():
+        metrics[key].update(intervals)
     write_json(Path(run_dir) / "eval" / METRICS_FILE, metrics)
     return metrics
+
+
+def join_by_id(greedy: dict[str, tuple[Path, list[dict]]]) -> tuple[list[str], list[list[dict]]]:
+    """The models' records in one question order (the first file's), or a W2SError naming the
+    files whose questions differ."""
+    keys = list(greedy)
+    first_path, first = greedy[keys[0]]
+    order = {r["id"]: i for i, r in enumerate(first)}
+    joined = [first]
+    for key in keys[1:]:
+        path, records = greedy[key]
+        if {r["id"] for r in records} != order.keys():
+            check_aligned(first, records, str(first_path), str(path))   # raises, saying how
+        joined.append(sorted(records, key=lambda r: order[r["id"]]))
+    return keys, joined
+
+
+def run_intervals(greedy: dict[str, tuple[Path, list[dict]]]) -> dict[str, dict]:
+    """Paired-bootstrap intervals (see `w2s_lf.stats.paired_intervals`) of a run's greedy results,
+    ``{model_key: (path, records)}``, joined by question id."""
+    if not greedy:
+        return {}
+    import numpy as np
+
+    from w2s_lf import stats
+
+    keys, joined = join_by_id(greedy)
+    graded = np.array([[r["result"] is not None for r in records] for records in joined])
+    correct = np.array([[r["result"] is True for r in records] for records in joined])
+    return stats.paired_intervals(keys, correct, graded, floor=FLOOR, ceiling=CEILING,
+                                  references=(BASELINE,))
 
 
 # ----------------------------------------------------------------------------- a model on test
@@ -215,6 +260,11 @@ def fmt_rate(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
+def fmt_interval(bounds: list[float] | None) -> str:
+    """A rate interval as ``[12.3, 45.6]`` (percent), or "n/a"."""
+    return "n/a" if not bounds else f"[{100 * bounds[0]:.1f}, {100 * bounds[1]:.1f}]"
+
+
 def format_metrics(scores: dict) -> str:
     """A plain-text table of one file's metrics (greedy or samples)."""
     if "pass@k" in scores and "accuracy" not in scores:
@@ -231,11 +281,12 @@ def format_metrics(scores: dict) -> str:
 def format_run_metrics(metrics: dict) -> str:
     """A plain-text table of a run's metrics, one model a line."""
     ks = sorted({int(k) for entry in metrics.values() for k in entry.get("pass@k", {})})
-    head = f"{'model':<20} {'accuracy':>9} {'correct/n':>11}" + "".join(
+    head = f"{'model':<20} {'accuracy':>9} {'95% CI':>15} {'correct/n':>11}" + "".join(
         f" {'pass@' + str(k):>8} {'maj@' + str(k):>8}" for k in ks)
     lines = [head]
     for key, entry in metrics.items():
-        line = f"{key:<20} {fmt_rate(entry['accuracy']):>9} {entry['correct']:>5}/{entry['n']:<5}"
+        line = (f"{key:<20} {fmt_rate(entry['accuracy']):>9} {fmt_interval(entry.get('accuracy_ci')):>15}"
+                f" {entry['correct']:>5}/{entry['n']:<5}")
         for k in ks:
             line += (f" {fmt_rate(entry['pass@k'].get(str(k))):>8}"
                      f" {fmt_rate(entry['maj@k'].get(str(k))):>8}")
