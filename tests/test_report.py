@@ -1,4 +1,5 @@
-"""`w2s-lf report`: PGR, the markdown tables, plots on a hand-made run folder, and bad input."""
+"""`w2s-lf report`: PGR, the markdown tables, intervals, findings, plots on a hand-made run folder,
+and bad input."""
 
 from __future__ import annotations
 
@@ -97,21 +98,31 @@ def test_report_on_a_run_folder(tmp_path, cli):
     for line in ["# Run report: demo", "| recipe | cpu_demo |", "| recipe hash | `abc123` |",
                  "| grader mode | robust |", "| w2s-lf version | 0.1.0 |", "| git revision | `deadbeef` |",
                  "| weak model | tiny-llama |", "| strong model | smollm2-135m |",
-                 "| weak | weak floor | 20.0% | 2 / 10 | – |",
-                 "| full weak | naive baseline: strong on full weak data | 30.0% | 3 / 10 | 0.25 |",
-                 "| M_plus iter 1 | stage I: SFT on weak-ICL consistent data, iteration 1 | 40.0% | 4 / 10 | 0.50 |",
-                 "| M_pro DPO | stage II: DPO from M_plus | 50.0% | 5 / 10 | 0.75 |",
-                 "| gold | gold ceiling: strong on train_2 gold | 60.0% | 6 / 10 | – |",
+                 "| weak | weak floor | 20.0% | [0.0, 50.0] | 2 / 10 | – | – |",
+                 "| full weak | naive baseline: strong on full weak data | 30.0% | [0.0, 60.0] | 3 / 10 | 0.25 | [0.00, 0.75] |",
+                 "| M_plus iter 1 | stage I: SFT on weak-ICL consistent data, iteration 1 | 40.0% | [10.0, 71.5] | 4 / 10 "
+                 "| 0.50 | [0.00, 1.00] |",
+                 "| M_pro DPO | stage II: DPO from M_plus | 50.0% | [20.0, 80.0] | 5 / 10 | 0.75 | [0.25, 1.00] |",
+                 "| gold | gold ceiling: strong on train_2 gold | 60.0% | [30.0, 90.0] | 6 / 10 | – | – |",
+                 "| gold − weak | +40.0 points | [+10.0, +71.4] | above 0 |",
+                 "| M_pro DPO − full weak | +20.0 points | [0.0, +45.5] | includes 0 |",
+                 "- At this scale, weak-to-strong training did not beat the full-weak baseline: "
+                 "none of its 2 models has a difference interval above 0.",
                  "| stage1 | done | kept 27 of 70 (38.6%); kept accuracy 90.0% |",
                  "| pairs | done | pairs 25; weak chosen 9; weak rejected 16; chosen accuracy n/a |",
                  "| weak_sft | done | 2m 05s |", "| dpo | failed | 1h 06m |",
-                 "![test accuracy](accuracy.png)", "![wall time per stage](wall_time.png)"]:
+                 "![test accuracy](accuracy.png)", "![performance gap recovered](pgr.png)",
+                 "![wall time per stage](wall_time.png)"]:
         assert line in text.splitlines(), line
     assert "ORPO" not in text and "## Sampling" not in text    # absent pieces are simply absent
     assert "| report |" not in text                           # the report stage cannot time itself
     assert (run / "eval/metrics.json").is_file()              # computed because it was missing
+    assert "(2 with unknown gold left out)" in text and "one training seed" in text
+    metrics = json.loads((run / "eval/metrics.json").read_text())
+    assert metrics["mpro_dpo"]["pgr_ci"] == [0.25, 1.0]                # the report's numbers are stored
     width, height = _png_size(run / "accuracy.png")
     assert width > 500 and height > 400
+    _png_size(run / "pgr.png")
     _png_size(run / "wall_time.png")
 
     # Same run, same bytes: no clock, no software version in the PNGs.
@@ -131,7 +142,8 @@ def test_report_uses_metrics_json_and_recompute(tmp_path, cli):
     assert "| model | pass@1 | maj@1 | pass@5 | maj@5 |" in text
     assert "| M_plus iter 1 | 50.0% | 50.0% | 75.0% | 62.5% |" in text
     assert "PGR is n/a: the gold ceiling accuracy is missing" in text
-    assert "| M_plus iter 1 | stage I: SFT on weak-ICL consistent data, iteration 1 | 50.0% | 2 / 4 | n/a |" in text
+    assert "| M_plus iter 1 | stage I: SFT on weak-ICL consistent data, iteration 1 | 50.0% | n/a | 2 / 4 | n/a | n/a |" in text
+    assert "eval/metrics.json has no intervals (written by an older w2s-lf)" in text
     # --recompute rescores eval/*.jsonl, dropping the model that has no file
     assert cli("report", run, "--recompute").exit_code == 0
     assert "M_plus" not in (run / "report.md").read_text()
@@ -141,17 +153,20 @@ def test_report_when_ceiling_equals_floor(tmp_path):
     run = _run_folder(tmp_path, {"weak": _greedy(3, 10), "mplus_iter1": _greedy(5, 10),
                                  "strong_gold": _greedy(3, 10)})
     text = lib.write_report(run).read_text()
-    assert "| 50.0% | 5 / 10 | n/a |" in text
+    assert "| 50.0% | [20.0, 80.0] | 5 / 10 | n/a | n/a |" in text
     assert "PGR is n/a: the gold ceiling equals the weak floor" in text
+    assert "is not clearly above the weak floor" in text and "PGR (" not in text
+    assert not (run / "pgr.png").exists()
 
 
 def test_report_of_an_empty_run(tmp_path):
     manifest = {"name": "fresh", "stages": {}}
     run = _run_folder(tmp_path, {}, manifest)
-    (run / "accuracy.png").write_bytes(b"stale")
+    for stale in ("accuracy.png", "pgr.png"):
+        (run / stale).write_bytes(b"stale")
     text = lib.write_report(run).read_text()
     assert "No evaluation results in this run yet" in text and "| recipe hash | `n/a` |" in text
-    assert not (run / "accuracy.png").exists() and not (run / "wall_time.png").exists()
+    assert not any((run / p).exists() for p in ("accuracy.png", "pgr.png", "wall_time.png"))
 
 
 def test_report_errors_exit_2(tmp_path, cli):

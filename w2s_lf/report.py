@@ -1,23 +1,26 @@
-"""The run report: `report.md` and PNG plots written into a run folder.
+"""The run report: `report.md` and PNG plots (`w2s_lf.plots`) written into a run folder.
 
 The report is a pure function of the run's manifest.json and eval/metrics.json, with no clock
-in it, so the same run gives the same bytes (PNGs included: Agg writes no timestamp, and we drop
-the "Software" text chunk that names the matplotlib version).
+in it, so the same run gives the same bytes, PNGs included. Its intervals and findings come from
+the paired bootstrap that `evaluate_run` stores in metrics.json (`w2s_lf.stats`, `w2s_lf.findings`).
 """
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from pathlib import Path
 
 from w2s_lf.errors import InputError
-from w2s_lf.evaluate import METRICS_FILE, eval_files, evaluate_run, fmt_rate, read_manifest
-from w2s_lf.io import atomic_open, read_json, write_text
+from w2s_lf.evaluate import (BASELINE, CEILING, FLOOR, METRICS_FILE, eval_files, evaluate_run,
+                             fmt_interval, fmt_rate, read_manifest)
+from w2s_lf.findings import (findings, fmt_pgr, fmt_pgr_interval, fmt_points, fmt_points_interval,
+                             gap_resolved, is_w2s_model, side_of_zero)
+from w2s_lf.io import read_json, write_text
 
 REPORT_FILE = "report.md"
 ACCURACY_PNG = "accuracy.png"
+PGR_PNG = "pgr.png"
 WALL_TIME_PNG = "wall_time.png"
 
 # Fixed model keys of a run: (label, role, rank); ranks order the table and the bar chart.
@@ -32,7 +35,6 @@ MODELS = {
 MPLUS = re.compile(r"mplus_iter(\d+)$")
 COLORS = {"weak": "#8c8c8c", "strong_base": "#bcbd22", "strong_full_weak": "#ff7f0e",
           "mplus": "#1f77b4", "mpro": "#2ca02c", "strong_gold": "#d4a017", "other": "#9467bd"}
-STATUS_COLORS = {"done": "#1f77b4", "failed": "#d62728", "running": "#ff7f0e"}
 
 
 def model_info(key: str) -> tuple[str, str, float, str]:
@@ -128,23 +130,38 @@ def fmt_stats(stats: dict) -> str:
 
 def model_rows(metrics: dict) -> list[dict]:
     """The models of a run in report order, each with its PGR against the run's floor and ceiling."""
-    weak = metrics.get("weak", {}).get("accuracy")
-    ceiling = metrics.get("strong_gold", {}).get("accuracy")
+    weak = metrics.get(FLOOR, {}).get("accuracy")
+    ceiling = metrics.get(CEILING, {}).get("accuracy")
     rows = []
     for key in sorted(metrics, key=lambda k: (model_info(k)[2], k)):
         label, role, _, color = model_info(key)
         entry = metrics[key]
         acc = entry.get("accuracy")
-        gap = None if key in ("weak", "strong_gold") else pgr(acc, weak, ceiling)
+        gap = None if key in (FLOOR, CEILING) else pgr(acc, weak, ceiling)
         rows.append({"key": key, "label": label, "role": role, "color": color, "accuracy": acc,
-                     "correct": entry.get("correct"), "n": entry.get("n"), "pgr": gap,
+                     "accuracy_ci": entry.get("accuracy_ci"), "correct": entry.get("correct"),
+                     "n": entry.get("n"), "pgr": gap, "pgr_ci": entry.get("pgr_ci") if gap is not None else None,
                      "pass@k": entry.get("pass@k") or {}, "maj@k": entry.get("maj@k") or {}})
     return rows
 
 
+def comparison_rows(metrics: dict) -> list[list[str]]:
+    """Paired differences worth reading: the ceiling and the baseline against the floor, and each
+    weak-to-strong model against the full-weak baseline."""
+    w2s = sorted((k for k in metrics if is_w2s_model(k)), key=lambda k: (model_info(k)[2], k))
+    rows = []
+    for key, ref in [(CEILING, FLOOR), (BASELINE, FLOOR)] + [(k, BASELINE) for k in w2s]:
+        diff = (metrics.get(key, {}).get("difference") or {}).get(ref)
+        if diff and diff.get("ci"):
+            side = side_of_zero(diff["ci"])
+            rows.append([f"{model_info(key)[0]} − {model_info(ref)[0]}", f"{fmt_points(diff['estimate'])} points",
+                         fmt_points_interval(diff["ci"]), f"{side} 0" if side else "includes 0"])
+    return rows
+
+
 def _pgr_note(metrics: dict) -> str:
-    weak = metrics.get("weak", {}).get("accuracy")
-    ceiling = metrics.get("strong_gold", {}).get("accuracy")
+    weak = metrics.get(FLOOR, {}).get("accuracy")
+    ceiling = metrics.get(CEILING, {}).get("accuracy")
     note = "PGR = (acc − acc_weak) / (acc_gold − acc_weak), the share of the floor-to-ceiling gap recovered."
     if weak is None or ceiling is None:
         missing = " and ".join(n for n, a in (("weak floor", weak), ("gold ceiling", ceiling)) if a is None)
@@ -156,6 +173,16 @@ def _pgr_note(metrics: dict) -> str:
     return note
 
 
+def _degenerate_note(metrics: dict, rows: list[dict]) -> list[str]:
+    """At 0% or 100% the bootstrap interval is a single point; say so and give Wilson's instead."""
+    flat = [f"{r['label']} {fmt_interval(metrics[r['key']].get('accuracy_wilson'))}" for r in rows
+            if r["accuracy"] in (0, 1) and metrics[r["key"]].get("accuracy_wilson")]
+    if not flat:
+        return []
+    return ["", ("At 0% or 100% accuracy every resample gives the same accuracy, so the bootstrap "
+                 "interval is a single point; the Wilson 95% interval is wider: " + "; ".join(flat) + ".")]
+
+
 def _model_name(spec) -> str:
     if not isinstance(spec, dict) or not spec.get("model"):
         return "n/a"
@@ -163,7 +190,7 @@ def _model_name(spec) -> str:
 
 
 def render_report(manifest: dict, metrics: dict, plots: dict[str, str] | None = None) -> str:
-    """report.md from a manifest and metrics; ``plots`` maps "accuracy"/"wall_time" to PNG names."""
+    """report.md from a manifest and metrics; ``plots`` maps "accuracy"/"pgr"/"wall_time" to PNG names."""
     from w2s_lf import __version__
 
     plots = plots or {}
@@ -191,14 +218,30 @@ def render_report(manifest: dict, metrics: dict, plots: dict[str, str] | None = 
     if not rows:
         lines.append("No evaluation results in this run yet (eval/ is empty).")
     else:
-        lines += ["Greedy zero-shot accuracy on the test split. Questions with unknown gold are left out.", ""]
-        lines += _table(["model", "role", "accuracy", "correct / n", "PGR"], [
-            [r["label"], r["role"], fmt_rate(r["accuracy"]), f"{r['correct']} / {r['n']}",
-             "–" if r["key"] in ("weak", "strong_gold") else ("n/a" if r["pgr"] is None else f"{r['pgr']:.2f}")]
+        lines += ["Greedy zero-shot accuracy on the test split; questions with unknown gold are left out. "
+                  "95% CI: percentile interval of a paired bootstrap over test questions (every model "
+                  "on the same resamples), in percent.", ""]
+        lines += _table(["model", "role", "accuracy", "95% CI", "correct / n", "PGR", "PGR 95% CI"], [
+            [r["label"], r["role"], fmt_rate(r["accuracy"]), fmt_interval(r["accuracy_ci"]),
+             f"{r['correct']} / {r['n']}"] + (["–", "–"] if r["key"] in (FLOOR, CEILING) else [
+                fmt_pgr(r["pgr"]), fmt_pgr_interval(r["pgr_ci"])])
             for r in rows])
-        lines += ["", _pgr_note(metrics)]
+        lines += ["", _pgr_note(metrics)] + _degenerate_note(metrics, rows)
         if "accuracy" in plots:
             lines += ["", f"![test accuracy]({plots['accuracy']})"]
+        comparisons = comparison_rows(metrics)
+        if comparisons:
+            lines += ["", "## Differences between models", "",
+                      "Paired differences in accuracy (percentage points) on the same test questions; "
+                      "an interval that includes 0 shows no difference either way. Pairing cancels the "
+                      "question difficulty two models share, so a paired interval can exclude 0 while "
+                      "the two accuracy intervals above overlap.", ""]
+            lines += _table(["comparison", "difference", "95% CI", "interval"], comparisons)
+        if "pgr" in plots:
+            lines += ["", f"![performance gap recovered]({plots['pgr']})"]
+        said = findings({r["key"]: metrics[r["key"]] for r in rows}, lambda k: model_info(k)[0])
+        if said:
+            lines += ["", "## Findings", ""] + [f"- {sentence}" for sentence in said]
         sampled = [r for r in rows if r["pass@k"]]
         if sampled:
             ks = sorted({int(k) for r in sampled for k in r["pass@k"]})
@@ -230,80 +273,9 @@ def render_report(manifest: dict, metrics: dict, plots: dict[str, str] | None = 
     return "\n".join(lines) + "\n"
 
 
-# ----------------------------------------------------------------------------- plots
-
-def _png(fig, path: Path) -> None:
-    buffer = io.BytesIO()
-    # metadata Software=None drops the only varying text chunk; Agg writes no tIME chunk.
-    fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
-    with atomic_open(path, "wb") as f:
-        f.write(buffer.getvalue())
-
-
-def plot_accuracy(rows: list[dict], weak: float | None, ceiling: float | None, path: Path) -> None:
-    """Bars of test accuracy with floor and ceiling lines and each model's PGR above its bar."""
-    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
-
-    rows = [r for r in rows if r["accuracy"] is not None]
-    fig = Figure(figsize=(max(5.5, 1.15 * len(rows) + 2), 4.4), layout="constrained")
-    ax = fig.add_subplot()
-    xs = range(len(rows))
-    accs = [100 * r["accuracy"] for r in rows]
-    ax.bar(xs, accs, color=[r["color"] for r in rows], width=0.65, zorder=2)
-    for x, acc, r in zip(xs, accs, rows):
-        text = f"{acc:.1f}%"
-        if r["key"] not in ("weak", "strong_gold"):
-            text += "\nPGR " + ("n/a" if r["pgr"] is None else f"{r['pgr']:.2f}")
-        ax.annotate(text, (x, acc), xytext=(0, 3), textcoords="offset points",
-                    ha="center", va="bottom", fontsize=8.5)
-    for value, label, color in ((weak, "weak floor", COLORS["weak"]), (ceiling, "gold ceiling", COLORS["strong_gold"])):
-        if value is not None:
-            ax.axhline(100 * value, color=color, linestyle="--", linewidth=1.2, zorder=1, label=label)
-    ax.set_xticks(list(xs), [r["label"] for r in rows], rotation=20 if len(rows) > 5 else 0,
-                  ha="right" if len(rows) > 5 else "center")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(0, min(112, max(accs + [1]) * 1.25 + 2))
-    ax.set_title("Greedy zero-shot test accuracy")
-    ax.grid(axis="y", alpha=0.3, zorder=0)
-    ax.spines[["top", "right"]].set_visible(False)
-    if weak is not None or ceiling is not None:
-        # outside the axes, so it can never cover a bar's label
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
-    _png(fig, path)
-
-
-def plot_wall_time(stages: dict, path: Path) -> None:
-    """Horizontal bars of wall time per stage, in pipeline order from the top."""
-    from matplotlib.figure import Figure
-
-    items = [(s, v) for s, v in stages.items() if isinstance(v, dict) and isinstance(v.get("wall_s"), (int, float))]
-    fig = Figure(figsize=(7, 0.38 * len(items) + 1.4), layout="constrained")
-    ax = fig.add_subplot()
-    ys = range(len(items))
-    seconds = [float(v["wall_s"]) for _, v in items]
-    unit, scale = next((u, d) for u, d in (("h", 3600), ("min", 60), ("s", 1)) if max(seconds) >= 2 * d or d == 1)
-    times = [t / scale for t in seconds]
-    statuses = [v.get("status", "n/a") for _, v in items]
-    ax.barh(ys, times, color=[STATUS_COLORS.get(s, "#8c8c8c") for s in statuses], height=0.6, zorder=2)
-    for y, t, raw in zip(ys, times, seconds):
-        ax.annotate(fmt_seconds(raw), (t, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
-    ax.set_yticks(list(ys), [s for s, _ in items])
-    ax.invert_yaxis()
-    ax.set_xlim(0, max(times) * 1.18 or 1)
-    ax.set_xlabel(f"wall time ({unit})")
-    if set(statuses) != {"done"}:   # colour means status only when some stage did not finish
-        from matplotlib.patches import Patch
-        present = list(dict.fromkeys(statuses))
-        ax.legend([Patch(color=STATUS_COLORS.get(s, "#8c8c8c")) for s in present], present,
-                  loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
-    ax.set_title(f"Wall time per stage (total {fmt_seconds(sum(seconds))})")
-    ax.grid(axis="x", alpha=0.3, zorder=0)
-    ax.spines[["top", "right"]].set_visible(False)
-    _png(fig, path)
-
-
 def write_report(run_dir: str | Path, recompute: bool = False) -> Path:
-    """Write report.md, accuracy.png and wall_time.png into the run folder; return report.md's path.
+    """Write report.md, accuracy.png, pgr.png and wall_time.png into the run folder; return
+    report.md's path.
 
     A plot with nothing to show is not drawn, and a stale one from an earlier report is removed,
     so the folder always matches report.md.
@@ -315,15 +287,19 @@ def write_report(run_dir: str | Path, recompute: bool = False) -> Path:
     metrics = load_metrics(run_dir, recompute)
     rows = model_rows(metrics)
     plots = {}
+    from w2s_lf import plots as draw   # matplotlib only when a report is written
+
     if any(r["accuracy"] is not None for r in rows):
-        plot_accuracy(rows, metrics.get("weak", {}).get("accuracy"),
-                      metrics.get("strong_gold", {}).get("accuracy"), run_dir / ACCURACY_PNG)
+        draw.plot_accuracy(rows, run_dir / ACCURACY_PNG)
         plots["accuracy"] = ACCURACY_PNG
+    if any(r["pgr"] is not None for r in rows):
+        draw.plot_pgr(rows, run_dir / PGR_PNG, gap_resolved(metrics))
+        plots["pgr"] = PGR_PNG
     stages = manifest.get("stages") or {}
     if any(isinstance(v, dict) and isinstance(v.get("wall_s"), (int, float)) for v in stages.values()):
-        plot_wall_time(stages, run_dir / WALL_TIME_PNG)
+        draw.plot_wall_time(stages, run_dir / WALL_TIME_PNG)
         plots["wall_time"] = WALL_TIME_PNG
-    for name in {ACCURACY_PNG, WALL_TIME_PNG} - set(plots.values()):
+    for name in {ACCURACY_PNG, PGR_PNG, WALL_TIME_PNG} - set(plots.values()):
         (run_dir / name).unlink(missing_ok=True)
     path = run_dir / REPORT_FILE
     write_text(path, render_report(manifest, metrics, plots))

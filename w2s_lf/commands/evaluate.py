@@ -37,7 +37,9 @@ def evaluate(results, task, ks, grader_mode, json_out, model, adapter, data_dir,
 
     RESULTS is a greedy result file ({id, ..., result}: accuracy), a sample file
     ({id, samples: [{pred}, ...], gold}: pass@k and majority@k), or a run folder
-    (every eval/*.jsonl; writes eval/metrics.json). Records with a null result
+    (every eval/*.jsonl; writes eval/metrics.json, with 95% paired bootstrap
+    intervals for accuracy, differences between models and PGR; the greedy
+    files must cover the same question ids). Records with a null result
     (gold unknown) are reported as ungraded and left out of accuracy.
     With --model instead, runs `w2s-lf generate` (zero-shot, greedy, test split)
     in a subprocess and scores its output.

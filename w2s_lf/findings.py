@@ -1,0 +1,174 @@
+"""What a run's numbers do and do not show, in sentences, from eval/metrics.json's intervals.
+
+Every claim rests on a 95% interval from `w2s_lf.stats`: a model "beat" the full-weak baseline
+only when its paired difference interval lies above 0, the ceiling is "above the floor" only when
+their accuracy intervals do not overlap, and everything else is said to be unresolved at this
+scale. The sentences never go beyond the intervals, and always end with the one-seed caveat.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from w2s_lf import stats
+from w2s_lf.evaluate import BASELINE, CEILING, FLOOR, fmt_interval, fmt_rate
+
+W2S_MODEL = re.compile(r"(mplus_iter\d+|mpro_\w+)$")   # the models weak-to-strong training produces
+SEED_CAVEAT = ("These numbers come from one training seed and one test set: the intervals cover "
+               "which test questions were drawn, not training randomness (seed, data order), so "
+               "another seed could move each number by more than its interval shows.")
+
+
+def is_w2s_model(key: str) -> bool:
+    return bool(W2S_MODEL.match(key))
+
+
+def fmt_points(value: float) -> str:
+    """A difference of rates in percentage points, signed: ``+3.5``, ``-1.2``, ``0.0``."""
+    points = round(100 * value, 1)
+    return "0.0" if points == 0 else f"{points:+.1f}"
+
+
+def fmt_points_interval(bounds: list[float]) -> str:
+    return f"[{fmt_points(bounds[0])}, {fmt_points(bounds[1])}]"
+
+
+def fmt_pgr_interval(bounds: list[float] | None) -> str:
+    return "n/a" if not bounds else f"[{bounds[0]:.2f}, {bounds[1]:.2f}]"
+
+
+def fmt_pgr(value: float | None, bounds: list[float] | None = None) -> str:
+    """``0.45`` or, with its interval, ``0.45 [0.12, 0.80]``; "n/a" when undefined."""
+    if value is None:
+        return "n/a"
+    return f"{value:.2f}" + (f" {fmt_pgr_interval(bounds)}" if bounds else "")
+
+
+def side_of_zero(bounds: list[float] | None) -> str | None:
+    """"above" or "below" when an interval excludes 0, else None (it includes 0, or is missing)."""
+    if not bounds:
+        return None
+    return "above" if bounds[0] > 0 else "below" if bounds[1] < 0 else None
+
+
+def _accuracy(entry: dict) -> str:
+    return f"{fmt_rate(entry['accuracy'])} {fmt_interval(entry.get('accuracy_ci'))}"
+
+
+def _difference(entry: dict, ref: str) -> dict | None:
+    diff = (entry.get("difference") or {}).get(ref)
+    return diff if diff and diff.get("ci") else None
+
+
+def size_sentence(metrics: dict) -> str:
+    graded = sorted({e["n"] for e in metrics.values() if e.get("accuracy") is not None})
+    ungraded = max((e.get("ungraded") or 0) for e in metrics.values())
+    size = f"{graded[0]}" if len(graded) == 1 else f"{graded[0]} to {graded[-1]}"
+    return (f"The test set has {size} graded questions" + (f" ({ungraded} with unknown gold left out)" if ungraded else "")
+            + f"; every bracket is a 95% interval from a paired bootstrap over those questions "
+            f"({stats.RESAMPLES:,} resamples, seed {stats.SEED}), the same resamples for every model.")
+
+
+def gap_resolved(metrics: dict) -> bool:
+    """The gold ceiling's accuracy interval lies wholly above the weak floor's."""
+    w_ci = (metrics.get(FLOOR) or {}).get("accuracy_ci")
+    g_ci = (metrics.get(CEILING) or {}).get("accuracy_ci")
+    return bool(w_ci and g_ci and g_ci[0] > w_ci[1])
+
+
+def gap_sentence(metrics: dict, label: Callable[[str], str]) -> str:
+    """The ceiling against the floor: is there a gap to recover, beyond the intervals?"""
+    weak, gold = metrics.get(FLOOR), metrics.get(CEILING)
+    missing = [name for name, e in (("weak floor", weak), ("gold ceiling", gold)) if not e or e.get("accuracy") is None]
+    if missing:
+        return f"This run has no {' and no '.join(missing)}, so PGR is not measured."
+    gap = _difference(gold, FLOOR)
+    ceiling, floor = f"The {label(CEILING)} ceiling, {_accuracy(gold)},", f"the {label(FLOOR)} floor, {_accuracy(weak)}"
+    by = f"{fmt_points(gap['estimate'])} points {fmt_points_interval(gap['ci'])}" if gap else "an unknown margin"
+    if gap_resolved(metrics):
+        return (f"{ceiling} is above {floor}, with non-overlapping intervals (gap {by}): "
+                "there is a gap for weak-to-strong training to recover.")
+    if gap and side_of_zero(gap["ci"]) == "above":
+        return (f"{ceiling} is above {floor}, by {by}, but their accuracy intervals overlap: the gap "
+                "is small for this test set, so PGR intervals are wide.")
+    return (f"{ceiling} is not clearly above {floor}: the gap, {by}, does not lie above 0, so this "
+            "run cannot measure how much of it weak-to-strong training recovers, and its PGR values "
+            "are not meaningful.")
+
+
+def baseline_sentences(metrics: dict, label: Callable[[str], str]) -> list[str]:
+    """Whether each weak-to-strong model beat the full-weak baseline, and a verdict first."""
+    models = [k for k in metrics if is_w2s_model(k) and metrics[k].get("accuracy") is not None]
+    if not models:
+        return []
+    if BASELINE not in metrics or metrics[BASELINE].get("accuracy") is None:
+        return ["This run has no full-weak baseline, so whether weak-to-strong training beat it is not measured."]
+    details, beat = [], []
+    base = f"the full-weak baseline ({_accuracy(metrics[BASELINE])})"
+    for key in models:
+        diff = _difference(metrics[key], BASELINE)
+        if not diff:
+            details.append(f"{label(key)} has no difference interval against the full-weak baseline.")
+            continue
+        numbers = f"{fmt_points(diff['estimate'])} points {fmt_points_interval(diff['ci'])}"
+        side = side_of_zero(diff["ci"])
+        if side == "above":
+            beat.append(label(key))
+            details.append(f"{label(key)} ({_accuracy(metrics[key])}) beat {base}: {numbers}, an interval above 0.")
+        elif side == "below":
+            details.append(f"{label(key)} ({_accuracy(metrics[key])}) did worse than {base}: {numbers}, "
+                           "an interval below 0.")
+        else:
+            details.append(f"{label(key)} ({_accuracy(metrics[key])}) did not beat {base} at this scale: "
+                           f"{numbers}, an interval that includes 0, so no difference either way is shown.")
+    if beat:
+        names = ", ".join(beat[:-1]) + " and " + beat[-1] if len(beat) > 1 else beat[0]
+        verdict = f"At this scale, weak-to-strong training beat the full-weak baseline with {names}."
+        if len(models) > 1:
+            verdict += (f" Each interval covers one comparison; with {len(models)} models compared, "
+                        "one of them excluding 0 by chance is likelier than 5%.")
+    else:
+        verdict = ("At this scale, weak-to-strong training did not beat the full-weak baseline: "
+                   + ("its model's difference interval does not lie above 0." if len(models) == 1 else
+                      f"none of its {len(models)} models has a difference interval above 0."))
+    return [verdict, *details]
+
+
+def pgr_sentence(metrics: dict, label: Callable[[str], str]) -> str | None:
+    keys = [k for k in metrics if (is_w2s_model(k) or k == BASELINE) and metrics[k].get("pgr") is not None]
+    keys.sort(key=lambda k: k != BASELINE)   # the baseline's PGR first, to compare the others with
+    if not keys:
+        return None
+    undefined = {k: metrics[k].get("pgr_undefined") or 0 for k in keys}
+    shared = len(set(undefined.values())) == 1   # the usual case: it depends on floor and ceiling only
+    parts = []
+    for key in keys:
+        part = f"{label(key)} {fmt_pgr(metrics[key]['pgr'], metrics[key].get('pgr_ci'))}"
+        if undefined[key] and not shared:
+            part += f" (ceiling equalled floor in {100 * undefined[key]:.1f}% of its resamples, left out)"
+        parts.append(part)
+    gap = _difference(metrics.get(CEILING) or {}, FLOOR)
+    head = "PGR (0 = weak floor, 1 = gold ceiling)" + (
+        "" if gap_resolved(metrics) else ", imprecise here (see above)"
+        if gap and side_of_zero(gap["ci"]) == "above" else ", not meaningful here (see above)")
+    text = f"{head}: " + "; ".join(parts) + "."
+    if shared and undefined[keys[0]]:
+        text += (f" The ceiling equalled the floor in {100 * undefined[keys[0]]:.1f}% of resamples, "
+                 "which have no PGR and are left out of these intervals.")
+    return text
+
+
+def findings(metrics: dict, label: Callable[[str], str] = str) -> list[str]:
+    """Sentences on what the run shows; ``label`` names a model key for readers."""
+    scored = {k: e for k, e in metrics.items() if e.get("accuracy") is not None}
+    if not scored:
+        return []
+    if any("accuracy_ci" not in e for e in scored.values()):
+        return ["eval/metrics.json has no intervals (written by an older w2s-lf); "
+                "`w2s-lf report RUN --recompute` adds them."]
+    out = [size_sentence(scored), gap_sentence(scored, label), *baseline_sentences(scored, label)]
+    pgr = pgr_sentence(scored, label)
+    if pgr:
+        out.append(pgr)
+    return [*out, SEED_CAVEAT]
