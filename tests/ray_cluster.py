@@ -1,0 +1,118 @@
+"""A throwaway Ray cluster of several nodes on this machine: one head and N-1 more raylets, each
+a `ray start --block` in its own process group, every port picked free (other people's clusters
+may be running here), and a fresh auth token of its own.
+
+    with local_ray_cluster(nodes=2, cpus_per_node=2) as address:
+        ...   # RAY_ADDRESS, RAY_AUTH_MODE and RAY_AUTH_TOKEN are set in os.environ meanwhile
+
+Teardown SIGKILLs exactly the process groups it started (never `ray stop`, which would kill
+everybody's Ray on the machine).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+RAY = str(Path(sys.executable).parent / "ray")
+# Ray 2.60 turns token authentication on for a new head when a token exists (~/.ray/auth_token),
+# but not for `ray start --address` or `ray.init(address=...)`; give every process the same
+# explicit mode and a token private to this cluster.
+AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_ADDRESS")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+def _node_ports() -> list[str]:
+    """Ports that Ray would otherwise take at fixed defaults, clashing between two raylets."""
+    return [f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
+            f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
+            f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
+            "--min-worker-port=0", "--max-worker-port=0"]
+
+
+def _alive_nodes(address: str, env: dict) -> int:
+    script = ("import ray; ray.init(address=%r, logging_level='ERROR', log_to_driver=False); "
+              "print(sum(n['Alive'] for n in ray.nodes()))" % address)
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    return int(out.stdout.strip() or 0) if out.returncode == 0 else 0
+
+
+@contextlib.contextmanager
+def local_ray_cluster(nodes: int = 2, cpus_per_node: int = 2, object_store_mb: int = 150,
+                      timeout: float = 90) -> Iterator[str]:
+    """Start a head plus `nodes - 1` raylets on loopback; yield the head's GCS address."""
+    tmp = Path(tempfile.mkdtemp(prefix="w2s-ray-"))
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
+           "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ADDRESS", None)
+    address = f"127.0.0.1:{free_port()}"
+    common = ["--block", "--disable-usage-stats", f"--temp-dir={tmp}", f"--num-cpus={cpus_per_node}", "--num-gpus=0",
+              f"--object-store-memory={object_store_mb * 2**20}"]
+    started: list[subprocess.Popen] = []
+    saved = {k: os.environ.get(k) for k in AUTH_ENV}
+
+    names: list[str] = []
+
+    def start(name: str, args: list[str]) -> None:
+        names.append(name)
+        with open(tmp / f"{name}.log", "w") as log:
+            started.append(subprocess.Popen([RAY, "start", *common, *_node_ports(), *args], env=env,
+                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+    try:
+        start("head", ["--head", f"--port={address.split(':')[1]}", "--include-dashboard=false",
+                       f"--ray-client-server-port={free_port()}"])
+        for i in range(1, nodes):
+            start(f"node{i}", [f"--address={address}"])
+        deadline = time.monotonic() + timeout
+        while not all("Ray runtime started" in (tmp / f"{n}.log").read_text() for n in names) \
+                or _alive_nodes(address, env) < nodes:
+            dead = [p.args[2:4] for p in started if p.poll() is not None]
+            if dead or time.monotonic() > deadline:
+                logs = "\n".join((tmp / f).read_text()[-1500:] for f in os.listdir(tmp) if f.endswith(".log"))
+                raise RuntimeError(f"local Ray cluster did not come up ({dead or 'timeout'}):\n{logs}")
+            time.sleep(0.5)
+        os.environ.update({k: env[k] for k in AUTH_ENV[:2]}, RAY_ADDRESS=address)
+        yield address
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        _kill_tree(started)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _kill_tree(started: list[subprocess.Popen]) -> None:
+    """SIGKILL each `ray start`, its daemons, and the workers its raylet spawned (which run in
+    sessions of their own, so the process group alone misses them). SIGTERM would make a raylet
+    drain for 30 s; nothing here needs that."""
+    import psutil
+
+    doomed = []
+    for proc in started:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            doomed += psutil.Process(proc.pid).children(recursive=True)
+    for proc in reversed(started):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    for child in doomed:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+    for proc in started:
+        proc.wait(timeout=30)
