@@ -54,6 +54,21 @@ def adversarial(marker: str) -> list[tuple[str, str]]:
         ("sympy-style code", "\\boxed{Symbol('x').__class__.__base__.__subclasses__()}"),
         ("many long numbers", " ".join(["123456789012345678901234567890"] * 30_000)),
         ("a 1 MB line of one repeated answer", "The answer is 5. " * 60_000),
+        # The MATH path: span scanning, joined boxes, the value parser.
+        ("1 MB of unclosed \\[", "\\[" * 500_000),
+        ("1 MB of unclosed \\(", "\\( 1 " * 200_000),
+        ("1 MB of $$", "$$ 1 " * 200_000),
+        ("1 MB of math spans", "$1$ " * 250_000),
+        ("100,000 joined boxes", "\\boxed{1} and " * 100_000),
+        ("a 100,000-item tuple", "\\boxed{(" + "1," * 100_000 + "1)}"),
+        ("a 100,000-cell matrix", "\\boxed{\\begin{pmatrix}" + "1&" * 100_000 + "1\\end{pmatrix}}"),
+        ("a huge root", "\\boxed{\\sqrt[9999]{2}}"),
+        ("a huge exact power", "\\boxed{(7/3)^{9999}}"),
+        ("a huge float power", "\\boxed{\\pi^{9999}}"),
+        ("a huge binomial", "\\boxed{\\binom{9999}{5000}}"),
+        ("many unions", "\\boxed{" + "(0,1)\\cup" * 40 + "(0,1)}"),
+        ("nested mixed brackets", "\\boxed{" + "([" * 12 + "1" + "])" * 12 + "}"),
+        ("a bare 1 MB line", "1+" * 500_000),
     ]
 
 

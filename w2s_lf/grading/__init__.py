@@ -7,7 +7,8 @@
 
 Modes: "robust" (default; right about numbers, LaTeX, chat phrasings) and "seed" (the paper's
 rules exactly, for reproducing its results). See the module docstrings of `seed`, `robust`,
-`numbers`, `symbolic`, `bounded` and `batch` for the design and its known differences.
+`numbers`, `spans`, `mathtext`, `values`, `symbolic`, `bounded` and `batch` for the design and its
+known differences.
 """
 
 from w2s_lf.grading.batch import (
@@ -28,7 +29,7 @@ from w2s_lf.grading.core import (
 )
 
 # Bump when a change could alter any pred or verdict; runs and reports record it.
-GRADER_VERSION = "1"
+GRADER_VERSION = "2"   # 2: robust MATH grading (spans, canonical LaTeX, values, 6-place decimals)
 
 __all__ = [
     "GRADER_VERSION", "MODES", "Grade", "GradingTimeout", "Rejected", "Vote", "check_expression", "deadline",

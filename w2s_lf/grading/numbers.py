@@ -4,9 +4,11 @@ Almost every GSM8K answer, and a good share of MATH answers, is a plain number. 
 through a symbolic library costs about a millisecond each; parsing them into a `Fraction` costs
 microseconds and is exact, so `0.50` = `0.5`, `1,000` = `1000`, `$5` = `5`, `\\frac{1}{2}` = `0.5`.
 
-Percentages are where tasks differ. GSM8K golds never carry `%` (a question asking for a
-percentage has gold `50`), so for numeric tasks a `%` is dropped: `50%` = `50`, and `0.5` is not
-`50`. For MATH and custom tasks a percentage may stand for its value too: `50\\%` = `50` = `0.5`.
+Percentages and rounding are where tasks differ. GSM8K golds never carry `%` (a question asking
+for a percentage has gold `50`), so for numeric tasks a `%` is dropped: `50%` = `50`, and `0.5` is
+not `50`; a rounded decimal of a repeating value counts (`2/3` = `0.67`). For MATH and custom
+tasks a percentage may stand for its value too (`50\\%` = `50` = `0.5`), and a decimal equals a
+fraction only to 6 places (`0.333333` = `\\frac13`, `0.33` is not): MATH asks for exact answers.
 
 Every regex here is anchored or linear, and inputs longer than `MAX_NUMBER_CHARS` are not
 numbers, so the fast path is bounded by design.
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 MAX_NUMBER_CHARS = 64
+MATH_DECIMAL_PLACES = 6
 _DIGITS = r"(?:\d{1,3}(?:,\d{3})+|\d+)"
 # One number in running text: thousands groups or digits, optional decimals; or a bare ".5".
 # A clock time ("6:25") is one token, so that it is never read as the number 6.
@@ -36,6 +39,7 @@ _NOISE = ("\\!", "\\,", "\\;", "\\:", "{,}", "\\ ", " ", "\u00a0")
 class Number:
     value: Fraction
     percent: bool = False
+    decimal: bool = False   # written with a decimal point (MATH compares such values at 6 places)
 
 
 def _strip_wrappers(s: str) -> str:
@@ -79,7 +83,7 @@ def parse_number(text: str) -> Number | None:
     if m:
         body = m.group(2).replace(",", "")
         value = Fraction(body.rstrip(".") if body.endswith(".") else body)
-        return Number(-value if m.group(1) == "-" else value, percent)
+        return Number(-value if m.group(1) == "-" else value, percent, "." in body)
     m = _LATEX_FRAC.fullmatch(s) or _SLASH_FRAC.fullmatch(s)
     if m:
         num, den = int(m.group(2)), int(m.group(3))
@@ -149,14 +153,23 @@ def _terminates(v: Fraction) -> bool:
     return den == 1
 
 
+def _same_at_six(a: Fraction, b: Fraction, decimal: bool) -> bool:
+    """MATH's rule (math-verify's too): exact, or the same to 6 places when one side is written
+    as a decimal, so `0.333333` is 1/3 but `0.33` is not (MATH asks for exact answers)."""
+    return a == b or (decimal and round(a, MATH_DECIMAL_PLACES) == round(b, MATH_DECIMAL_PLACES))
+
+
 def numbers_equal(pred: Number, gold: Number, numeric_task: bool) -> bool:
-    """Equality under the task's percentage rule (see module docstring)."""
-    if numeric_task or pred.percent == gold.percent:
+    """Equality under the task's rounding and percentage rules (see module docstring)."""
+    if numeric_task:
         return _close(pred.value, gold.value)
-    if _close(pred.value, gold.value):
+    decimal = pred.decimal or gold.decimal
+    if _same_at_six(pred.value, gold.value, decimal):
         return True
+    if pred.percent == gold.percent:
+        return False
     pct, plain = (pred, gold) if pred.percent else (gold, pred)
-    return _close(pct.value / 100, plain.value)
+    return _same_at_six(pct.value / 100, plain.value, decimal)
 
 
 def last_standalone_number(text: str) -> str | None:

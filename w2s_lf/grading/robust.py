@@ -7,14 +7,23 @@ numeric tasks, a marker without a number is skipped and the last number of the r
 fallback (on the last lines only, and never on a response that ends inside a generation
 loop: the token limit cut it off before any answer). Like the paper, text after a `Question:` line (the model starting a new question) is
 ignored; unlike the paper, only at the start of a line, so that "Question 2 asks..." survives.
+Text after a chat model's end-of-turn token (`<|im_start|>`, `<|eot_id|>`, ...) is ignored too.
+
+For MATH-style (non-numeric) tasks: boxes that state one answer together are joined
+(`\\boxed{-2} and \\boxed{1}`); after a phrase marker the answer is the math that follows, or what
+follows "is" ("The largest $n$ is 34"); without any marker, the response itself when it is a
+bare answer (`[0,1)`, `10/9`), else the last display or inline math or the last number,
+whichever comes later (`spans.py`), again never on a response cut off mid-way.
 
 Only the last `MAX_TAIL_CHARS` of a response are searched: the final answer is at the end, and
 the cap makes every step linear in a bounded input whatever the response length.
 
 Answers are canonicalised so that equal plain numbers get equal strings (majority voting
-compares strings): `1,000`, `1000.00` and `$1000` all become `1000`. Comparison then goes
-(1) canonical string equality, (2) exact numbers (`numbers.py`), (3) text answers without
-case, (4) math-verify for everything else (`symbolic.py`).
+compares strings): `1,000`, `1000.00` and `$1000` all become `1000`; LaTeX answers get
+`mathtext.canonical_math`. Comparison then goes (1) canonical string equality, (2) exact
+numbers (`numbers.py`), (3) text answers without case, and for MATH-style tasks (4) the values of
+constants, tuples, intervals, sets and matrices (`values.py`), (5) math-verify for the rest
+(`symbolic.py`): expressions with variables, relations, `\\pm`.
 """
 
 from __future__ import annotations
@@ -22,7 +31,10 @@ from __future__ import annotations
 import re
 
 from w2s_lf.grading import numbers
+from w2s_lf.grading.mathtext import canonical_math, math_number, split_top
+from w2s_lf.grading.spans import box_end, boxed_answer, math_spans
 from w2s_lf.grading.symbolic import symbolic_equal
+from w2s_lf.grading.values import fast_equal
 from w2s_lf.latex import last_boxed
 
 MAX_TAIL_CHARS = 16_000
@@ -45,11 +57,22 @@ _SENTENCE_END = re.compile(r"\.(?:\s|$)")
 _NOT_ALONE = re.compile(r"[A-Za-z]|[ \t]?,[ \t]?-?\d|[ \t]?[-+*/×^][ \t]?[\w(]")
 _UNFINISHED = ("+", "-", "*", "/", "=", "×", "(", ",", ":")
 LOOP_PROBE_CHARS = 24
+_END_OF_TURN = ("<|im_start|>", "<|im_end|>", "<|eot_id|>", "<|endoftext|>", "</s>")
+BARE_ANSWER_CHARS = 80     # a response or final line this short may be the answer itself
+_ENVIRONMENT = re.compile(r"\\(?:begin|end)\{\w+\}(?:\{[lcr|]*\})?")
+_INEQUALITY = re.compile(r"[<>!]=|=[<>]")
+_SENTENCE_BREAK = re.compile(r"\.(?:\s|$)|\n")
+_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+_PERCENT_AFTER = re.compile(r"\s?(?:\\?%|percent\b)")
 
 
 def _cut(response: str) -> str:
     at = response.find("\nQuestion:")
     text = response if at < 0 else response[:at]
+    for end_of_turn in _END_OF_TURN:   # a chat model that runs on past its turn
+        at = text.find(end_of_turn)
+        if at >= 0:
+            text = text[:at]
     return text[-MAX_TAIL_CHARS:].strip()
 
 
@@ -99,17 +122,117 @@ def extract_raw(response: str, numeric: bool) -> str:
     markers = list(_MARKERS.finditer(text))[-MAX_MARKERS:]
     for m in reversed(markers):
         if m.group(0).endswith("{"):   # \boxed{ / \fbox{
-            inner = last_boxed(text[m.start():m.start() + MAX_TAIL_CHARS])
-            candidate = inner if inner is not None else None
+            if numeric:
+                candidate = last_boxed(text[m.start():m.start() + MAX_TAIL_CHARS])
+            else:   # this box, with the boxes just before it that state the answer together
+                end = box_end(text, m.start())
+                candidate = None if end is None else boxed_answer(text[:end])
+                if candidate:
+                    return candidate
         else:
             candidate = _line_after(text, m.end())
         if candidate:
-            answer = _clean(candidate, numeric)
+            answer = _clean(candidate, numeric) if numeric else math_answer_in(candidate)
             if answer:
                 return answer
     if numeric:
         return _last_number_fallback(text)
-    return ""
+    return _math_fallback(text)
+
+
+def _outside(spans, start: int, stop: int):
+    """(start, stop) pieces of text[start:stop] that lie outside every math span."""
+    at = start
+    for span in spans:
+        if span.end <= at or span.start >= stop:
+            continue
+        if span.start > at:
+            yield at, span.start
+        at = max(at, span.end)
+    if at < stop:
+        yield at, stop
+
+
+def _first_number(text: str) -> str | None:
+    m = numbers.STANDALONE_NUMBER.search(text)
+    if m is None:
+        return None
+    percent = _PERCENT_AFTER.match(text, m.end())
+    return m.group(0) + ("%" if percent else "")
+
+
+def math_answer_in(candidate: str) -> str | None:
+    """The answer in the text after a marker of a MATH-style response: "$\\frac{3}{4}$. I hope it
+    is correct." gives `\\frac{3}{4}`, "The largest $n$ is 34." gives `34`, "\\text{Monday}" itself."""
+    c = candidate.replace("**", "").strip()
+    spans = math_spans(c)
+    if spans and spans[0].start == 0:
+        return spans[0].content or None
+    end = len(c)
+    for start, stop in _outside(spans, 0, len(c)):
+        m = _SENTENCE_BREAK.search(c, start, stop)
+        if m:
+            end = m.start()
+            break
+    sentence = c[:end].strip()
+    spans = [s for s in spans if s.end <= end]
+    is_at = max((sentence.rfind(w, a, b) for a, b in _outside(spans, 0, len(sentence))
+                 for w in (" is ", " are ")), default=-1)
+    if is_at >= 0:
+        tail = sentence[is_at + 4:].strip()
+        inner = math_spans(tail)
+        if inner and inner[0].start == 0:
+            return inner[0].content or None
+        return tail or None
+    if spans:
+        return spans[-1].content or None
+    if _WORD.search(sentence) and not _bare(sentence):
+        return _first_number(sentence) or sentence or None
+    return sentence or None
+
+
+def _bare(line: str) -> bool:
+    """Whether a line reads as an answer by itself: math, a number, or at most two words."""
+    if len(line) > BARE_ANSWER_CHARS:
+        return False
+    return len(_WORD.findall(_ENVIRONMENT.sub("", line.replace("\\text{", "{")))) <= 2
+
+
+def _math_fallback(text: str) -> str:
+    """No marker: the response itself if it is a bare answer, else the last piece of math or the
+    last number, whichever comes later; nothing for a response cut off mid-way (see
+    `_last_number_fallback`)."""
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    if not lines or _cut_off(text, lines):
+        return ""
+    spans = math_spans(text)
+    last = lines[-1].rstrip(".")
+    if len(lines) == 1 and _bare(last) and not spans:
+        return last
+    line_start = text.rfind(lines[-1])
+    if "$" not in last and "\\[" not in last and "\\(" not in last and _bare(last) \
+            and any(ch.isdigit() or ch in "\\([" for ch in last) and not (spans and spans[-1].end > line_start):
+        return last
+    tail_from = spans[-1].end if spans else 0
+    number = None
+    for start, stop in _outside(spans, tail_from, len(text)):
+        found = [m for m in numbers.STANDALONE_NUMBER.finditer(text, start, stop)]
+        if found:
+            number = _first_number(text[found[-1].start():stop])
+    if number is not None:
+        return number
+    return spans[-1].content if spans else ""
+
+
+def _cut_off(text: str, lines: list[str]) -> bool:
+    """Whether the response ends mid-expression or inside a generation loop."""
+    last = lines[-1].rstrip(".")
+    if last.endswith(_UNFINISHED):
+        return True
+    if len(lines) > 1 and any(line.startswith(last) for line in lines[:-1]):
+        return True
+    probe = last[-LOOP_PROBE_CHARS:]
+    return len(probe) == LOOP_PROBE_CHARS and text.find(probe) != text.rfind(probe)
 
 
 def _last_number_fallback(text: str) -> str:
@@ -117,16 +240,8 @@ def _last_number_fallback(text: str) -> str:
     generation loop cut off by the token limit (its last line repeats an earlier line, whole or
     in part): such a response states no answer, whatever numbers it repeats."""
     lines = [line.strip() for line in text.split("\n") if line.strip()]
-    if not lines:
+    if not lines or _cut_off(text, lines):
         return ""
-    last = lines[-1].rstrip(".")
-    if last.endswith(_UNFINISHED):                      # cut off mid-expression
-        return ""
-    if len(lines) > 1 and any(line.startswith(last) for line in lines[:-1]):
-        return ""                                       # cut off inside a repeated line
-    probe = last[-LOOP_PROBE_CHARS:]
-    if len(probe) == LOOP_PROBE_CHARS and text.find(probe) != text.rfind(probe):
-        return ""                                       # the ending repeats earlier text
     for line in reversed(lines[-FALLBACK_LINES:]):
         number = numbers.last_standalone_number(line)
         if number is not None:
@@ -136,6 +251,8 @@ def _last_number_fallback(text: str) -> str:
 
 def canonical(answer: str, numeric: bool) -> str:
     """A canonical string for an answer: plain numbers exactly formatted, LaTeX tidied."""
+    if not numeric:
+        return canonical_math(answer)
     s = str(answer).strip()
     if len(s) > MAX_TAIL_CHARS:
         s = s[:MAX_TAIL_CHARS]
@@ -177,11 +294,33 @@ def compare(pred: str, gold: str, numeric: bool) -> tuple[bool, str | None]:
         return False, "no answer found"
     if pred == gold:
         return True, None
+    if not numeric:
+        return _compare_math(pred, gold)
     p, g = numbers.parse_number(pred), numbers.parse_number(gold)
     if p is not None and g is not None:
         return numbers.numbers_equal(p, g, numeric), None
-    if numeric:   # a number against a non-number (a clock time, a word): no symbolic meaning
-        return False, None
+    return False, None   # a number against a non-number (a clock time, a word): no symbolic meaning
+
+
+def _equation_sides(answer: str) -> list[str]:
+    if "=" not in answer or _INEQUALITY.search(answer):
+        return [answer]
+    return split_top(answer, "=")
+
+
+def _compare_math(pred: str, gold: str) -> tuple[bool, str | None]:
+    """Exact numbers, then words, then the values of constants (`values.py`), then math-verify."""
+    p, g = math_number(pred), math_number(gold)
+    if p is not None and g is not None:
+        return numbers.numbers_equal(p, g, False), None
     if _PLAIN_TEXT.fullmatch(pred) and _PLAIN_TEXT.fullmatch(gold):   # words: no symbolic meaning
         return "".join(pred.split()).casefold() == "".join(gold.split()).casefold(), None
+    sides = _equation_sides(pred)
+    if len(sides) > 1 and len(_equation_sides(gold)) == 1:
+        # "\frac12 \cdot 3 = \frac32" against "\frac32": the prediction's result is its last side
+        # (math-verify's rule too; a gold equation is never cut, so "2x+z=1" is not "1").
+        return _compare_math(canonical_math(sides[-1]), gold) if sides[-1].strip() else (False, None)
+    fast = fast_equal(pred, gold)
+    if fast is not None:
+        return fast, None
     return symbolic_equal(pred, gold)

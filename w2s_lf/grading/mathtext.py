@@ -1,0 +1,167 @@
+"""Canonical text of a MATH-style (LaTeX) answer: what two writings of one answer share.
+
+Majority voting compares answers as strings, so the canonical text removes what does not change
+an answer, following the MATH answer conventions: delimiters and spacing (`$`, `\\left`, `\\!`,
+`~`), fraction styles (`\\dfrac`, `\\tfrac`, `\\cfrac`, `\\frac12`), degree signs, units
+(`5\\text{ cm}^2`, `125 miles`), a variable being assigned (`x = 3`, `k \\approx 3`,
+`x \\in [0,1)`), words for percent, "and" between answers, `\\text{}` wrappers, choice letters
+in parentheses. Plain numbers get one spelling (`1,000.0` and `1000` are `1000`;
+`\\frac{10}{9}` is `10/9`).
+
+What it keeps: a comma followed by a space is a list separator, never a thousands separator
+(`32, 349` is two numbers, `32,349` is one), and the order of items.
+
+Every step is a replacement, a split or an anchored regex on input capped at `MAX_CHARS`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from w2s_lf.grading import numbers
+
+MAX_CHARS = 2000
+_REPLACEMENTS = (
+    ("\\dfrac", "\\frac"), ("\\tfrac", "\\frac"), ("\\cfrac", "\\frac"), ("\\displaystyle", ""),
+    ("\\!", ""), ("\\,", ""), ("\\;", ""), ("\\:", ""), ("~", " "), ("\u00a0", " "),
+    ("\\qquad", " "), ("\\quad", " "), ("\\textnormal{", "\\text{"), ("\\textrm{", "\\text{"),
+    ("\\mbox{", "\\text{"), ("\\mathrm{", "\\text{"), ("\\textbf{", "\\text{"), ("\\textit{", "\\text{"),
+    ("\\mathbf{", "\\text{"), ("^\\circ", ""), ("^{\\circ}", ""), ("\\circ", ""), ("\\degree", ""),
+    ("°", ""), ("\\%", "%"), ("\\$", ""), ("$", ""), ("{,}", ""), ("∞", "\\infty"), ("\\infin", "\\infty"),
+    ("\\dots", "\\ldots"), ("\\cdots", "\\ldots"), ("…", "\\ldots"), ("\\geq", "\\ge"), ("\\leq", "\\le"),
+    ("\\neq", "\\ne"),
+)
+_SIZING = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big)(?![A-Za-z])\.?")
+_SIZED = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big)\s*(\\?[()\[\]{}|])")
+_ESCAPED_SPACE = re.compile(r"(?<!\\)\\ ")   # `\ ` but not the row break in `1 \\ 2`
+_TEXT = re.compile(r"\\text\{([^{}]*)\}")
+_TRAILING_TEXT = re.compile(r"\\text\{[^{}]*\}(?:\^\{?[23]\}?)?$")
+_AND = re.compile(r"\\text\{\s*(?:,\s*)?(?:and|or)\s*\}|,?\s+(?:and|or)\s+")
+_PERCENT_WORD = re.compile(r"(?<=[\d}])\s*(?:percent(?:age)?|pct)\b", re.IGNORECASE)
+_ASSIGNED = re.compile(r"[A-Za-z](?:_\{?\w{1,3}\}?)?|\\(?:alpha|beta|gamma|theta|lambda|mu)"
+                       r"|\([A-Za-z](?:,[A-Za-z])*\)")
+_LETTER_OUTSIDE_COMMAND = re.compile(r"(?<![\\A-Za-z])[A-Za-z]")
+_FRAC_DIGITS = re.compile(r"\\frac(\d)(\d)")
+_FRAC_DIGIT_FIRST = re.compile(r"\\frac(\d)\{")
+_FRAC_DIGIT_SECOND = re.compile(r"\\frac\{([^{}]*)\}(\d)")
+_SQRT_DIGIT = re.compile(r"\\sqrt(\d)")
+_SPACE_AFTER_COMMAND = re.compile(r"(\\[A-Za-z]+)\s+(?=[A-Za-z])")
+_LIST_COMMA = re.compile(r"(?<=\d),\s+(?=\d{3}(?![\d.]))")   # "32, 349": not 32349
+_PLAIN_WORDS = re.compile(r"[A-Za-z][A-Za-z .,'()-]*")
+_NOT_UNITS = frozenset(("pi", "and", "or", "i", "e"))
+
+
+def _unit_words_removed(s: str) -> str:
+    """`125 miles` -> `125`, `4 square units` -> `4`: trailing words after a number or a group."""
+    tokens = s.split()
+    keep = len(tokens)
+    while keep > 1:
+        word = tokens[keep - 1].rstrip(".")
+        if word in ("^2", "^3", "²", "³"):
+            keep -= 1
+            continue
+        if not (len(word) >= 2 and word.isascii() and word.isalpha()) or word.lower() in _NOT_UNITS:
+            break
+        keep -= 1
+    if keep == len(tokens) or not tokens[keep - 1][-1:] in "0123456789})]%":
+        return s
+    return " ".join(tokens[:keep])
+
+
+def _units_removed(s: str) -> str:
+    for _ in range(2):
+        m = _TRAILING_TEXT.search(s)
+        if m is None or not s[:m.start()].strip():
+            break
+        s = s[:m.start()].rstrip()
+    return _unit_words_removed(s)
+
+
+def split_top(s: str, separator: str) -> list[str]:
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(s):
+        ch = s[i]
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0 and s.startswith(separator, i) and not (
+                separator[-1].isalpha() and s[i + len(separator):i + len(separator) + 1].isalpha()):
+            parts.append(s[start:i])
+            start = i + len(separator)
+            i = start
+            continue
+        i += 1
+    parts.append(s[start:])
+    return parts
+
+
+def _assignment_removed(s: str) -> str:
+    """`x = 3` -> `3`, `x = 5+5+1 = 11` -> `11`, `(a,b) = (1,2)` -> `(1,2)`, `x \\in [0,1)` -> `[0,1)`;
+    an equation whose left side is not one variable (`2x + z = 1`) stays whole."""
+    if len(split_top(s, ",")) > 1:   # "x = 2, y = 3" is a system's solution, not 3
+        return s
+    for relation in ("=", "\\approx", "\\in"):
+        parts = split_top(s, relation)
+        if len(parts) > 1 and _ASSIGNED.fullmatch(parts[0].replace(" ", "")):
+            tail = parts[-1]
+            for other in ("=", "\\approx"):   # "k = 5 \approx 5.0": the last side of the chain
+                tail = split_top(tail, other)[-1]
+            if _LETTER_OUTSIDE_COMMAND.search(tail):   # "y = 2x + 3" is a line, not the value 2x + 3
+                return s
+            return tail.strip()
+    return s
+
+
+def _spacing_removed(s: str) -> str:
+    if _PLAIN_WORDS.fullmatch(s) and " " in s:   # words keep their spaces
+        return " ".join(s.split())
+    s = _LIST_COMMA.sub(",\x00", s)               # keep the space of a list separator
+    s = _SPACE_AFTER_COMMAND.sub("\\1\x01", s)     # `\cos a` is not `\cosa`
+    s = "".join(s.split())
+    return s.replace("\x00", " ").replace("\x01", " ")
+
+
+def math_number(s: str) -> numbers.Number | None:
+    """`s` as a plain number, unless a comma-space makes it a list."""
+    if ", " in s:
+        return None
+    return numbers.parse_number(s)
+
+
+def canonical_math(answer: str) -> str:
+    """The canonical text of a LaTeX answer (see the module docstring)."""
+    s = str(answer).strip()[:MAX_CHARS]
+    number = math_number(s)
+    if number is not None:
+        return numbers.format_number(number)
+    for before, after in _REPLACEMENTS:
+        if before in s:
+            s = s.replace(before, after)
+    if "\\" in s:
+        s = _ESCAPED_SPACE.sub(" ", s)
+        s = _SIZED.sub(r"\1", s)
+        s = _SIZING.sub("", s)
+    for box in ("\\boxed{", "\\fbox{"):
+        if s.startswith(box) and s.endswith("}"):
+            s = s[len(box):-1]
+    s = s.strip().rstrip(".").strip()
+    s = _PERCENT_WORD.sub("%", s)
+    s = _units_removed(s)
+    s = _AND.sub(", ", s)
+    for _ in range(3):
+        if "\\text{" not in s:
+            break
+        s = _TEXT.sub(r"\1", s)
+    s = _assignment_removed(s.strip())
+    s = _spacing_removed(s.strip()).rstrip(".,").strip()
+    if "\\frac" in s:
+        s = _FRAC_DIGITS.sub(r"\\frac{\1}{\2}", s)
+        s = _FRAC_DIGIT_FIRST.sub(r"\\frac{\1}{", s)
+        s = _FRAC_DIGIT_SECOND.sub(r"\\frac{\1}{\2}", s)
+    if "\\sqrt" in s:
+        s = _SQRT_DIGIT.sub(r"\\sqrt{\1}", s)
+    if len(s) == 3 and s[0] == "(" and s[2] == ")" and s[1].isalpha():   # (C) -> C
+        s = s[1]
+    number = math_number(s)
+    return numbers.format_number(number) if number is not None else s
