@@ -25,7 +25,7 @@ def cfg(kind="sft", preset="70b", **kw):
 def test_kinds_and_common_settings():
     for kind, stage in [("weak_sft", "sft"), ("sft", "sft"), ("dpo", "dpo"), ("orpo", "dpo")]:
         c = cfg(kind)
-        assert c["stage"] == stage and c["finetuning_type"] == "lora" and c["template"] == "empty"
+        assert c["stage"] == stage and c["finetuning_type"] == "lora" and c["template"] == "w2s_vanilla"
         assert c["lora_target"] == LORA_TARGET == "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
     assert cfg("dpo")["pref_loss"] == "sigmoid" and cfg("orpo")["pref_loss"] == "orpo"
     assert "pref_loss" not in cfg("sft")
@@ -80,7 +80,7 @@ def test_paper_lf_versions():
 def test_export_config():
     e = make_export_config("base", "saves/mplus", "models/mplus", device="cpu")
     assert e["adapter_name_or_path"] == "saves/mplus" and e["export_dir"] == "models/mplus"
-    assert e["template"] == "empty" and e["export_device"] == "cpu"
+    assert e["template"] == "w2s_vanilla" and e["export_device"] == "cpu"
 
 
 def test_shipped_files_equal_library_output():
@@ -95,22 +95,6 @@ def test_shipped_files_equal_library_output():
     for name, text in expected.items():
         assert (REPO_CONFIGS / name).read_text() == text, f"{name} is stale: run `w2s-lf configs --write-shipped`"
     assert json.loads(expected["deepspeed/ds_z3_config.json"])["zero_optimization"]["stage"] == 3
-
-
-def test_empty_template_adds_nothing(tiny_model):
-    """The paper's prompts carry their own format: LLaMA-Factory's `empty` must add no tokens
-    (no BOS, no separator, and in 0.9.5 not even EOS after the response)."""
-    from llamafactory.data import get_template_and_fix_tokenizer
-    from llamafactory.hparams import DataArguments
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(tiny_model)
-    template = get_template_and_fix_tokenizer(tok, DataArguments(template="empty"))
-    prompt, answer = "Question: 1+1?\nAnswer:", " 1 + 1 = 2.\n#### 2"
-    p, a = template.encode_oneturn(tok, [{"role": "user", "content": prompt},
-                                         {"role": "assistant", "content": answer}])
-    assert p == tok.encode(prompt, add_special_tokens=False)
-    assert a == tok.encode(answer, add_special_tokens=False)
 
 
 def test_cli(cli, tmp_path):

@@ -1,14 +1,16 @@
 """Real LLaMA-Factory runs on CPU with the shipped CPU configs and built data (tiny model).
 
-Each run is a `llamafactory-cli` subprocess from a scratch repository root, as a user runs it:
-stage-I SFT (M_plus), the export merge, DPO from the merged M_plus, ORPO, and the shipped
-70B DPO config with only its GPU settings switched off.
+Each run is a `python -m w2s_lf.lf_launch` subprocess (LLaMA-Factory's CLI with our `w2s_vanilla`
+template registered) from a scratch repository root, as a user runs it: stage-I SFT (M_plus), the
+export merge, DPO from the merged M_plus, ORPO (through torchrun, as a multi-GPU run launches), and
+the shipped 70B DPO config with only its GPU settings switched off.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,12 +19,12 @@ import pytest
 from w2s_root import make_root
 
 pytestmark = pytest.mark.slow
-CLI = str(Path(sys.executable).parent / "llamafactory-cli")
+LAUNCH = [sys.executable, "-m", "w2s_lf.lf_launch"]
 
 
-def lf(root: Path, command: str, config: str, *overrides: str) -> None:
-    result = subprocess.run([CLI, command, config, *overrides], check=False, cwd=root, capture_output=True, text=True,
-                            timeout=300)
+def lf(root: Path, command: str, config: str, *overrides: str, env: dict | None = None) -> None:
+    result = subprocess.run([*LAUNCH, command, config, *overrides], check=False, cwd=root, capture_output=True,
+                            text=True, timeout=300, env={**os.environ, **(env or {})})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
@@ -79,15 +81,19 @@ def test_dpo_reference_is_m_plus(root, mplus):
     assert (root / "saves/embedded/mpro_dpo/adapter_model.safetensors").exists()
 
 
-def test_orpo_trains(root, mplus):
-    lf(root, "train", "llama_factory_configs/cpu_orpo.yaml", "max_steps=2")
+def test_orpo_trains_under_torchrun(root, mplus):
+    """FORCE_TORCHRUN makes LLaMA-Factory re-launch itself under torchrun; each rank is then our
+    worker entry, which registers `w2s_vanilla` (the shipped config's template) before training."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"   # torchrun
+    lf(root, "train", "llama_factory_configs/cpu_orpo.yaml", "max_steps=2",
+       env={"FORCE_TORCHRUN": "1", "NPROC_PER_NODE": "1", "PATH": path})
     out = root / "saves/embedded/mpro_orpo"
     assert len(losses(out)) == 2 and all(math.isfinite(x) for x in losses(out))
     assert (out / "adapter_model.safetensors").exists()
 
 
 def test_shipped_dpo_70b_passes_llamafactory_checks(root, mplus):
-    """`llamafactory-cli train llama_factory_configs/dpo_70b.yaml` from the root after prepare and
+    """`python -m w2s_lf.lf_launch train llama_factory_configs/dpo_70b.yaml` from the root after prepare and
     the builders: with only bf16 / DeepSpeed switched off for this CPU box and the merged tiny
     M_plus standing in for the 70B one, it gets through LLaMA-Factory's argument and dataset
     checks and trains a step."""

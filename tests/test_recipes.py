@@ -98,8 +98,8 @@ def test_70b_dry_run_configs_pass_validate(tmp_path, cli):
     planned = run_recipe(recipe, dry_run=True, echo=lambda m: None)
     assert len(planned) == len(build_plan(recipe, progress=False))
     result = cli("run", recipe_path, *[f"{k}={json.dumps(v)}" for k, v in overrides.items()], "--dry-run")
-    assert "llamafactory-cli train" in result.output and "FORCE_TORCHRUN=1" in result.output
-    assert "llamafactory-cli export" in result.output and "--tensor-parallel-size 8" in result.output
+    assert "w2s_lf.lf_launch train" in result.output and "FORCE_TORCHRUN=1" in result.output
+    assert "w2s_lf.lf_launch export" in result.output and "--tensor-parallel-size 8" in result.output
 
     run = tmp_path / "run"
     run_recipe(recipe, only=("prepare",), progress=False, echo=lambda m: None)

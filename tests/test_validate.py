@@ -92,7 +92,7 @@ PITFALLS = [
     ("stage_orpo", {"base": "orpo", "dataset": "gsm8k_pairs", "stage": "orpo", "pref_loss": None}, "use `stage: dpo` with `pref_loss: orpo`"),
     ("pref_loss_typo", {"base": "dpo", "dataset": "gsm8k_pairs", "pref_loss": "sigmoidd"}, "did you mean sigmoid"),
     ("finetuning_type_typo", {"finetuning_type": "lroa"}, "did you mean lora"),
-    ("unknown_template", {"template": "vanilla"}, "use `empty` in 0.9"),
+    ("unknown_template", {"template": "vanilla"}, "use `w2s_vanilla` in 0.9"),
     ("undefined_dataset", {"dataset": "gsm8k_iter1_hybird"}, "did you mean gsm8k_iter1_hybrid"),
     ("missing_file", {"dataset": "missing_file", "data_dir": "data/broken"}, "not found (file_name is joined"),
     ("legacy_pairs_on_0_9", {"base": "dpo", "dataset": "legacy_pairs"}, "--format current"),

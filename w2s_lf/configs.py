@@ -1,11 +1,12 @@
 """LLaMA-Factory train and export configs as plain dicts, rendered to YAML.
 
-Every run of the recipe is LoRA on q/k/v/o/gate/up/down with the `empty` template: the paper's
-prompts already carry their format ("Question: ...\\nAnswer:"). In LLaMA-Factory 0.9.5 `empty`
-adds nothing at all, not even BOS or an EOS after the response (checked in
-tests/test_configs.py), so a trained model runs on past its answer; generation stops it with
-the paper's stop strings "Question" / "Answer". The paper's own LLaMA-Factory 0.5/0.6 had a
-`vanilla` template that appended EOS; `lf_version` emits that for those versions.
+Every run of the recipe is LoRA on q/k/v/o/gate/up/down. Raw prompts ("Question: ...\\nAnswer:")
+already carry their format, so they train with `w2s_vanilla` (`w2s_lf.lf_templates`): nothing
+around the prompt and EOS after the response, as the paper's LLaMA-Factory 0.5.0 `vanilla` did
+(0.9.5's `empty` adds no EOS, so a model trained with it never learns to stop). LLaMA-Factory
+learns of `w2s_vanilla` only through our launcher, `python -m w2s_lf.lf_launch train CONFIG`.
+Chat models (`template=`) train with their family's chat template instead. `lf_version`
+emits the paper's own versions' configs (template `vanilla`).
 
 The DPO reference must be M_plus. With a LoRA policy and no `ref_model`, LLaMA-Factory's
 reference is the policy with its adapter disabled, i.e. whatever `model_name_or_path` is. So:
@@ -29,9 +30,10 @@ from pathlib import Path
 import yaml
 
 from w2s_lf.errors import W2SError
+from w2s_lf.lf_templates import RAW_TEMPLATE
 
 LORA_TARGET = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
-TEMPLATE = "empty"
+TEMPLATE = RAW_TEMPLATE
 KINDS = ("weak_sft", "sft", "dpo", "orpo")
 LF_VERSIONS = ("0.9.5", "0.6.2", "0.5.0")
 DEEPSPEED_Z3 = "llama_factory_configs/deepspeed/ds_z3_config.json"
@@ -118,12 +120,14 @@ def _ordered(cfg: dict) -> dict:
 def make_train_config(kind: str, preset: str, model: str, dataset: str | list[str],
                       dataset_dir: str, output_dir: str, *, adapter: str | None = None,
                       ref_model: str | None = None, ref_adapter: str | None = None,
-                      lf_version: str = "0.9.5", overrides: dict | None = None) -> dict:
+                      lf_version: str = "0.9.5", template: str = TEMPLATE,
+                      overrides: dict | None = None) -> dict:
     """A LLaMA-Factory train config for one step of the recipe.
 
     kind: `weak_sft` (weak model on train_1 gold), `sft` (M_plus and the two baselines: only
     the dataset differs), `dpo`, `orpo`. For `dpo`/`orpo`, `model` is the merged M_plus, or
     give the base as `model` and M_plus's LoRA as `adapter` (see the module docstring).
+    `template`: LLaMA-Factory template (see `w2s_lf.lf_templates.template_for`).
     `overrides` (`key: value`, as `llamafactory-cli` takes them) are applied last; a None
     value removes a key.
     """
@@ -134,7 +138,7 @@ def make_train_config(kind: str, preset: str, model: str, dataset: str | list[st
     datasets = dataset if isinstance(dataset, str) else ",".join(dataset)
     cfg = {"model_name_or_path": model, "do_train": True, "finetuning_type": "lora",
            "lora_target": LORA_TARGET, **METHODS[kind],
-           "dataset": datasets, "dataset_dir": dataset_dir, "template": TEMPLATE,
+           "dataset": datasets, "dataset_dir": dataset_dir, "template": template,
            "overwrite_cache": True, "output_dir": output_dir, "plot_loss": True, "report_to": "none",
            # transformers >= 5 dropped `warmup_ratio`; a float in [0, 1) here is the ratio
            "lr_scheduler_type": "cosine", "warmup_steps": 0.1, "seed": 42,
@@ -164,14 +168,15 @@ def for_lf_version(cfg: dict, version: str) -> dict:
 
     Since 0.8.0 DPO-style methods share `stage: dpo` with `pref_loss` / `pref_beta`; before it,
     DPO used `dpo_beta` (and from 0.6 `dpo_loss`), and ORPO was its own `stage: orpo` with
-    `orpo_beta`. Those versions had no `empty` template; the paper used `vanilla` there.
+    `orpo_beta`. Those versions had no `w2s_vanilla`; the paper used their `vanilla` (EOS appended).
     """
     if version not in LF_VERSIONS:
         raise W2SError(f"unsupported --lf-version {version}; expected one of {', '.join(LF_VERSIONS)}")
     if version == "0.9.5":
         return cfg
     out = dict(cfg)
-    out["template"] = "vanilla"
+    if out.get("template") == RAW_TEMPLATE:
+        out["template"] = "vanilla"
     if isinstance(out.get("warmup_steps"), float):   # their transformers 4.x took an int here
         out["warmup_ratio"] = out.pop("warmup_steps")
     if out.get("stage") == "dpo":
@@ -190,9 +195,12 @@ def for_lf_version(cfg: dict, version: str) -> dict:
 
 
 def make_export_config(model: str, adapter: str, export_dir: str, *, device: str = "auto",
-                       overrides: dict | None = None) -> dict:
-    """`llamafactory-cli export` config merging a LoRA adapter (M_plus) into a full model folder."""
-    cfg = {"model_name_or_path": model, "adapter_name_or_path": adapter, "template": TEMPLATE,
+                       template: str = TEMPLATE, overrides: dict | None = None) -> dict:
+    """`llamafactory-cli export` config merging a LoRA adapter (M_plus) into a full model folder.
+
+    `template` must be the one the adapter was trained with: LLaMA-Factory fixes the tokenizer
+    with it (a chat template may replace EOS by its end-of-turn token) before saving it."""
+    cfg = {"model_name_or_path": model, "adapter_name_or_path": adapter, "template": template,
            "finetuning_type": "lora", "export_dir": export_dir, "export_size": 5,
            "export_device": device, "export_legacy_format": False}
     cfg.update(overrides or {})

@@ -29,7 +29,7 @@ class Executor:
             else:
                 train.export(config, path, log, progress=self.progress)
         for cmd in commands:
-            # A string is the shown form of a `llamafactory-cli` line, already run from `configs`.
+            # A string is the shown form of a LLaMA-Factory launch, already run from `configs`.
             if isinstance(cmd, list):
                 train.run_logged(cmd, log, {"DISABLE_VERSION_CHECK": "1"}, stage.name, self.progress)
         if stats_file and (self.root / stats_file).exists():

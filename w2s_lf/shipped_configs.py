@@ -3,7 +3,9 @@
 `w2s-lf configs --write-shipped` rewrites them; tests/test_configs.py checks that the files equal
 what this module emits (so they never drift from the library) and that each passes validate.
 Paths are relative to the repository root: run `w2s-lf prepare --task gsm8k ...` and the
-builders first, then `llamafactory-cli train llama_factory_configs/<file>` from the root.
+builders first, then `python -m w2s_lf.lf_launch train llama_factory_configs/<file>` from the root
+(LLaMA-Factory's CLI with our `w2s_vanilla` template registered; plain `llamafactory-cli` does
+not know it).
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ REPO_CONFIGS = Path(__file__).resolve().parents[1] / "llama_factory_configs"
 
 LAUNCH_70B = """\
 Launch from the repository root (DeepSpeed ZeRO-3 needs a distributed launch):
-  one node, 8 GPUs:  FORCE_TORCHRUN=1 llamafactory-cli train {path}
+  one node, 8 GPUs:  FORCE_TORCHRUN=1 python -m w2s_lf.lf_launch train {path}
   two nodes:         FORCE_TORCHRUN=1 NNODES=2 NODE_RANK=<0|1> MASTER_ADDR=<node 0 address> \\
-                       MASTER_PORT=29500 llamafactory-cli train {path}   (on each node)
+                       MASTER_PORT=29500 python -m w2s_lf.lf_launch train {path}   (on each node)
 Rerunning resumes from the last checkpoint-* in output_dir (overwrite_output_dir: false)."""
 
 CPU_NOTE = """\
@@ -49,7 +51,7 @@ def shipped() -> dict[str, tuple[str, dict, str, str]]:
         "weak_sft_7b.yaml": _train(
             "weak_sft", "7b", WEAK_7B, "gsm8k_train_1_gold", GSM8K_DIR, "saves/gsm8k/weak_llama2_7b",
             "Weak model M_w: Llama-2-7B LoRA SFT on train_1 gold.",
-            "Launch: llamafactory-cli train {path}  (several GPUs: FORCE_TORCHRUN=1 ...)"),
+            "Launch: python -m w2s_lf.lf_launch train {path}  (several GPUs: FORCE_TORCHRUN=1 ...)"),
         "sft_70b.yaml": _train(
             "sft", "70b", STRONG_70B, "gsm8k_iter1_hybrid", GSM8K_DIR, "saves/gsm8k/mplus_70b",
             "Stage I: M_plus = Llama-2-70B LoRA SFT on the weak-ICL hybrid set "
@@ -63,7 +65,7 @@ def shipped() -> dict[str, tuple[str, dict, str, str]]:
         "export_mplus_70b.yaml": ("export", make_export_config(
             STRONG_70B, "saves/gsm8k/mplus_70b", "models/gsm8k/mplus_70b_merged"),
             "Merge M_plus (base + stage-I LoRA) into a full model: the DPO reference.",
-            "Run: llamafactory-cli export {path}"),
+            "Run: python -m w2s_lf.lf_launch export {path}"),
         "dpo_70b.yaml": _train(
             "dpo", "70b", "models/gsm8k/mplus_70b_merged", "gsm8k_pairs", GSM8K_DIR,
             "saves/gsm8k/mpro_dpo_70b",

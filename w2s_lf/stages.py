@@ -1,7 +1,7 @@
 """The recipe as stages: what each step reads, writes, and the exact command that does it.
 
 Every stage except training is one `python -m w2s_lf ...` command and every training stage one
-`llamafactory-cli` call on a config written into the run folder, so `--dry-run` prints exactly
+LLaMA-Factory call (`python -m w2s_lf.lf_launch`, its CLI with our template) on a config written into the run folder, so `--dry-run` prints exactly
 what a run executes. Run folder layout:
 
     data/      prepared splits, built datasets, dataset_info.json
@@ -100,7 +100,7 @@ class Planner:
         cfg_path = self.p(f"configs/{name}.yaml")
         from w2s_lf.train import launch_env
         env = " ".join(f"{k}={v}" for k, v in launch_env(t.launch).items())
-        cmd = f"{env} llamafactory-cli train {shlex.quote(cfg_path)}"
+        cmd = f"{env} python -m w2s_lf.lf_launch train {shlex.quote(cfg_path)}"
         # Inputs are the dataset files themselves, not dataset_info.json: later builders add
         # entries to it, which must not make finished training stages look stale.
         model_inputs = [base] if in_run else []
@@ -197,7 +197,7 @@ class Planner:
         config = make_export_config(self.model_arg(r.strong.model), self.p(mplus), self.p(merged))
         cfg_path = self.p("configs/mplus_merge.yaml")
         self.add("mplus_merge", {"kind": "export", "config": config}, [mplus], [merged],
-                 [f"DISABLE_VERSION_CHECK=1 llamafactory-cli export {shlex.quote(cfg_path)}"],
+                 [f"DISABLE_VERSION_CHECK=1 python -m w2s_lf.lf_launch export {shlex.quote(cfg_path)}"],
                  configs=[("export", config, cfg_path)])
         merged_ref = ModelRef(merged, base_in_run=True)
         self.generate("sample", merged_ref, "train_2", "gen/mplus_samples_train_2.jsonl", mode="sample",

@@ -44,13 +44,10 @@ def launch_env(launch: dict | None = None) -> dict[str, str]:
     return env
 
 
-def llamafactory_cli() -> str:
-    """The `llamafactory-cli` of this environment (beside our Python), else the one on PATH."""
-    local = Path(sys.executable).parent / "llamafactory-cli"
-    found = str(local) if local.exists() else shutil.which("llamafactory-cli")
-    if not found:
-        raise W2SError("llamafactory-cli not found; run scripts/setup.sh (or pip install llamafactory)")
-    return found
+def lf_launch_command(command: str, config_path: str | Path) -> list[str]:
+    """LLaMA-Factory's CLI as this environment's Python runs it with our templates registered
+    (`w2s_lf.lf_launch`); `llamafactory-cli` itself does not know `w2s_vanilla`."""
+    return [sys.executable, "-m", "w2s_lf.lf_launch", command, str(config_path)]
 
 
 def prepare_output_dir(output_dir: str | Path) -> None:
@@ -113,8 +110,8 @@ def run_logged(cmd: list[str], log_path: str | Path, env: dict[str, str] | None 
 
 def run_llamafactory(command: str, config_path: str | Path, log_path: str | Path,
                      env: dict[str, str] | None = None, progress: bool = True) -> None:
-    """`llamafactory-cli COMMAND CONFIG` through `run_logged`."""
-    run_logged([llamafactory_cli(), command, str(config_path)], log_path, env,
+    """`llamafactory-cli COMMAND CONFIG` (through `w2s_lf.lf_launch`) via `run_logged`."""
+    run_logged(lf_launch_command(command, config_path), log_path, env,
                f"{command} {Path(config_path).stem}", progress)
 
 

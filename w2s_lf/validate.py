@@ -131,6 +131,9 @@ def _check_choices(cfg: dict, report: Report) -> None:
     from llamafactory.data.template import TEMPLATES
     from llamafactory.hparams import FinetuningArguments
 
+    from w2s_lf.lf_templates import RAW_TEMPLATE, register
+    register()   # `w2s_vanilla` exists wherever our launcher runs LLaMA-Factory
+
     for key, fix in DEPRECATED.items():
         if key in cfg:
             report.errors.append(f"`{key}` is not a LLaMA-Factory 0.9 argument: {fix}")
@@ -147,10 +150,15 @@ def _check_choices(cfg: dict, report: Report) -> None:
     template = cfg.get("template")
     if template is None:
         report.warnings.append("no `template`: LLaMA-Factory falls back to the tokenizer's chat template; "
-                               "the recipe's prompts need `template: empty`")
+                               f"the paper's raw prompts need `template: {RAW_TEMPLATE}`")
     elif template not in TEMPLATES:
-        hint = " (the paper's LLaMA-Factory 0.5/0.6 template; use `empty` in 0.9)" if template == "vanilla" else ""
+        hint = (f" (the paper's LLaMA-Factory 0.5/0.6 template; use `{RAW_TEMPLATE}` in 0.9, which also "
+                f"appends EOS)") if template == "vanilla" else ""
         report.errors.append(f"`template: {template}` does not exist{hint}{_suggest(template, TEMPLATES)}")
+    elif template == "empty":
+        report.warnings.append(f"`template: empty` adds no EOS after the response in LLaMA-Factory 0.9.5: the "
+                               f"model never learns to stop; use `{RAW_TEMPLATE}` (launch with "
+                               f"`python -m w2s_lf.lf_launch train`)")
 
 
 def _check_reference(cfg: dict, report: Report) -> None:

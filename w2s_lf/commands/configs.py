@@ -34,7 +34,12 @@ def configs(kind, overrides, preset, model, dataset, dataset_dir, output_dir, ad
       w2s-lf configs dpo --preset cpu --model models/mplus --dataset gsm8k_pairs --output-dir saves/dpo \\
           pref_beta=0.2 max_steps=10
       w2s-lf configs orpo --lf-version 0.6.2 --model models/mplus --dataset gsm8k_pairs --output-dir saves/orpo
+      w2s-lf configs sft --preset 7b --model Qwen/Qwen2.5-7B --dataset math_iter1_hybrid --output-dir saves/q \
+          template=qwen      # chat models: their family's template (raw prompts: w2s_vanilla)
       w2s-lf configs --write-shipped
+
+    Train with `python -m w2s_lf.lf_launch train CONFIG` (LLaMA-Factory's CLI with our
+    `w2s_vanilla` template registered).
     """
     from w2s_lf import configs as lib
     from w2s_lf.errors import W2SError
