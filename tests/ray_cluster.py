@@ -61,7 +61,7 @@ def local_ray_cluster(nodes: int = 2, cpus_per_node: int = 2, object_store_mb: i
            "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
     address = f"127.0.0.1:{free_port()}"
-    common = ["--block", "--disable-usage-stats", f"--temp-dir={tmp}", f"--num-cpus={cpus_per_node}", "--num-gpus=0",
+    common = ["--block", "--disable-usage-stats", f"--num-cpus={cpus_per_node}", "--num-gpus=0",
               f"--object-store-memory={object_store_mb * 2**20}"]
     started: list[subprocess.Popen] = []
     saved = {k: os.environ.get(k) for k in AUTH_ENV}
@@ -71,7 +71,10 @@ def local_ray_cluster(nodes: int = 2, cpus_per_node: int = 2, object_store_mb: i
     def start(name: str, args: list[str]) -> None:
         names.append(name)
         with open(tmp / f"{name}.log", "w") as log:
-            started.append(subprocess.Popen([RAY, "start", *common, *_node_ports(), *args], env=env,
+            # a temp dir per node, as on separate machines (a shared one makes each node's log
+            # monitor forward every node's worker logs: each line twice)
+            started.append(subprocess.Popen([RAY, "start", *common, *_node_ports(), f"--temp-dir={tmp / name}", *args],
+                                            env=env,
                                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
     try:
         start("head", ["--head", f"--port={address.split(':')[1]}", "--include-dashboard=false",

@@ -52,9 +52,18 @@ def lf_launch_command(command: str, config_path: str | Path) -> list[str]:
 
 def prepare_output_dir(output_dir: str | Path) -> None:
     """Keep a folder with checkpoints (LLaMA-Factory resumes from the last one); clear any other
-    leftovers, which would otherwise stop LLaMA-Factory with 'Output directory already exists'."""
+    leftovers, which would otherwise stop LLaMA-Factory with 'Output directory already exists'.
+
+    A checkpoint without trainer_state.json (which transformers writes last) was cut off by a
+    kill or a lost node while being written; resuming would pick it as the last one and fail,
+    so it goes and the rerun resumes from the one before."""
     output_dir = Path(output_dir)
-    if output_dir.is_dir() and not any(output_dir.glob("checkpoint-*")):
+    if not output_dir.is_dir():
+        return
+    for checkpoint in output_dir.glob("checkpoint-*"):
+        if checkpoint.is_dir() and not (checkpoint / "trainer_state.json").is_file():
+            shutil.rmtree(checkpoint)
+    if not any(output_dir.glob("checkpoint-*")):
         shutil.rmtree(output_dir)
 
 

@@ -10,18 +10,31 @@ from w2s_lf.cli import guarded, parse_overrides
 @click.argument("overrides", nargs=-1)
 @click.option("--log", "log_path", type=click.Path(), help="Log file (default <output_dir>/train.log).")
 @click.option("--no-validate", is_flag=True, help="Skip `w2s-lf validate` before launching.")
+@click.option("--ray-workers", type=int, help="Train as one job of this many ranks on a Ray cluster.")
+@click.option("--ray-address", help="The Ray cluster (host:port of the head); default $RAY_ADDRESS, else "
+                                    "a cluster started on this machine.")
+@click.option("--ray-gpus-per-worker", type=int, default=1, show_default=True,
+              help="GPUs per rank; 0 trains on CPUs with gloo.")
+@click.option("--ray-cpus-per-worker", type=float, default=1, show_default=True,
+              help="Logical Ray CPUs each rank reserves.")
+@click.option("--ray-placement", type=click.Choice(["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"]),
+              default="PACK", show_default=True, help="How ranks spread over nodes.")
 @guarded
-def train(config, overrides, log_path, no_validate):
+def train(config, overrides, log_path, no_validate, ray_workers, ray_address, ray_gpus_per_worker,
+          ray_cpus_per_worker, ray_placement):
     """Check CONFIG (with `key=value` overrides, as llamafactory-cli takes them) and train it.
 
-    Multi-GPU / multi-node: set FORCE_TORCHRUN, NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT and
-    NPROC_PER_NODE as for llamafactory-cli; they are passed through.
+    Multi-GPU on this machine: set FORCE_TORCHRUN and NPROC_PER_NODE as for llamafactory-cli;
+    they are passed through. Several nodes: `--ray-workers N` runs the stage as one job of N
+    ranks on a Ray cluster, from this one command (see docs/scale.md); every path in the config
+    must be on a file system all nodes share.
 
     \b
     Examples:
       w2s-lf train llama_factory_configs/cpu_sft.yaml
       w2s-lf train llama_factory_configs/dpo_70b.yaml pref_beta=0.05 output_dir=saves/dpo_b005
-      NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 MASTER_PORT=29500 w2s-lf train llama_factory_configs/sft_70b.yaml
+      w2s-lf train llama_factory_configs/sft_70b.yaml --ray-address 10.0.0.1:6379 --ray-workers 16
+      w2s-lf train llama_factory_configs/cpu_sft.yaml --ray-workers 2 --ray-gpus-per-worker 0
     """
     from pathlib import Path
 
@@ -36,7 +49,16 @@ def train(config, overrides, log_path, no_validate):
     cfg = {**(yaml.safe_load(path.read_text()) or {}), **parse_overrides(overrides)}
     if "output_dir" not in cfg:
         raise W2SError(f"{path}: field 'output_dir': missing")
-    written = Path(cfg["output_dir"]).parent / f"{Path(cfg['output_dir']).name}.train.yaml" if overrides else path
+    if ray_address and not ray_workers:
+        raise W2SError("--ray-address: also give --ray-workers N (the number of ranks)")
+    # the config as trained goes beside output_dir when it differs from CONFIG (never over it)
+    beside = Path(cfg["output_dir"]).parent / f"{Path(cfg['output_dir']).name}.train.yaml"
+    written = beside if overrides or ray_workers else path
     log = log_path or Path(cfg["output_dir"]).parent / f"{Path(cfg['output_dir']).name}.train.log"
-    out = launch(cfg, written, log, validate=not no_validate)
+    if ray_workers:
+        from w2s_lf.ray_train import RayJob, train_on_ray
+        job = RayJob(ray_workers, ray_gpus_per_worker, ray_cpus_per_worker, ray_address, ray_placement)
+        out = train_on_ray(cfg, written, log, job, validate=not no_validate)
+    else:
+        out = launch(cfg, written, log, validate=not no_validate)
     click.echo(f"trained: {out} (log: {log})")

@@ -1,0 +1,160 @@
+"""Training across nodes on Ray, on a simulated two-node cluster (two raylets on this machine).
+
+Real LLaMA-Factory LoRA SFT on the tiny Llama, two ranks on two different nodes joined by gloo:
+one stage to completion; then a stage whose rank 1 is SIGKILLed after its first checkpoint,
+which must fail within seconds, and whose rerun must resume from that checkpoint and finish.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from ray_cluster import local_ray_cluster
+
+from w2s_lf.ray_train import RayJob, order_ranks, rank_env, ray_train_config
+from w2s_lf.train import prepare_output_dir
+
+TWO_NODES = RayJob(workers=2, gpus_per_worker=0, placement="STRICT_SPREAD")   # one rank per node
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with local_ray_cluster(nodes=2, cpus_per_node=2) as address:
+        yield address
+
+
+def toy_config(root: Path, model: Path, **overrides) -> dict:
+    """A 16-question alpaca dataset and a LoRA SFT config on it (relative paths, as users write)."""
+    data = root / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    rows = [{"instruction": f"Question: what is {i} plus {i}?\nAnswer:", "input": "", "output": f" {2 * i}"}
+            for i in range(16)]
+    (data / "toy.json").write_text(json.dumps(rows))
+    (data / "dataset_info.json").write_text(json.dumps({"toy": {"file_name": "toy.json"}}))
+    return {"model_name_or_path": str(model), "stage": "sft", "do_train": True, "finetuning_type": "lora",
+            "lora_target": "q_proj,v_proj", "lora_rank": 4, "dataset": "toy", "dataset_dir": "data",
+            "template": "empty", "cutoff_len": 64, "overwrite_cache": True, "dataloader_num_workers": 0,
+            "output_dir": "saves/toy", "logging_steps": 1, "report_to": "none", "per_device_train_batch_size": 1,
+            "learning_rate": 0.05, "use_cpu": True, "bf16": False, "seed": 42, **overrides}
+
+
+def train_cli(root: Path, config: Path, log: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "w2s_lf", "train", str(config), "--no-validate", "--log", str(log),
+                             "--ray-workers", "2", "--ray-gpus-per-worker", "0", "--ray-placement", "STRICT_SPREAD"],
+                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def lora_b_norm(adapter: Path) -> float:
+    from safetensors.torch import load_file
+    return sum(t.abs().sum().item() for k, t in load_file(adapter).items() if "lora_B" in k)
+
+
+def logged_steps(out: Path) -> list[int]:
+    return [r["current_steps"] for r in map(json.loads, (out / "trainer_log.jsonl").read_text().splitlines())
+            if "loss" in r]
+
+
+def placed_ranks(log: str) -> dict[int, tuple[str, int]]:
+    """rank -> (node, pid) from the driver's placement lines."""
+    return {int(m[1]): (m[2], int(m[3])) for m in re.finditer(r"\[w2s-lf\] rank (\d+): node (\w+) \S+ pid (\d+)", log)}
+
+
+@pytest.mark.slow
+def test_sft_runs_as_one_job_over_two_nodes(cluster, tmp_path, tiny_model, monkeypatch):
+    from w2s_lf.ray_train import train_on_ray
+
+    monkeypatch.chdir(tmp_path)
+    out = train_on_ray(toy_config(tmp_path, tiny_model, max_steps=2, save_strategy="no", overwrite_output_dir=True),
+                       tmp_path / "toy.yaml", tmp_path / "toy.log", TWO_NODES, validate=False, progress=False)
+    log = (tmp_path / "toy.log").read_text()
+    ranks = placed_ranks(log)
+    assert sorted(ranks) == [0, 1] and ranks[0][0] != ranks[1][0], "the two ranks must run on two nodes"
+    for rank in (0, 1):
+        assert f"Process rank: {rank}, world size: 2" in log
+    assert out == tmp_path / "saves/toy"   # made absolute for every node, landed where the config said
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 2
+    assert (out / "adapter_config.json").is_file()
+    assert lora_b_norm(out / "adapter_model.safetensors") > 0   # LoRA B starts at zero: it trained
+    written = yaml.safe_load((tmp_path / "toy.yaml").read_text())
+    assert written["ddp_backend"] == "gloo" and written["ddp_timeout"] <= 1800
+
+
+@pytest.mark.slow
+def test_killed_rank_fails_the_stage_fast_and_rerun_resumes(cluster, tmp_path, tiny_model):
+    import psutil
+
+    config = tmp_path / "toy.yaml"
+    config.write_text(yaml.safe_dump(toy_config(tmp_path, tiny_model, max_steps=30, save_steps=2,
+                                                overwrite_output_dir=False)))
+    out, log = tmp_path / "saves/toy", tmp_path / "toy.log"
+    proc = train_cli(tmp_path, config, log)
+    deadline = time.monotonic() + 150
+    while not (log.exists() and 1 in placed_ranks(log.read_text()) and (out / "checkpoint-2/trainer_state.json").exists()):
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.monotonic() < deadline, "no checkpoint-2 in time"
+        time.sleep(0.05)
+    victim = psutil.Process(placed_ranks(log.read_text())[1][1])
+    assert "Rank" in " ".join(victim.cmdline())   # the Ray actor of rank 1, not a reused pid
+    victim.send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    output = proc.communicate(timeout=120)[0]
+    took = time.monotonic() - killed
+    assert proc.returncode != 0 and "rank 1 failed" in output, output[-2000:]
+    assert took < 30, f"a killed rank took {took:.0f} s to fail the stage"
+    assert not (out / "adapter_model.safetensors").exists() and (out / "checkpoint-2").is_dir()
+    logged_before = len(logged_steps(out))
+
+    rerun = train_cli(tmp_path, config, log)
+    output = rerun.communicate(timeout=300)[0]
+    assert rerun.returncode == 0, output[-3000:]
+    text = log.read_text()
+    assert re.search(r"Resuming training from \S+/checkpoint-\d+", text)
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 30
+    rerun_steps = logged_steps(out)[logged_before:]   # LLaMA-Factory appends to trainer_log.jsonl on resume
+    assert rerun_steps[0] > 2 and rerun_steps[-1] == 30, rerun_steps   # not started again from step 1
+    assert lora_b_norm(out / "adapter_model.safetensors") > 0
+    print(f"killed rank failed the stage in {took:.1f} s")
+
+
+def test_rank_order_and_env():
+    """Driver's node first; ranks grouped by node; GPUs of a node shared, LOCAL_RANK its index."""
+    places = [{"node": "b", "ip": "10.0.0.2", "pid": 1, "gpus": ["1"]}, {"node": "a", "ip": "10.0.0.1", "pid": 2, "gpus": ["3"]},
+              {"node": "b", "ip": "10.0.0.2", "pid": 3, "gpus": ["0"]}, {"node": "a", "ip": "10.0.0.1", "pid": 4, "gpus": ["2"]}]
+    order = order_ranks(places, home_node="a")
+    assert order == [3, 1, 2, 0]
+    envs = rank_env([places[i] for i in order], 29500)
+    assert [e["RANK"] for e in envs] == ["0", "1", "2", "3"]
+    assert {e["MASTER_ADDR"] for e in envs} == {"10.0.0.1"} and envs[0]["MASTER_PORT"] == "29500"
+    assert [(e["CUDA_VISIBLE_DEVICES"], e["LOCAL_RANK"], e["NODE_RANK"]) for e in envs] == \
+        [("2,3", "0", "0"), ("2,3", "1", "0"), ("0,1", "0", "1"), ("0,1", "1", "1")]
+    assert all(e["USE_RAY"] == "0" and e["WORLD_SIZE"] == "4" for e in envs)
+
+
+def test_config_for_every_node(tmp_path):
+    (tmp_path / "models/m").mkdir(parents=True)
+    cfg = ray_train_config({"model_name_or_path": "models/m", "ref_model": "meta-llama/Llama-2-70b-hf",
+                            "dataset_dir": "data", "output_dir": "saves/x", "deepspeed": "ds.json",
+                            "ddp_timeout": 180000000, "bf16": True}, gpus_per_worker=0, base=tmp_path)
+    assert cfg["model_name_or_path"] == str(tmp_path / "models/m")
+    assert cfg["ref_model"] == "meta-llama/Llama-2-70b-hf"          # a hub id stays one
+    assert cfg["dataset_dir"] == str(tmp_path / "data") and cfg["output_dir"] == str(tmp_path / "saves/x")
+    assert cfg["ddp_timeout"] == 1800 and cfg["ddp_backend"] == "gloo" and not cfg["bf16"] and "deepspeed" not in cfg
+    gpu = ray_train_config({"output_dir": "/abs/x", "deepspeed": "ds.json", "ddp_timeout": 600}, 1, base=tmp_path)
+    assert gpu["deepspeed"] == str(tmp_path / "ds.json") and gpu["ddp_timeout"] == 600 and "ddp_backend" not in gpu
+
+
+def test_rerun_drops_a_checkpoint_cut_off_while_written(tmp_path):
+    for step, complete in ((2, True), (4, False)):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        if complete:
+            (tmp_path / f"checkpoint-{step}/trainer_state.json").write_text("{}")
+    prepare_output_dir(tmp_path)
+    assert (tmp_path / "checkpoint-2").is_dir() and not (tmp_path / "checkpoint-4").exists()
