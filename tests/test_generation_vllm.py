@@ -4,7 +4,6 @@ one more run goes through `python -m w2s_lf generate` as the pipeline calls it."
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -53,16 +52,6 @@ def engine(tiny_model, adapter):
     backend.close()
 
 
-@contextlib.contextmanager
-def base_model(engine):
-    """Serve the base weights from the LoRA-enabled engine for a while."""
-    lora, engine.lora = engine.lora, None
-    try:
-        yield engine
-    finally:
-        engine.lora = lora
-
-
 def _cfg(tiny_model, data, out, **kw):
     base = dict(model=str(tiny_model), output=str(out), data_dir=str(data), backend="vllm",
                 max_new_tokens=12, progress=False)
@@ -74,9 +63,8 @@ def _rows(path):
 
 
 def test_greedy_is_deterministic_and_lora_is_served(engine, tiny_model, adapter, embedded_data, tmp_path):
-    with base_model(engine):
-        run(_cfg(tiny_model, embedded_data, tmp_path / "a.jsonl", limit=4), backend=engine)
-        run(_cfg(tiny_model, embedded_data, tmp_path / "b.jsonl", limit=4, batch_size=1), backend=engine)
+    run(_cfg(tiny_model, embedded_data, tmp_path / "a.jsonl", limit=4), backend=engine)
+    run(_cfg(tiny_model, embedded_data, tmp_path / "b.jsonl", limit=4, batch_size=1), backend=engine)
     assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
     run(_cfg(tiny_model, embedded_data, tmp_path / "lora.jsonl", limit=4, adapter=str(adapter)), backend=engine)
     base = [r["response"] for r in _rows(tmp_path / "a.jsonl")]
@@ -108,11 +96,10 @@ def test_sample_one_pass_n_k(engine, tiny_model, embedded_data, tmp_path):
 
 def test_few_shot_with_prefix_caching(engine, tiny_model, embedded_data, tmp_path):
     weak = tmp_path / "weak.jsonl"
-    with base_model(engine):
-        run(_cfg(tiny_model, embedded_data, weak, split="train_2", limit=6, max_new_tokens=6), backend=engine)
-        icl = tmp_path / "icl.jsonl"
-        run(_cfg(tiny_model, embedded_data, icl, split="train_2", limit=3, mode="few-shot",
-                 demos=str(weak)), backend=engine)
+    run(_cfg(tiny_model, embedded_data, weak, split="train_2", limit=6, max_new_tokens=6), backend=engine)
+    icl = tmp_path / "icl.jsonl"
+    run(_cfg(tiny_model, embedded_data, icl, split="train_2", limit=3, mode="few-shot",
+             demos=str(weak)), backend=engine)
     demos = json.loads(Path(f"{icl}.demos.json").read_text())
     assert len(demos["ids"]) == 4
     rows = _rows(icl)
@@ -155,10 +142,9 @@ def test_sigkill_leaves_no_engine_behind_and_resumes(engine, tiny_model, embedde
     for p in alive:                        # do not leak them into the rest of the suite
         p.kill()
     assert not alive, f"engine processes outlived the killed run: {alive}"
-    with base_model(engine):
-        run(_cfg(tiny_model, embedded_data, out, limit=12, batch_size=2, max_new_tokens=48), backend=engine)
-        run(_cfg(tiny_model, embedded_data, tmp_path / "full.jsonl", limit=12, batch_size=2,
-                 max_new_tokens=48), backend=engine)
+    run(_cfg(tiny_model, embedded_data, out, limit=12, batch_size=2, max_new_tokens=48), backend=engine)
+    run(_cfg(tiny_model, embedded_data, tmp_path / "full.jsonl", limit=12, batch_size=2,
+             max_new_tokens=48), backend=engine)
     assert [r["id"] for r in _rows(out)] == list(range(12))
     assert out.read_bytes() == (tmp_path / "full.jsonl").read_bytes()
 

@@ -8,6 +8,8 @@ from w2s_lf.cli import guarded, parse_overrides
 # A group that runs generation itself when no subcommand (`merge`, `export-seeds`) is named.
 @click.group(invoke_without_command=True,
              short_help="Zero-shot, few-shot or k-sample answers (vLLM, HF, server).")
+@click.option("--jobs", "jobs_file", type=click.Path(), help="YAML file of several runs sharing one engine "
+              "(docs/generation.md); the other options are then not used.")
 @click.option("--model", help="Model folder, built-in name (smollm2-135m, tiny-llama) or, with "
                                "--backend openai, the served model name.")
 @click.option("--adapter", type=click.Path(), help="LoRA adapter folder (served without merging); "
@@ -57,7 +59,7 @@ from w2s_lf.cli import guarded, parse_overrides
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.pass_context
 @guarded
-def generate(ctx, model, adapter, task, data_dir, split, input_file, mode, k, temperature, top_p, seed,
+def generate(ctx, jobs_file, model, adapter, task, data_dir, split, input_file, mode, k, temperature, top_p, seed,
              demos, demo_strategy, demo_ids, shots, prompt_style, max_new_tokens, grade, gold_file, grader,
              output, overwrite, limit, shard, batch_size, backend, dtype, tp, max_model_len,
              gpu_memory_utilization, prefix_caching, enforce_eager, engine_arg, base_url, concurrency,
@@ -76,12 +78,19 @@ def generate(ctx, model, adapter, task, data_dir, split, input_file, mode, k, te
           --temperature 1.0 --backend vllm -o samples.jsonl
       w2s-lf generate --model M --shard 0/4 -o out.0.jsonl     # then: w2s-lf generate merge out.jsonl out.*.jsonl
       w2s-lf generate --backend openai --base-url http://127.0.0.1:8000/v1 --model M -o out.jsonl
+      w2s-lf generate --jobs evals.yaml        # several runs (adapters) on one engine
     """
     if ctx.invoked_subcommand:
         return
     from w2s_lf.errors import W2SError
     from w2s_lf.generation import GenerationConfig, run
 
+    if jobs_file:
+        from w2s_lf.generation.jobs import load_jobs, run_jobs
+        jobs = load_jobs(jobs_file)
+        for job, summary in zip(jobs.jobs, run_jobs(jobs, progress=progress)):
+            _report(job.output, summary)
+        return
     if not model:
         raise W2SError("--model is required")
     if not output:
@@ -105,7 +114,10 @@ def generate(ctx, model, adapter, task, data_dir, split, input_file, mode, k, te
                            demos=demos, demo_strategy=demo_strategy, demo_ids=ids, shots=shots, grade=grade,
                            gold_file=gold_file, grader=grader, batch_size=batch_size, shard=shard,
                            limit=limit, overwrite=overwrite, progress=progress, backend_options=options)
-    summary = run(cfg)
+    _report(output, run(cfg))
+
+
+def _report(output: str, summary: dict) -> None:
     acc = f", accuracy {summary['accuracy']:.1%}" if "accuracy" in summary else ""
     rate = f", {summary['tokens_per_s']} tok/s" if summary.get("tokens_per_s") else ""
     click.echo(f"{output}: {summary['questions']} questions ({summary['generated']} generated, "

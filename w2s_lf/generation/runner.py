@@ -175,8 +175,9 @@ def _open_backend(cfg: GenerationConfig, lora_rank: int | None) -> Backend:
 def run(cfg: GenerationConfig, backend: Backend | None = None) -> dict:
     """Generate every unfinished question of the (shard of the) input; return a summary.
 
-    `backend` lets a caller reuse a started engine (tests, benchmarks); otherwise one is made
-    from `cfg` only if there is work left, so a finished run reruns in a second."""
+    `backend` lets a caller reuse a started engine (jobs sharing one engine, tests, benchmarks);
+    it must have been opened with `cfg.adapter` among its adapters. Otherwise one is made from
+    `cfg` only if there is work left, so a finished run reruns in a second."""
     cfg.check()
     with resume.exclusive(cfg.output):
         return _run(cfg, backend)
@@ -229,7 +230,7 @@ def _run(cfg: GenerationConfig, backend: Backend | None) -> dict:
                 sampling = Sampling(n=cfg.k if sample else 1, temperature=cfg.temperature if sample else 0.0,
                                     top_p=cfg.top_p if sample else 1.0, max_new_tokens=max_new,
                                     stop=task.stop, seeds=seeds)
-                outputs = backend.generate([prompts[i] for i in ids], sampling)
+                outputs = backend.generate([prompts[i] for i in ids], sampling, adapter=cfg.adapter)
                 records = [make_record(i, prompts[i], outs, gold[i], grader, sample, s)
                            for i, outs, s in zip(ids, outputs, seeds or [None] * len(ids))]
                 resume.append(out, records)

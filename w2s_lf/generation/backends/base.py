@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 
+# Questions per engine call and per checkpoint flush, when the user gives none.
+DEFAULT_BATCH_SIZES = {"vllm": 256, "openai": 64, "hf": 8}
+
+
 @dataclass(frozen=True)
 class Completion:
     text: str                      # raw generated text, stop string excluded
@@ -45,8 +49,10 @@ class Backend(Protocol):
     info: BackendInfo
     default_batch_size: int
 
-    def generate(self, prompts: list[str], sampling: Sampling) -> list[list[Completion]]:
-        """One list of `sampling.n` completions per prompt, in prompt order."""
+    def generate(self, prompts: list[str], sampling: Sampling,
+                 adapter: str | None = None) -> list[list[Completion]]:
+        """One list of `sampling.n` completions per prompt, in prompt order, from `adapter`
+        (a LoRA the backend was opened with) or, when None, from the base model."""
 
     def close(self) -> None:
         ...

@@ -8,14 +8,14 @@ other questions share its batch, shard or resumed run.
 from __future__ import annotations
 
 from w2s_lf.errors import W2SError
-from w2s_lf.generation.backends.base import BackendInfo, Completion, Sampling, cut_at_stop
+from w2s_lf.generation.backends.base import DEFAULT_BATCH_SIZES, BackendInfo, Completion, Sampling, cut_at_stop
 
 
 class HfBackend:
-    default_batch_size = 8
+    default_batch_size = DEFAULT_BATCH_SIZES["hf"]
 
     def __init__(self, model: str, adapter: str | None = None, dtype: str = "auto",
-                 device: str | None = None):
+                 device: str | None = None, adapters: list[str] | tuple = ()):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -27,14 +27,35 @@ class HfBackend:
                 model, dtype=dtype if dtype == "auto" else getattr(torch, dtype)).to(self.device)
         except (OSError, ValueError) as e:
             raise W2SError(f"transformers could not load {model}: {e}") from e
-        if adapter:
-            from peft import PeftModel
-            self.model = PeftModel.from_pretrained(self.model, adapter)
+        # PEFT holds every adapter by name; each call activates one, or disables them all.
+        self.adapters = {path: f"adapter{i}" for i, path in
+                         enumerate(dict.fromkeys([*([adapter] if adapter else []), *adapters]), start=1)}
+        for path, name in self.adapters.items():
+            if not isinstance(self.model, self._peft_type()):
+                self.model = self._peft_type().from_pretrained(self.model, path, adapter_name=name)
+            else:
+                self.model.load_adapter(path, adapter_name=name)
         self.model.eval()
         self._stoppers: dict = {}
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.info = BackendInfo("hf", model, adapter, {"dtype": str(self.model.dtype), "device": self.device})
+
+    @staticmethod
+    def _peft_type():
+        from peft import PeftModel
+        return PeftModel
+
+    def _using(self, adapter: str | None):
+        """A context in which the model is `adapter`, or the base model when None."""
+        import contextlib
+        if adapter is None:
+            return self.model.disable_adapter() if self.adapters else contextlib.nullcontext()
+        if adapter not in self.adapters:
+            raise W2SError(f"adapter {adapter} was not given when this engine started "
+                           f"(it serves: {', '.join(self.adapters) or 'the base model only'})")
+        self.model.set_adapter(self.adapters[adapter])
+        return contextlib.nullcontext()
 
     def _stopper(self, stop: tuple[str, ...]):
         """Stop-string criteria, built once: building one scans the whole vocabulary (~1 s)."""
@@ -68,16 +89,18 @@ class HfBackend:
             results.append(group)
         return results
 
-    def generate(self, prompts: list[str], sampling: Sampling) -> list[list[Completion]]:
-        if sampling.greedy:
-            return self._run(prompts, sampling, sampling.n)
-        results = []
-        for i, prompt in enumerate(prompts):
-            seed = sampling.seed_for(i)
-            if seed is not None:
-                self.torch.manual_seed(seed)
-            results.extend(self._run([prompt], sampling, sampling.n))
-        return results
+    def generate(self, prompts: list[str], sampling: Sampling,
+                 adapter: str | None = None) -> list[list[Completion]]:
+        with self._using(adapter):
+            if sampling.greedy:
+                return self._run(prompts, sampling, sampling.n)
+            results = []
+            for i, prompt in enumerate(prompts):
+                seed = sampling.seed_for(i)
+                if seed is not None:
+                    self.torch.manual_seed(seed)
+                results.extend(self._run([prompt], sampling, sampling.n))
+            return results
 
     def close(self) -> None:
         self.model = None

@@ -15,7 +15,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from w2s_lf.errors import W2SError
-from w2s_lf.generation.backends.base import BackendInfo, Completion, Sampling
+from w2s_lf.generation.backends.base import DEFAULT_BATCH_SIZES, BackendInfo, Completion, Sampling
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
@@ -25,13 +25,15 @@ class Unreachable(W2SError):
 
 
 class OpenAIBackend:
-    default_batch_size = 64
+    default_batch_size = DEFAULT_BATCH_SIZES["openai"]
 
     def __init__(self, model: str, base_url: str = "http://127.0.0.1:8000/v1",
                  adapter: str | None = None, api_key: str | None = None, concurrency: int = 16,
-                 retries: int = 5, backoff: float = 1.0, timeout: float = 600.0):
-        # With `vllm serve --lora-modules NAME=PATH` the adapter is addressed by its NAME.
-        self.model_name = adapter or model
+                 retries: int = 5, backoff: float = 1.0, timeout: float = 600.0,
+                 adapters: list[str] | tuple = ()):
+        # `adapters` are names the server already serves; nothing to load here.
+        # With `vllm serve --lora-modules NAME=PATH` an adapter is addressed by its NAME.
+        self.model = model
         self.url = base_url.rstrip("/") + "/completions"
         self.api_key = api_key or os.environ.get("OPENAI_API_KEY", "EMPTY")
         self.concurrency, self.retries, self.backoff, self.timeout = concurrency, retries, backoff, timeout
@@ -70,8 +72,9 @@ class OpenAIBackend:
             time.sleep(self.backoff * 2 ** attempt)
         raise AssertionError("unreachable")
 
-    def _one(self, prompt: str, sampling: Sampling, seed: int | None) -> tuple[list[Completion], int]:
-        body = {"model": self.model_name, "prompt": prompt, "n": sampling.n,
+    def _one(self, prompt: str, sampling: Sampling, seed: int | None,
+             name: str) -> tuple[list[Completion], int]:
+        body = {"model": name, "prompt": prompt, "n": sampling.n,
                 "max_tokens": sampling.max_new_tokens, "temperature": sampling.temperature,
                 "top_p": 1.0 if sampling.greedy else sampling.top_p, "stop": list(sampling.stop) or None}
         if seed is not None:
@@ -85,8 +88,9 @@ class OpenAIBackend:
         per = used if sampling.n == 1 else None
         return [Completion(c.get("text", ""), per, c.get("finish_reason")) for c in choices], used or 0
 
-    def generate(self, prompts: list[str], sampling: Sampling) -> list[list[Completion]]:
-        futures = [self.pool.submit(self._one, p, sampling, sampling.seed_for(i))
+    def generate(self, prompts: list[str], sampling: Sampling,
+                 adapter: str | None = None) -> list[list[Completion]]:
+        futures = [self.pool.submit(self._one, p, sampling, sampling.seed_for(i), adapter or self.model)
                    for i, p in enumerate(prompts)]
         results = [f.result() for f in futures]
         # For the progress bar's tokens/s: usage totals also cover n > 1 requests.

