@@ -20,7 +20,7 @@ import pytest
 import yaml
 from ray_cluster import local_ray_cluster
 
-from w2s_lf.ray_train import RayJob, order_ranks, rank_env, ray_train_config
+from w2s_lf.ray_train import RayJob, order_ranks, rank_env, rank_config
 from w2s_lf.train import prepare_output_dir
 
 TWO_NODES = RayJob(workers=2, gpus_per_worker=0, placement="STRICT_SPREAD")   # one rank per node
@@ -42,7 +42,7 @@ def toy_config(root: Path, model: Path, **overrides) -> dict:
     (data / "dataset_info.json").write_text(json.dumps({"toy": {"file_name": "toy.json"}}))
     return {"model_name_or_path": str(model), "stage": "sft", "do_train": True, "finetuning_type": "lora",
             "lora_target": "q_proj,v_proj", "lora_rank": 4, "dataset": "toy", "dataset_dir": "data",
-            "template": "empty", "cutoff_len": 64, "overwrite_cache": True, "dataloader_num_workers": 0,
+            "template": "w2s_vanilla", "cutoff_len": 64, "overwrite_cache": True, "dataloader_num_workers": 0,
             "output_dir": "saves/toy", "logging_steps": 1, "report_to": "none", "per_device_train_batch_size": 1,
             "learning_rate": 0.05, "use_cpu": True, "bf16": False, "seed": 42, **overrides}
 
@@ -142,14 +142,14 @@ def test_rank_order_and_env():
 
 def test_config_for_every_node(tmp_path):
     (tmp_path / "models/m").mkdir(parents=True)
-    cfg = ray_train_config({"model_name_or_path": "models/m", "ref_model": "meta-llama/Llama-2-70b-hf",
+    cfg = rank_config({"model_name_or_path": "models/m", "ref_model": "meta-llama/Llama-2-70b-hf",
                             "dataset_dir": "data", "output_dir": "saves/x", "deepspeed": "ds.json",
                             "ddp_timeout": 180000000, "bf16": True}, gpus_per_worker=0, base=tmp_path)
     assert cfg["model_name_or_path"] == str(tmp_path / "models/m")
     assert cfg["ref_model"] == "meta-llama/Llama-2-70b-hf"          # a hub id stays one
     assert cfg["dataset_dir"] == str(tmp_path / "data") and cfg["output_dir"] == str(tmp_path / "saves/x")
     assert cfg["ddp_timeout"] == 1800 and cfg["ddp_backend"] == "gloo" and not cfg["bf16"] and "deepspeed" not in cfg
-    gpu = ray_train_config({"output_dir": "/abs/x", "deepspeed": "ds.json", "ddp_timeout": 600}, 1, base=tmp_path)
+    gpu = rank_config({"output_dir": "/abs/x", "deepspeed": "ds.json", "ddp_timeout": 600}, 1, base=tmp_path)
     assert gpu["deepspeed"] == str(tmp_path / "ds.json") and gpu["ddp_timeout"] == 600 and "ddp_backend" not in gpu
 
 

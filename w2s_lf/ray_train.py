@@ -94,7 +94,7 @@ def _absolute(cfg: dict, base: Path) -> dict:
     return out
 
 
-def ray_train_config(cfg: dict, gpus_per_worker: int, base: str | Path | None = None) -> dict:
+def rank_config(cfg: dict, gpus_per_worker: int, base: str | Path | None = None) -> dict:
     """The config as every rank must see it: absolute paths; on CPU ranks `use_cpu` with gloo;
     `ddp_timeout` bounded (a config may set a shorter one)."""
     out = _absolute(cfg, Path(base or Path.cwd()).absolute())
@@ -121,7 +121,7 @@ def train_on_ray(config: dict, config_path: str | Path, log_path: str | Path, jo
     if validate:
         from w2s_lf.validate import check_config
         check_config(config)
-    config = ray_train_config(config, job.gpus_per_worker)
+    config = rank_config(config, job.gpus_per_worker)
     write_config(config_path, config)
     prepare_output_dir(config["output_dir"])
     cmd = [sys.executable, "-m", "w2s_lf.ray_train", str(Path(config_path).absolute()), *job.argv()]
@@ -149,6 +149,8 @@ class Rank:
 
     def train(self, args: dict, env: dict[str, str]) -> None:
         os.environ.update(env)   # before torch reads CUDA_VISIBLE_DEVICES / RANK
+        from w2s_lf.lf_templates import register
+        register()               # LLaMA-Factory knows only templates registered in its process
         from llamafactory.train.tuner import run_exp
         run_exp(dict(args))
 

@@ -19,14 +19,19 @@ from w2s_lf.cli import guarded, parse_overrides
               help="Logical Ray CPUs each rank reserves.")
 @click.option("--ray-placement", type=click.Choice(["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"]),
               default="PACK", show_default=True, help="How ranks spread over nodes.")
+@click.option("--slurm-nodes", type=int, help="Inside a SLURM allocation: train over this many nodes "
+                                                "(srun + torchrun, c10d rendezvous on the first node).")
+@click.option("--slurm-gpus-per-node", type=int, envvar="SLURM_GPUS_ON_NODE", default=8, show_default=True,
+              help="Ranks per node with --slurm-nodes (default $SLURM_GPUS_ON_NODE).")
 @guarded
 def train(config, overrides, log_path, no_validate, ray_workers, ray_address, ray_gpus_per_worker,
-          ray_cpus_per_worker, ray_placement):
+          ray_cpus_per_worker, ray_placement, slurm_nodes, slurm_gpus_per_node):
     """Check CONFIG (with `key=value` overrides, as llamafactory-cli takes them) and train it.
 
     Multi-GPU on this machine: set FORCE_TORCHRUN and NPROC_PER_NODE as for llamafactory-cli;
     they are passed through. Several nodes: `--ray-workers N` runs the stage as one job of N
-    ranks on a Ray cluster, from this one command (see docs/scale.md); every path in the config
+    ranks on a Ray cluster, from this one command; inside a SLURM allocation `--slurm-nodes N`
+    runs it as one srun + torchrun step instead (see docs/scale.md). Every path in the config
     must be on a file system all nodes share.
 
     \b
@@ -35,6 +40,7 @@ def train(config, overrides, log_path, no_validate, ray_workers, ray_address, ra
       w2s-lf train llama_factory_configs/dpo_70b.yaml pref_beta=0.05 output_dir=saves/dpo_b005
       w2s-lf train llama_factory_configs/sft_70b.yaml --ray-address 10.0.0.1:6379 --ray-workers 16
       w2s-lf train llama_factory_configs/cpu_sft.yaml --ray-workers 2 --ray-gpus-per-worker 0
+      w2s-lf train llama_factory_configs/sft_70b.yaml --slurm-nodes 2 --slurm-gpus-per-node 8
     """
     from pathlib import Path
 
@@ -51,14 +57,19 @@ def train(config, overrides, log_path, no_validate, ray_workers, ray_address, ra
         raise W2SError(f"{path}: field 'output_dir': missing")
     if ray_address and not ray_workers:
         raise W2SError("--ray-address: also give --ray-workers N (the number of ranks)")
+    if ray_workers and slurm_nodes:
+        raise W2SError("--ray-workers and --slurm-nodes: choose one launcher")
     # the config as trained goes beside output_dir when it differs from CONFIG (never over it)
     beside = Path(cfg["output_dir"]).parent / f"{Path(cfg['output_dir']).name}.train.yaml"
-    written = beside if overrides or ray_workers else path
+    written = beside if overrides or ray_workers or slurm_nodes else path
     log = log_path or Path(cfg["output_dir"]).parent / f"{Path(cfg['output_dir']).name}.train.log"
     if ray_workers:
         from w2s_lf.ray_train import RayJob, train_on_ray
         job = RayJob(ray_workers, ray_gpus_per_worker, ray_cpus_per_worker, ray_address, ray_placement)
         out = train_on_ray(cfg, written, log, job, validate=not no_validate)
+    elif slurm_nodes:
+        from w2s_lf.srun_train import SrunJob, train_with_srun
+        out = train_with_srun(cfg, written, log, SrunJob(slurm_nodes, slurm_gpus_per_node), validate=not no_validate)
     else:
         out = launch(cfg, written, log, validate=not no_validate)
     click.echo(f"trained: {out} (log: {log})")
