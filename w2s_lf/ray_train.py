@@ -111,6 +111,11 @@ def forwarded_env(environ: dict[str, str] | None = None) -> dict[str, str]:
             if k in FORWARD_NAMES or (k.startswith(FORWARD_PREFIXES) and k != "CUDA_VISIBLE_DEVICES")}
 
 
+def ray_driver_command(config_path: str | Path, job: RayJob) -> list[str]:
+    """The command that trains `config_path` as `job` (what a dry run shows for the stage)."""
+    return [sys.executable, "-m", "w2s_lf.ray_train", str(Path(config_path).absolute()), *job.argv()]
+
+
 def train_on_ray(config: dict, config_path: str | Path, log_path: str | Path, job: RayJob,
                  validate: bool = True, progress: bool = True) -> Path:
     """Check, write and train `config` as one job on the Ray cluster; returns output_dir.
@@ -124,7 +129,7 @@ def train_on_ray(config: dict, config_path: str | Path, log_path: str | Path, jo
     config = rank_config(config, job.gpus_per_worker)
     write_config(config_path, config)
     prepare_output_dir(config["output_dir"])
-    cmd = [sys.executable, "-m", "w2s_lf.ray_train", str(Path(config_path).absolute()), *job.argv()]
+    cmd = ray_driver_command(config_path, job)
     # RAY_DEDUP_LOGS=0: every rank's lines reach the stage log, not "[repeated 2x across cluster]"
     run_logged(cmd, log_path, {"RAY_DEDUP_LOGS": "0", "PYTHONUNBUFFERED": "1"}, f"train {Path(config_path).stem} (ray)",
                progress)
