@@ -191,7 +191,8 @@ def order_ranks(places: list[dict], home_node: str | None) -> list[int]:
 
     def key(i: int):
         p = places[i]
-        return (p["node"] != home_node, first_seen[p["node"]], [int(g) for g in p["gpus"]], p["pid"])
+        gpus = [(0, int(g), "") if g.isdigit() else (1, 0, g) for g in p["gpus"]]   # ids or UUIDs
+        return (p["node"] != home_node, first_seen[p["node"]], gpus, p["pid"])
     return sorted(range(len(places)), key=key)
 
 
