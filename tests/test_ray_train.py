@@ -160,3 +160,10 @@ def test_rerun_drops_a_checkpoint_cut_off_while_written(tmp_path):
             (tmp_path / f"checkpoint-{step}/trainer_state.json").write_text("{}")
     prepare_output_dir(tmp_path)
     assert (tmp_path / "checkpoint-2").is_dir() and not (tmp_path / "checkpoint-4").exists()
+
+
+def test_ranks_get_the_controllers_settings_but_not_its_devices():
+    from w2s_lf.ray_train import forwarded_env
+    env = forwarded_env({"NCCL_SOCKET_IFNAME": "ib0", "HF_HOME": "/shared/hf", "PYTHONPATH": "/repo",
+                         "CUDA_VISIBLE_DEVICES": "0", "RAY_ADDRESS": "h:6379", "USE_RAY": "1", "HOME": "/root"})
+    assert env == {"NCCL_SOCKET_IFNAME": "ib0", "HF_HOME": "/shared/hf", "PYTHONPATH": "/repo"}
