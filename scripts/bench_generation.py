@@ -13,8 +13,16 @@ two); sampling comes after them on a warm engine, the one-pass run first. Both s
 the same engine with prefix caching on, so the k passes already reuse their prompts' KV cache;
 the paper's k passes were k separate runs, each also paying engine start-up (not counted here).
 
-Prints generated tokens/s for each and the ratios; `--json FILE` keeps the numbers. The same
-command runs on a GPU machine with a bigger model:
+4. Tail effect (`--parts tail`): the same greedy questions answered batch-synchronously (each
+   batch of `--batch` waits for its slowest answer, as generation did before) vs continuously
+   (`stream`: a finished answer's place is refilled at once), at most `--batch` in flight in both.
+5. LoRA cost (`--parts lora`): an adapter served unmerged by vLLM multi-LoRA, the base model
+   through the same engine (the CPU "null" adapter), and the adapter merged into the weights in a
+   plain engine. `--adapter DIR` names a real adapter; without it a random rank-8 one is written.
+
+Prints generated tokens/s for each and the ratios, and the CPU capability torch uses
+(`ATEN_CPU_CAPABILITY=avx2 ...` emulates an AVX2-only machine); `--json FILE` keeps the
+numbers. The same command runs on a GPU machine with a bigger model:
 
     python scripts/bench_generation.py                                   # SmolLM2-135M on CPU
     python scripts/bench_generation.py --model /models/Llama-2-70b-hf --tp 4 --questions 256 \\
@@ -47,6 +55,9 @@ def parse_args(argv=None):
     p.add_argument("--tp", type=int, default=1, help="vLLM tensor parallel size")
     p.add_argument("--max-model-len", type=int, default=4096)
     p.add_argument("--skip-hf", action="store_true", help="skip the HF backend (slow for big models)")
+    p.add_argument("--parts", default="throughput,tail,lora", help="comma-separated: throughput, tail, lora")
+    p.add_argument("--batch", type=int, default=16, help="tail: questions per batch / in flight")
+    p.add_argument("--adapter", help="lora: adapter folder [default: a random rank-8 adapter]")
     p.add_argument("--json", help="also write the numbers here")
     return p.parse_args(argv)
 
@@ -67,16 +78,16 @@ def load_questions(args) -> list[str]:
     return [r["question"] for r in read_jsonl(path)][:args.questions]
 
 
-def timed(backend, prompts, sampling, warm: bool = False) -> dict:
+def timed(backend, prompts, sampling, warm: bool = False, adapter: str | None = None) -> dict:
     """Generated tokens/s of one call. `warm`: make the same call once untimed first, because
     CPU kernels are built per tensor shape on first use (seconds each, for either backend)."""
     if warm:
-        backend.generate(prompts, sampling)
+        backend.generate(prompts, sampling, adapter=adapter)
         reset = getattr(getattr(backend, "llm", None), "reset_prefix_cache", None)
         if reset:
             reset()   # the timed call must not reuse the warm-up's cached prompts
     start = time.perf_counter()
-    outs = backend.generate(prompts, sampling)
+    outs = backend.generate(prompts, sampling, adapter=adapter)
     seconds = time.perf_counter() - start
     tokens = sum(c.num_tokens or 0 for group in outs for c in group)
     return {"seconds": round(seconds, 3), "tokens": tokens, "tokens_per_s": round(tokens / seconds, 1),
@@ -94,9 +105,95 @@ def k_passes(backend, prompts, args, Sampling) -> dict:
     return {"seconds": round(seconds, 3), "tokens": tokens, "tokens_per_s": round(tokens / seconds, 1)}
 
 
+def tail_effect(model, prompts, args, vllm_opts, log) -> dict:
+    """Batch-synchronous vs continuous feeding on one engine, greedy, same questions."""
+    from w2s_lf.generation.backends import Sampling
+    from w2s_lf.generation.backends.vllm_backend import VllmBackend
+    from w2s_lf.tasks import get_task
+
+    greedy = Sampling(max_new_tokens=args.max_new_tokens, stop=get_task("gsm8k").stop)
+    engine = VllmBackend(model, **vllm_opts)
+    engine.generate(prompts[:args.batch], greedy)   # build the CPU kernels for these shapes
+    out = {}
+    for name in ("batch_synchronous", "continuous", "batch_synchronous_again"):
+        engine.llm.reset_prefix_cache()
+        start, lengths = time.perf_counter(), []
+        if name.startswith("batch"):
+            for at in range(0, len(prompts), args.batch):
+                lengths += [g[0].num_tokens for g in engine.generate(prompts[at:at + args.batch], greedy)]
+        else:
+            lengths = [g[0].num_tokens for _, g in engine.stream(prompts, greedy, window=args.batch)]
+        seconds = time.perf_counter() - start
+        out[name] = {"seconds": round(seconds, 3), "tokens": sum(lengths),
+                     "tokens_per_s": round(sum(lengths) / seconds, 1)}
+        log(f"tail: {name.replace('_', ' ')}", out[name])
+    engine.close()
+    # How uneven the answers are: in each batch every slot waits for the longest answer.
+    sizes = [lengths[i:i + args.batch] for i in range(0, len(lengths), args.batch)]
+    out["answer_tokens"] = {"min": min(lengths), "median": sorted(lengths)[len(lengths) // 2], "max": max(lengths),
+                            "batch_slot_use": round(sum(lengths) / sum(max(b) * len(b) for b in sizes), 3)}
+    return out
+
+
+def lora_cost(model, prompts, args, vllm_opts, log) -> dict:
+    """Unmerged LoRA (multi-LoRA engine) vs the base through the null adapter vs merged weights."""
+    import tempfile
+
+    from w2s_lf.generation.backends import Sampling
+    from w2s_lf.generation.backends.vllm_backend import VllmBackend
+    from w2s_lf.tasks import get_task
+
+    work = Path(tempfile.mkdtemp(prefix="bench-lora-"))
+    adapter = args.adapter or str(_random_adapter(model, work / "adapter"))
+    merged = _merge(model, adapter, work / "merged")
+    greedy = Sampling(max_new_tokens=args.max_new_tokens, stop=get_task("gsm8k").stop)
+    out = {}
+    engine = VllmBackend(model, adapters=[adapter], **vllm_opts)
+    for name, which in (("lora_unmerged", adapter), ("base_via_null_adapter", None)):
+        r = timed(engine, prompts, greedy, warm=True, adapter=which)
+        r.pop("outputs")
+        log(f"lora: {name.replace('_', ' ')}", r)
+        out[name] = r
+    engine.close()
+    engine = VllmBackend(str(merged), **vllm_opts)
+    r = timed(engine, prompts, greedy, warm=True)
+    r.pop("outputs")
+    log("lora: merged, plain engine", r)
+    out["merged_plain"] = r
+    engine.close()
+    return out
+
+
+def _random_adapter(model: str, folder: Path) -> Path:
+    """A rank-8 LoRA on every linear layer (LLaMA-Factory's `lora_target: all`), random weights."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(model)
+    peft = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, init_lora_weights=False, target_modules="all-linear"))
+    peft.save_pretrained(folder)
+    return folder
+
+
+def _merge(model: str, adapter: str, folder: Path) -> Path:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model), adapter).merge_and_unload()
+    merged.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(model).save_pretrained(folder)
+    return folder
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    parts = set(args.parts.split(","))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    capability = torch.backends.cpu.get_cpu_capability()
+    print(f"CPU capability: {capability}", flush=True)
     from w2s_lf.generation import prompts as P
     from w2s_lf.generation.backends import Sampling
     from w2s_lf.generation.backends.vllm_backend import VllmBackend
@@ -113,11 +210,29 @@ def main(argv=None) -> dict:
                         seeds=tuple(question_seed(0, i) for i in range(len(zero))))
     vllm_opts = dict(dtype=args.dtype, tensor_parallel_size=args.tp, max_model_len=args.max_model_len)
     results: dict = {"model": model, "questions": len(zero), "k": args.k, "max_new_tokens": args.max_new_tokens,
-                     "machine": platform.machine(), "cpus": os.cpu_count()}
+                     "machine": platform.machine(), "cpus": os.cpu_count(), "cpu_capability": capability}
 
     def log(name, r):
         print(f"{name:<34} {r['tokens']:>7} tokens {r['seconds']:>8.2f} s {r['tokens_per_s']:>9.1f} tok/s",
               flush=True)
+
+    if "tail" in parts:
+        results["tail"] = tail_effect(model, zero, args, vllm_opts, log)
+        t = results["tail"]
+        print("tail: continuous / batch-synchronous tokens/s:",
+              round(t["continuous"]["tokens_per_s"] / t["batch_synchronous"]["tokens_per_s"], 2),
+              "| answer tokens:", json.dumps(t["answer_tokens"]), flush=True)
+    if "lora" in parts:
+        results["lora"] = lora_cost(model, zero, args, vllm_opts, log)
+        lo = results["lora"]
+        print("lora: unmerged / merged tokens/s:",
+              round(lo["lora_unmerged"]["tokens_per_s"] / lo["merged_plain"]["tokens_per_s"], 2),
+              "| base via null adapter / merged:",
+              round(lo["base_via_null_adapter"]["tokens_per_s"] / lo["merged_plain"]["tokens_per_s"], 2), flush=True)
+    if "throughput" not in parts:
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2))
+        return results
 
     engine = VllmBackend(model, enable_prefix_caching=True, **vllm_opts)
     r = timed(engine, zero, greedy, warm=True)

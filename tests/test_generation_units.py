@@ -224,3 +224,82 @@ def test_openai_backend_unreachable_is_a_clear_error():
         port = s.getsockname()[1]
     with pytest.raises(W2SError, match="unreachable at http://127.0.0.1:.*vllm serve"):
         OpenAIBackend("m", base_url=f"http://127.0.0.1:{port}/v1", retries=1, backoff=0.01)
+
+
+# ---- continuous feeding: answers written as they finish -----------------------------------------
+
+class _OutOfOrder:
+    """A backend whose answers finish in reverse order within each window of 3, and which can
+    die after a number of answers (as a killed engine would)."""
+
+    default_batch_size = 3
+    info = None
+
+    def __init__(self, die_after: int | None = None):
+        self.die_after, self.given = die_after, 0
+
+    def generate(self, prompts, sampling, adapter=None):
+        raise AssertionError("the runner streams")
+
+    def stream(self, prompts, sampling, adapter=None, window=3):
+        from w2s_lf.generation.backends import Completion
+        for start in range(0, len(prompts), window):
+            for i in reversed(range(start, min(start + window, len(prompts)))):
+                if self.die_after is not None and self.given == self.die_after:
+                    raise RuntimeError("engine died")
+                self.given += 1
+                yield i, [Completion(f"answer {prompts[i][-12:]}", 2)]
+
+    def close(self):
+        pass
+
+
+def test_answers_written_as_they_finish_then_sorted_and_resumed_exactly(tmp_path, embedded_data):
+    from w2s_lf.generation import GenerationConfig, run
+
+    def cfg(out):
+        return GenerationConfig(model="m", output=str(out), backend="openai", data_dir=str(embedded_data),
+                                split="test", limit=8, progress=False)
+    killed = tmp_path / "killed.jsonl"
+    with pytest.raises(RuntimeError, match="engine died"):
+        run(cfg(killed), backend=_OutOfOrder(die_after=5))
+    assert [json.loads(line)["id"] for line in killed.open()] == [2, 1, 0, 5, 4]   # completion order
+    summary = run(cfg(killed), backend=_OutOfOrder())
+    assert (summary["reused"], summary["generated"]) == (5, 3)
+    run(cfg(tmp_path / "whole.jsonl"), backend=_OutOfOrder())
+    assert [json.loads(line)["id"] for line in killed.open()] == list(range(8))
+    assert killed.read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
+
+
+def test_chunked_stream_keeps_each_prompts_seed():
+    from w2s_lf.generation.backends import Completion, Sampling
+    from w2s_lf.generation.backends.base import chunked_stream
+
+    class Echo:
+        def generate(self, prompts, sampling, adapter=None):
+            return [[Completion(f"{p}:{sampling.seed_for(i)}:{adapter}")] for i, p in enumerate(prompts)]
+    got = list(chunked_stream(Echo(), ["a", "b", "c"], Sampling(seeds=(7, 8, 9)), "x", 2))
+    assert [(i, c[0].text) for i, c in got] == [(0, "a:7:x"), (1, "b:8:x"), (2, "c:9:x")]
+
+
+def test_hand_made_shards_are_adopted_only_when_they_merge_to_the_expected_ids(tmp_path, embedded_data):
+    from w2s_lf.generation import GenerationConfig, run
+    from w2s_lf.generation.shards import adopt_shards
+
+    def cfg(out, shard=None):
+        return GenerationConfig(model="m", output=str(out), backend="openai", data_dir=str(embedded_data),
+                                split="test", limit=7, progress=False, shard=shard)
+    out = tmp_path / "out.jsonl"
+    run(cfg(tmp_path / "whole.jsonl"), backend=_OutOfOrder())
+    assert not adopt_shards(out, range(7))                        # no shards at all
+    run(cfg(f"{out}.shard0-of-2.jsonl", "0/2"), backend=_OutOfOrder())
+    assert not adopt_shards(out, range(7)) and not out.exists()   # shard 1/2 missing
+    run(cfg(f"{out}.shard1-of-2.jsonl", "1/2"), backend=_OutOfOrder())
+    assert not adopt_shards(out, range(8))                        # id 7 missing
+    assert adopt_shards(out, range(7))
+    assert out.read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
+    info = json.loads((tmp_path / "out.jsonl.run.json").read_text())
+    whole = json.loads((tmp_path / "whole.jsonl.run.json").read_text())
+    assert info["complete"] and info["settings"] == whole["settings"] and len(info["adopted_from"]) == 2
+    assert all((tmp_path / f"out.jsonl.shard{i}-of-2.jsonl").is_file() for i in range(2))   # never deleted
+    assert run(cfg(out), backend=_OutOfOrder(die_after=0))["reused"] == 7     # a rerun resumes it all

@@ -179,6 +179,10 @@ class SharedEngine:
     def generate(self, prompts, sampling, adapter=None):
         return self._started().generate(prompts, sampling, adapter=adapter)
 
+    def stream(self, prompts, sampling, adapter=None, window=256):
+        from w2s_lf.generation.backends import stream
+        return stream(self._started(), prompts, sampling, adapter, window)
+
     def close(self) -> None:
         if self.backend is not None:
             self.backend.close()

@@ -1,8 +1,8 @@
 """The output file is the checkpoint.
 
-Finished batches are appended, flushed and fsynced, so a kill at any moment (SIGKILL included)
-loses at most the batch in flight. A kill can tear only the final line (one `write` per batch,
-appended at the end), so on start a final line without its newline, or one that is not valid
+Each answer is appended as it finishes (in completion order), flushed and fsynced, so a kill at
+any moment (SIGKILL included) loses only the answers still in the engine. A kill can tear only
+the final line (one `write` per append, at the end), so on start a final line without its newline, or one that is not valid
 JSON, is cut off; damage anywhere else is not ours and is reported, never repaired silently.
 """
 
@@ -73,8 +73,8 @@ def append(path: str | Path, records: list[dict]) -> None:
 
 
 def finalize(path: str | Path) -> None:
-    """Leave the file in id order. Batches run in id order, so this rewrite (atomic: temp file
-    and rename) only happens after a resume changed the order."""
+    """Leave the file in id order (atomic: temp file and rename). Answers finish out of order,
+    so this usually rewrites the file once at the end; an ordered file is left untouched."""
     records = list(recover(path).values())
     ids = [r["id"] for r in records]
     if ids == sorted(ids):

@@ -16,7 +16,7 @@ from pathlib import Path
 from w2s_lf.errors import InputError, W2SError
 from w2s_lf.generation import prompts as P
 from w2s_lf.generation import resume, shards
-from w2s_lf.generation.backends import Backend, Sampling, make_backend
+from w2s_lf.generation.backends import Backend, Sampling, make_backend, stream
 from w2s_lf.io import read_json, read_jsonl, sha256_file, write_json
 from w2s_lf.tasks import get_task, zero_shot_prompt
 
@@ -223,20 +223,18 @@ def _run(cfg: GenerationConfig, backend: Backend | None) -> dict:
         size = cfg.batch_size or backend.default_batch_size
         bar = _progress(len(todo), cfg.progress)
         started = time.time()
+        seeds = tuple(question_seed(cfg.seed, i) for i in todo) if sample else None
+        sampling = Sampling(n=cfg.k if sample else 1, temperature=cfg.temperature if sample else 0.0,
+                            top_p=cfg.top_p if sample else 1.0, max_new_tokens=max_new,
+                            stop=task.stop, seeds=seeds)
         try:
-            for start in range(0, len(todo), size):
-                ids = todo[start:start + size]
-                seeds = tuple(question_seed(cfg.seed, i) for i in ids) if sample else None
-                sampling = Sampling(n=cfg.k if sample else 1, temperature=cfg.temperature if sample else 0.0,
-                                    top_p=cfg.top_p if sample else 1.0, max_new_tokens=max_new,
-                                    stop=task.stop, seeds=seeds)
-                outputs = backend.generate([prompts[i] for i in ids], sampling, adapter=cfg.adapter)
-                records = [make_record(i, prompts[i], outs, gold[i], grader, sample, s)
-                           for i, outs, s in zip(ids, outputs, seeds or [None] * len(ids))]
-                resume.append(out, records)
-                counted = sum(c.num_tokens or 0 for outs in outputs for c in outs)
-                tokens += counted or getattr(backend, "last_tokens", 0)
-                _advance(bar, len(ids), tokens, time.time() - started)
+            # Answers are written as they finish, in that order; `finalize` sorts the file by id.
+            for j, outs in stream(backend, [prompts[i] for i in todo], sampling, cfg.adapter, size):
+                i = todo[j]
+                resume.append(out, [make_record(i, prompts[i], outs, gold[i], grader, sample,
+                                                seeds[j] if seeds else None)])
+                tokens += sum(c.num_tokens or 0 for c in outs) or getattr(backend, "last_tokens", 0)
+                _advance(bar, 1, tokens, time.time() - started)
         finally:
             if bar is not None:
                 bar.close()

@@ -7,11 +7,12 @@ ids never depend on how many questions were already finished.
 
 from __future__ import annotations
 
+import glob
 import re
 from pathlib import Path
 
 from w2s_lf.errors import InputError, W2SError
-from w2s_lf.io import atomic_open, dumps_jsonl, iter_jsonl, read_json
+from w2s_lf.io import atomic_open, dumps_jsonl, iter_jsonl, read_json, write_json
 
 _SHARD = re.compile(r"^(\d+)/(\d+)$")
 
@@ -88,6 +89,53 @@ def merge(output: str | Path, shards: list[str | Path], expected: int | None = N
     with atomic_open(output) as f:
         f.write(dumps_jsonl(records[i] for i in range(top)))
     return top
+
+
+def shard_files(output: str | Path) -> list[Path]:
+    """Hand-made shards of `output` as `scripts/launch_generation.sh` names them:
+    `<output>.shard<i>-of-<N>.jsonl`."""
+    output = Path(output)
+    return sorted(output.parent.glob(f"{glob.escape(output.name)}.shard*-of-*.jsonl"))
+
+
+def adopt_shards(output: str | Path, expected_ids) -> bool:
+    """Accept hand-made shards as `output` when together they hold exactly `expected_ids`.
+
+    Finished shard files (`<output>.shard<i>-of-<N>.jsonl`, each `.run.json` complete and made
+    with the same settings) whose ids are exactly `expected_ids`, each once, are joined into
+    `output` in id order with a `.run.json` of those settings, and True is returned. Anything
+    else (no shards, an unfinished one, a missing, extra or duplicated id, mixed settings)
+    returns False and changes nothing. Shard files are only read, never changed or deleted."""
+    output, expected = Path(output), sorted(expected_ids)
+    files = shard_files(output)
+    if not files:
+        return False
+    infos = [read_json(run_info_path(f)) if run_info_path(f).is_file() else None for f in files]
+    if any(i is None or i.get("complete") is not True for i in infos):
+        return False
+    settings = [i.get("settings") for i in infos]
+    if any(s != settings[0] for s in settings):
+        return False
+    records: dict[int, dict] = {}
+    try:
+        for path in files:
+            for _, record in iter_jsonl(path):
+                rid = record.get("id")
+                if not isinstance(rid, int) or rid in records:
+                    return False
+                records[rid] = record
+    except InputError:
+        return False
+    if sorted(records) != expected:
+        return False
+    from w2s_lf.generation.resume import exclusive
+    with exclusive(output), atomic_open(output) as f:
+        f.write(dumps_jsonl(records[i] for i in expected))
+    info = {"settings": settings[0], "shard": None, "total": infos[0].get("total"), "complete": True,
+            "adopted_from": [str(f) for f in files],
+            "summary": {"questions": len(expected), "reused": len(expected), "generated": 0}}
+    write_json(run_info_path(output), info)
+    return True
 
 
 def export_seeds(samples_path: str | Path, out_dir: str | Path) -> list[Path]:

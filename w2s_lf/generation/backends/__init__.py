@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from w2s_lf.errors import W2SError
-from w2s_lf.generation.backends.base import DEFAULT_BATCH_SIZES, Backend, BackendInfo, Completion, Sampling, cut_at_stop
+from w2s_lf.generation.backends.base import (DEFAULT_BATCH_SIZES, Backend, BackendInfo, Completion, Sampling,
+                                             cut_at_stop, stream)
 
 BACKENDS = ("vllm", "openai", "hf")
 
@@ -22,4 +23,5 @@ def make_backend(name: str, model: str, adapter: str | None = None, **options) -
     raise W2SError(f"unknown backend '{name}'; choose one of: {', '.join(BACKENDS)}")
 
 
-__all__ = ["BACKENDS", "DEFAULT_BATCH_SIZES", "Backend", "BackendInfo", "Completion", "Sampling", "cut_at_stop", "make_backend"]
+__all__ = ["BACKENDS", "DEFAULT_BATCH_SIZES", "Backend", "BackendInfo", "Completion", "Sampling", "cut_at_stop", "make_backend",
+           "stream"]

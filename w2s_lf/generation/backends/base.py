@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Iterator, Protocol
 
 
 # Questions per engine call and per checkpoint flush, when the user gives none.
@@ -56,6 +56,27 @@ class Backend(Protocol):
 
     def close(self) -> None:
         ...
+
+
+def chunked_stream(backend, prompts: list[str], sampling: Sampling, adapter: str | None,
+                   window: int) -> Iterator[tuple[int, list[Completion]]]:
+    """`stream` for a backend that can only answer whole batches: `window` prompts per call.
+    Each batch waits for its slowest answer; vLLM and OpenAI servers stream instead."""
+    for start in range(0, len(prompts), window):
+        part = Sampling(**{**sampling.__dict__, "seeds": None if sampling.seeds is None
+                           else sampling.seeds[start:start + window]})
+        outputs = backend.generate(prompts[start:start + window], part, adapter=adapter)
+        yield from enumerate(outputs, start=start)
+
+
+def stream(backend, prompts: list[str], sampling: Sampling, adapter: str | None,
+           window: int) -> Iterator[tuple[int, list[Completion]]]:
+    """(prompt index, completions) in the order answers finish, with at most `window` prompts
+    in the engine: the backend's own `stream` when it has one, else whole batches."""
+    own = getattr(backend, "stream", None)
+    if own is not None:
+        return own(prompts, sampling, adapter=adapter, window=window)
+    return chunked_stream(backend, prompts, sampling, adapter, window)
 
 
 def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:

@@ -12,7 +12,9 @@ import os
 import time
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from itertools import islice
 
 from w2s_lf.errors import W2SError
 from w2s_lf.generation.backends.base import DEFAULT_BATCH_SIZES, BackendInfo, Completion, Sampling
@@ -96,6 +98,32 @@ class OpenAIBackend:
         # For the progress bar's tokens/s: usage totals also cover n > 1 requests.
         self.last_tokens = sum(used for _, used in results)
         return [completions for completions, _ in results]
+
+    def stream(self, prompts: list[str], sampling: Sampling, adapter: str | None = None,
+               window: int = 64) -> Iterator[tuple[int, list[Completion]]]:
+        """Yield (index, completions) as each request returns, keeping `window` in flight."""
+        name = adapter or self.model
+        todo = iter(range(len(prompts)))
+        running = {}
+
+        def add(i: int) -> None:
+            running[self.pool.submit(self._one, prompts[i], sampling, sampling.seed_for(i), name)] = i
+
+        try:
+            for i in islice(todo, max(window, self.concurrency)):
+                add(i)
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    i = running.pop(future)
+                    completions, self.last_tokens = future.result()
+                    yield i, completions
+                    nxt = next(todo, None)
+                    if nxt is not None:
+                        add(nxt)
+        finally:
+            for future in running:
+                future.cancel()
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)

@@ -12,6 +12,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from itertools import count, islice
 from pathlib import Path
 
 from w2s_lf.errors import W2SError
@@ -99,6 +101,7 @@ class VllmBackend:
             self.llm = LLM(**args)
         except Exception as e:   # engine errors are long; keep the first line and the cause
             raise W2SError(f"vLLM could not load {model}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
+        self._ids = count()   # request ids for `stream`
         self._requests: dict[str | None, object] = {}
         if self.adapters:
             from vllm.lora.request import LoRARequest
@@ -130,6 +133,38 @@ class VllmBackend:
         outputs = self.llm.generate(prompts, params, use_tqdm=False, lora_request=self.lora_request(adapter))
         # vLLM returns request outputs in prompt order; completions are ordered by index.
         return [_completions(out) for out in outputs]
+
+    def stream(self, prompts: list[str], sampling: Sampling, adapter: str | None = None,
+               window: int = 256) -> Iterator[tuple[int, list[Completion]]]:
+        """Yield (index, completions) as each prompt finishes, refilling the engine as answers
+        leave it, so it never idles waiting for the slowest answer of a batch. `window` bounds
+        the prompts queued or running, as the batch size bounded a batch."""
+        engine = self.llm.llm_engine
+        lora = self.lora_request(adapter)
+        todo = iter(range(len(prompts)))
+        running: dict[str, int] = {}
+
+        def add(i: int) -> None:
+            from vllm.sampling_params import RequestOutputKind
+            params = self._params(sampling, i)
+            params.output_kind = RequestOutputKind.FINAL_ONLY   # one output per request, when done
+            rid = f"w2s-{next(self._ids)}"
+            engine.add_request(rid, prompts[i], params, lora_request=lora)
+            running[rid] = i
+
+        try:
+            for i in islice(todo, window):
+                add(i)
+            while running:
+                for out in engine.step():
+                    if out.finished and out.request_id in running:
+                        yield running.pop(out.request_id), _completions(out)
+                        nxt = next(todo, None)
+                        if nxt is not None:
+                            add(nxt)
+        finally:
+            if running and self.llm is not None:   # the caller stopped early: free the engine
+                engine.abort_request(list(running))
 
     def close(self) -> None:
         llm, self.llm = getattr(self, "llm", None), None
