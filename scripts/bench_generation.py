@@ -15,7 +15,7 @@ the paper's k passes were k separate runs, each also paying engine start-up (not
 
 4. Tail effect (`--parts tail`): the same greedy questions answered batch-synchronously (each
    batch of `--batch` waits for its slowest answer, as generation did before) vs continuously
-   (`stream`: a finished answer's place is refilled at once), at most `--batch` in flight in both.
+   (`serve`: a finished answer's place is refilled at once), at most `--batch` in flight in both.
 5. LoRA cost (`--parts lora`): an adapter served unmerged by vLLM multi-LoRA, the base model
    through the same engine (the CPU "null" adapter), and the adapter merged into the weights in a
    plain engine. `--adapter DIR` names a real adapter; without it a random rank-8 one is written.
@@ -107,7 +107,7 @@ def k_passes(backend, prompts, args, Sampling) -> dict:
 
 def tail_effect(model, prompts, args, vllm_opts, log) -> dict:
     """Batch-synchronous vs continuous feeding on one engine, greedy, same questions."""
-    from w2s_lf.generation.backends import Sampling
+    from w2s_lf.generation.backends import Sampling, stream
     from w2s_lf.generation.backends.vllm_backend import VllmBackend
     from w2s_lf.tasks import get_task
 
@@ -122,7 +122,7 @@ def tail_effect(model, prompts, args, vllm_opts, log) -> dict:
             for at in range(0, len(prompts), args.batch):
                 lengths += [g[0].num_tokens for g in engine.generate(prompts[at:at + args.batch], greedy)]
         else:
-            lengths = [g[0].num_tokens for _, g in engine.stream(prompts, greedy, window=args.batch)]
+            lengths = [g[0].num_tokens for _, g in sorted(stream(engine, prompts, greedy, None, args.batch))]
         seconds = time.perf_counter() - start
         out[name] = {"seconds": round(seconds, 3), "tokens": sum(lengths),
                      "tokens_per_s": round(sum(lengths) / seconds, 1)}

@@ -139,7 +139,7 @@ def test_one_engine_serves_base_and_adapters_like_separate_engines(tiny_model, a
         # slot there; the engine's zero "null" adapter for base requests keeps them base).
         vllm = engine.backend
         prompts = [r["prompt"] for r in _rows(tmp_path / "shared_base.jsonl")]
-        params = [vllm._params(Sampling(max_new_tokens=16, stop=get_task("gsm8k").stop), 0)] * 12
+        params = [vllm._params(Sampling(max_new_tokens=16, stop=get_task("gsm8k").stop), None)] * 12
         loras = [vllm.lora_request(None)] * 6 + [vllm.lora_request(b)] * 6
         mixed = vllm.llm.generate(prompts * 2, params, use_tqdm=False, lora_request=loras)
         mixed_base = [clean_response(o.outputs[0].text) for o in mixed[:6]]

@@ -241,14 +241,14 @@ class _OutOfOrder:
     def generate(self, prompts, sampling, adapter=None):
         raise AssertionError("the runner streams")
 
-    def stream(self, prompts, sampling, adapter=None, window=3):
+    def serve(self, take, window=3):
         from w2s_lf.generation.backends import Completion
-        for start in range(0, len(prompts), window):
-            for i in reversed(range(start, min(start + window, len(prompts)))):
+        while (new := take(window, True)) is not None:
+            for r in reversed(new):
                 if self.die_after is not None and self.given == self.die_after:
                     raise RuntimeError("engine died")
                 self.given += 1
-                yield i, [Completion(f"answer {prompts[i][-12:]}", 2)]
+                yield r.key, [Completion(f"answer {r.prompt[-12:]}", 2)]
 
     def close(self):
         pass
@@ -271,14 +271,13 @@ def test_answers_written_as_they_finish_then_sorted_and_resumed_exactly(tmp_path
     assert killed.read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
 
 
-def test_chunked_stream_keeps_each_prompts_seed():
-    from w2s_lf.generation.backends import Completion, Sampling
-    from w2s_lf.generation.backends.base import chunked_stream
+def test_batched_serve_keeps_each_prompts_seed():
+    from w2s_lf.generation.backends import Completion, Sampling, stream
 
     class Echo:
         def generate(self, prompts, sampling, adapter=None):
             return [[Completion(f"{p}:{sampling.seed_for(i)}:{adapter}")] for i, p in enumerate(prompts)]
-    got = list(chunked_stream(Echo(), ["a", "b", "c"], Sampling(seeds=(7, 8, 9)), "x", 2))
+    got = list(stream(Echo(), ["a", "b", "c"], Sampling(seeds=(7, 8, 9)), "x", 2))
     assert [(i, c[0].text) for i, c in got] == [(0, "a:7:x"), (1, "b:8:x"), (2, "c:9:x")]
 
 

@@ -179,9 +179,9 @@ class SharedEngine:
     def generate(self, prompts, sampling, adapter=None):
         return self._started().generate(prompts, sampling, adapter=adapter)
 
-    def stream(self, prompts, sampling, adapter=None, window=256):
-        from w2s_lf.generation.backends import stream
-        return stream(self._started(), prompts, sampling, adapter, window)
+    def serve(self, take, window=256):
+        from w2s_lf.generation.backends import serve
+        return serve(self._started(), take, window)
 
     def close(self) -> None:
         if self.backend is not None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from itertools import islice
 from typing import Iterator, Protocol
 
 
@@ -58,25 +59,59 @@ class Backend(Protocol):
         ...
 
 
-def chunked_stream(backend, prompts: list[str], sampling: Sampling, adapter: str | None,
-                   window: int) -> Iterator[tuple[int, list[Completion]]]:
-    """`stream` for a backend that can only answer whole batches: `window` prompts per call.
-    Each batch waits for its slowest answer; vLLM and OpenAI servers stream instead."""
-    for start in range(0, len(prompts), window):
-        part = Sampling(**{**sampling.__dict__, "seeds": None if sampling.seeds is None
-                           else sampling.seeds[start:start + window]})
-        outputs = backend.generate(prompts[start:start + window], part, adapter=adapter)
-        yield from enumerate(outputs, start=start)
+@dataclass(frozen=True)
+class Request:
+    """One prompt for `serve`: `key` comes back with its completions."""
+
+    key: object
+    prompt: str
+    sampling: Sampling          # its `seeds` unused: `seed` is this prompt's
+    seed: int | None = None
+    adapter: str | None = None
+
+
+def list_feed(prompts: list[str], sampling: Sampling, adapter: str | None):
+    """A `take` for `serve` that hands out `prompts` in order (key = index), then None."""
+    shared = replace(sampling, seeds=None)
+    todo = iter(range(len(prompts)))
+
+    def take(n: int, wait: bool) -> list[Request] | None:
+        new = [Request(i, prompts[i], shared, sampling.seed_for(i), adapter) for i in islice(todo, n)]
+        return new or None
+    return take
+
+
+def serve(backend, take, window: int) -> Iterator[tuple[object, list[Completion]]]:
+    """Answer requests as `take(n, wait)` hands them out (up to n new `Request`s, blocking for
+    at least one when `wait`; None once no more will come), yielding (key, completions) in the
+    order answers finish with at most `window` requests in the engine. A backend with its own
+    `serve` (vLLM, OpenAI) refills as answers finish; others answer whole batches, each waiting
+    for its slowest answer."""
+    own = getattr(backend, "serve", None)
+    if own is not None:
+        return own(take, window)
+    return _batches(backend, take, window)
+
+
+def _batches(backend, take, window: int) -> Iterator[tuple[object, list[Completion]]]:
+    while (new := take(window, True)) is not None:
+        start = 0
+        while start < len(new):   # one call per run of requests with the same settings
+            end = start + 1
+            while end < len(new) and (new[end].sampling, new[end].adapter) == (new[start].sampling, new[start].adapter):
+                end += 1
+            group = new[start:end]
+            seeds = tuple(r.seed for r in group)
+            sampling = replace(group[0].sampling, seeds=None if all(s is None for s in seeds) else seeds)
+            outputs = backend.generate([r.prompt for r in group], sampling, adapter=group[0].adapter)
+            yield from ((r.key, out) for r, out in zip(group, outputs))
+            start = end
 
 
 def stream(backend, prompts: list[str], sampling: Sampling, adapter: str | None,
            window: int) -> Iterator[tuple[int, list[Completion]]]:
-    """(prompt index, completions) in the order answers finish, with at most `window` prompts
-    in the engine: the backend's own `stream` when it has one, else whole batches."""
-    own = getattr(backend, "stream", None)
-    if own is not None:
-        return own(prompts, sampling, adapter=adapter, window=window)
-    return chunked_stream(backend, prompts, sampling, adapter, window)
+    """(prompt index, completions) in the order answers finish (see `serve`)."""
+    return serve(backend, list_feed(prompts, sampling, adapter), window)
 
 
 def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:

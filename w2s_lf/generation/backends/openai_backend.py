@@ -14,7 +14,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from itertools import islice
 
 from w2s_lf.errors import W2SError
 from w2s_lf.generation.backends.base import DEFAULT_BATCH_SIZES, BackendInfo, Completion, Sampling
@@ -99,28 +98,29 @@ class OpenAIBackend:
         self.last_tokens = sum(used for _, used in results)
         return [completions for completions, _ in results]
 
-    def stream(self, prompts: list[str], sampling: Sampling, adapter: str | None = None,
-               window: int = 64) -> Iterator[tuple[int, list[Completion]]]:
-        """Yield (index, completions) as each request returns, keeping `window` in flight."""
-        name = adapter or self.model
-        todo = iter(range(len(prompts)))
-        running = {}
-
-        def add(i: int) -> None:
-            running[self.pool.submit(self._one, prompts[i], sampling, sampling.seed_for(i), name)] = i
-
+    def serve(self, take, window: int = 64) -> Iterator[tuple[object, list[Completion]]]:
+        """Yield (key, completions) as each request returns (see `base.serve`), keeping
+        `window` (at least `concurrency`) requests in flight."""
+        window = max(window, self.concurrency)
+        running: dict = {}
+        more = True
         try:
-            for i in islice(todo, max(window, self.concurrency)):
-                add(i)
-            while running:
+            while True:
+                if more and len(running) < window:
+                    new = take(window - len(running), not running)
+                    more = new is not None
+                    for r in new or ():
+                        future = self.pool.submit(self._one, r.prompt, r.sampling, r.seed, r.adapter or self.model)
+                        running[future] = r.key
+                if not running:
+                    if not more:
+                        return
+                    continue
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
-                    i = running.pop(future)
+                    key = running.pop(future)
                     completions, self.last_tokens = future.result()
-                    yield i, completions
-                    nxt = next(todo, None)
-                    if nxt is not None:
-                        add(nxt)
+                    yield key, completions
         finally:
             for future in running:
                 future.cancel()

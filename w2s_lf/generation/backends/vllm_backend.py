@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from itertools import count, islice
+from itertools import count
 from pathlib import Path
 
 from w2s_lf.errors import W2SError
@@ -121,47 +121,46 @@ class VllmBackend:
                            f"(it serves: {', '.join(self.adapters) or 'the base model only'})")
         return self._requests.get(adapter)
 
-    def _params(self, sampling: Sampling, i: int):
+    def _params(self, sampling: Sampling, seed: int | None):
         from vllm import SamplingParams
         return SamplingParams(n=sampling.n, temperature=sampling.temperature,
                               top_p=1.0 if sampling.greedy else sampling.top_p,
                               max_tokens=sampling.max_new_tokens, stop=list(sampling.stop),
-                              seed=sampling.seed_for(i))
+                              seed=seed)
 
     def generate(self, prompts: list[str], sampling: Sampling, adapter: str | None = None) -> list[list[Completion]]:
-        params = [self._params(sampling, i) for i in range(len(prompts))]
+        params = [self._params(sampling, sampling.seed_for(i)) for i in range(len(prompts))]
         outputs = self.llm.generate(prompts, params, use_tqdm=False, lora_request=self.lora_request(adapter))
         # vLLM returns request outputs in prompt order; completions are ordered by index.
         return [_completions(out) for out in outputs]
 
-    def stream(self, prompts: list[str], sampling: Sampling, adapter: str | None = None,
-               window: int = 256) -> Iterator[tuple[int, list[Completion]]]:
-        """Yield (index, completions) as each prompt finishes, refilling the engine as answers
-        leave it, so it never idles waiting for the slowest answer of a batch. `window` bounds
-        the prompts queued or running, as the batch size bounded a batch."""
+    def serve(self, take, window: int = 256) -> Iterator[tuple[object, list[Completion]]]:
+        """The continuous engine loop (see `base.serve`): requests are added as places free up,
+        so the engine never idles waiting for the slowest answer of a batch; `window` bounds the
+        requests queued or running, as the batch size bounded a batch."""
+        from vllm.sampling_params import RequestOutputKind
+
         engine = self.llm.llm_engine
-        lora = self.lora_request(adapter)
-        todo = iter(range(len(prompts)))
-        running: dict[str, int] = {}
-
-        def add(i: int) -> None:
-            from vllm.sampling_params import RequestOutputKind
-            params = self._params(sampling, i)
-            params.output_kind = RequestOutputKind.FINAL_ONLY   # one output per request, when done
-            rid = f"w2s-{next(self._ids)}"
-            engine.add_request(rid, prompts[i], params, lora_request=lora)
-            running[rid] = i
-
+        running: dict[str, object] = {}
+        more = True
         try:
-            for i in islice(todo, window):
-                add(i)
-            while running:
+            while True:
+                if more and len(running) < window:
+                    new = take(window - len(running), not running)
+                    more = new is not None
+                    for r in new or ():
+                        params = self._params(r.sampling, r.seed)
+                        params.output_kind = RequestOutputKind.FINAL_ONLY   # one output, when done
+                        rid = f"w2s-{next(self._ids)}"
+                        engine.add_request(rid, r.prompt, params, lora_request=self.lora_request(r.adapter))
+                        running[rid] = r.key
+                if not running:
+                    if not more:
+                        return
+                    continue
                 for out in engine.step():
                     if out.finished and out.request_id in running:
                         yield running.pop(out.request_id), _completions(out)
-                        nxt = next(todo, None)
-                        if nxt is not None:
-                            add(nxt)
         finally:
             if running and self.llm is not None:   # the caller stopped early: free the engine
                 engine.abort_request(list(running))
