@@ -164,11 +164,18 @@ class SharedEngine:
 
     def _started(self):
         if self.backend is None:
-            from w2s_lf.generation.backends import make_backend
-            options = backend_options(self.spec)
-            if self.spec.backend == "vllm":
-                options.setdefault("seed", self.spec.seed)
-            self.backend = make_backend(self.spec.backend, self.model, adapters=self.adapters, **options)
+            spec, options = self.spec, backend_options(self.spec)
+            if spec.backend == "vllm":
+                options.setdefault("seed", spec.seed)
+            if spec.data_parallel_size > 1:
+                from w2s_lf.generation.parallel import DataParallelEngine
+                cpus = options.pop("cpus_per_engine", 1)
+                self.backend = DataParallelEngine(spec.backend, self.model, self.adapters, options,
+                                                  spec.data_parallel_size, spec.tensor_parallel_size,
+                                                  spec.ray_address, cpus)
+            else:
+                from w2s_lf.generation.backends import make_backend
+                self.backend = make_backend(spec.backend, self.model, adapters=self.adapters, **options)
             self.starts += 1
         return self.backend
 
@@ -195,8 +202,6 @@ def run_jobs(jobs: JobsFile, progress: bool = True, engine: SharedEngine | None 
     Adapters are checked against the model before the engine starts, so a wrong path fails in
     a second. `engine` lets a caller keep the engine across calls (and read `starts`)."""
     configs = jobs.configs(progress)
-    if jobs.engine.data_parallel_size > 1:
-        raise W2SError("engine.data_parallel_size > 1 is not available yet; use 1")
     model = jobs.engine.model
     if jobs.engine.backend != "openai":
         from w2s_lf.generation.checks import check_adapter, check_model
