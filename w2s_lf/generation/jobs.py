@@ -167,9 +167,9 @@ class SharedEngine:
             spec, options = self.spec, backend_options(self.spec)
             if spec.backend == "vllm":
                 options.setdefault("seed", spec.seed)
+            cpus = options.pop("cpus_per_engine", 1)   # Ray's share of a node for each engine
             if spec.data_parallel_size > 1:
                 from w2s_lf.generation.parallel import DataParallelEngine
-                cpus = options.pop("cpus_per_engine", 1)
                 self.backend = DataParallelEngine(spec.backend, self.model, self.adapters, options,
                                                   spec.data_parallel_size, spec.tensor_parallel_size,
                                                   spec.ray_address, cpus)
