@@ -42,6 +42,15 @@ def test_jobs_file_parses_into_generation_configs(tmp_path):
     assert (c.k, c.temperature, c.adapter) == (4, 0.7, "/x")
 
 
+def test_a_single_run_is_a_one_job_file():
+    from w2s_lf.generation.jobs import EngineSpec, job_config, job_spec_of
+    cfg = GenerationConfig(model="m", output="o.jsonl", backend="hf", split="train_2", mode="few-shot",
+                           demos="w.jsonl", demo_ids=(1, 2, 3, 4), limit=5, seed=3, max_new_tokens=9,
+                           progress=False, backend_options={"dtype": "float32"})
+    engine = EngineSpec(model="m", backend="hf", seed=3, max_new_tokens=9, options={"dtype": "float32"})
+    assert job_config(engine, job_spec_of(cfg), progress=False) == cfg
+
+
 @pytest.mark.parametrize("data, message", [
     ({"engine": {"model": "m", "dtyp": "x"}, "jobs": [{"output": "o"}]}, "engine.dtyp: unknown key"),
     ({"engine": {"model": "m"}, "jobs": [{"output": "o", "adaptor": "a"}]},

@@ -45,6 +45,9 @@ from w2s_lf.cli import guarded, parse_overrides
 @click.option("--backend", type=click.Choice(["vllm", "openai", "hf"]), default="vllm", show_default=True)
 @click.option("--dtype", default="auto", show_default=True, help="vllm/hf: auto, bfloat16, float16, float32.")
 @click.option("--tensor-parallel-size", "--tp", "tp", default=1, show_default=True, help="vllm: GPUs per engine.")
+@click.option("--data-parallel-size", "--dp", "dp", default=1, show_default=True,
+              help="Engines, each --tp GPUs, as Ray actors (this node, or the cluster at --ray-address).")
+@click.option("--ray-address", help="With --dp > 1: a Ray cluster (HOST:PORT) to place the engines on.")
 @click.option("--max-model-len", type=int, help="vllm: context length to reserve KV cache for.")
 @click.option("--gpu-memory-utilization", default=0.9, show_default=True, help="vllm: GPU memory fraction.")
 @click.option("--prefix-caching/--no-prefix-caching", default=True, show_default=True,
@@ -61,7 +64,7 @@ from w2s_lf.cli import guarded, parse_overrides
 @guarded
 def generate(ctx, jobs_file, model, adapter, task, data_dir, split, input_file, mode, k, temperature, top_p, seed,
              demos, demo_strategy, demo_ids, shots, prompt_style, max_new_tokens, grade, gold_file, grader,
-             output, overwrite, limit, shard, batch_size, backend, dtype, tp, max_model_len,
+             output, overwrite, limit, shard, batch_size, backend, dtype, tp, dp, ray_address, max_model_len,
              gpu_memory_utilization, prefix_caching, enforce_eager, engine_arg, base_url, concurrency,
              retries, progress):
     """Generate answers for a split and grade them on the fly; rerun to resume.
@@ -114,6 +117,17 @@ def generate(ctx, jobs_file, model, adapter, task, data_dir, split, input_file, 
                            demos=demos, demo_strategy=demo_strategy, demo_ids=ids, shots=shots, grade=grade,
                            gold_file=gold_file, grader=grader, batch_size=batch_size, shard=shard,
                            limit=limit, overwrite=overwrite, progress=progress, backend_options=options)
+    if dp > 1:
+        if shard:
+            raise W2SError("--shard splits the work by hand; --dp splits it itself: use one of them")
+        from w2s_lf.generation.jobs import EngineSpec, JobsFile, job_spec_of, run_jobs
+        spec = EngineSpec(model=model, backend=backend, task=task, prompt_style=prompt_style, grader=grader,
+                          seed=seed, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                          tensor_parallel_size=tp, data_parallel_size=dp, ray_address=ray_address,
+                          options=options)
+        summary, = run_jobs(JobsFile(spec, [job_spec_of(cfg)]), progress=progress)
+        _report(output, summary)
+        return
     _report(output, run(cfg))
 
 

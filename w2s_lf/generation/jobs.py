@@ -149,6 +149,13 @@ def job_config(engine: EngineSpec, job: JobSpec, progress: bool = True) -> Gener
                             progress=progress, backend_options=backend_options(engine), **fields)
 
 
+def job_spec_of(cfg: GenerationConfig) -> JobSpec:
+    """The per-run part of a single run's config (the inverse of `job_config`)."""
+    fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(JobSpec)}
+    fields["demo_ids"] = list(cfg.demo_ids) if cfg.demo_ids is not None else None
+    return JobSpec(**fields)
+
+
 class SharedEngine:
     """The one engine of a jobs file, started on first use with every job's adapter loaded.
 
