@@ -1,44 +1,75 @@
-"""Benchmark: grade the paper's 14,000 released GSM8K outputs with seed mode, robust mode (one
-process, then all cores) and plain math-verify `parse` + `verify`, side by side.
+"""Benchmark: grading speed and agreement for GSM8K and MATH, every grader side by side in one process.
 
-    python scripts/bench_grading.py [--data ../shared/data/gair-w2s] [--limit N] [--workers N]
+Workloads, from the paper's released data (../shared/data/gair-w2s):
+- GSM8K: the 14,000 released zero-shot outputs (Llama-2-7B, Mistral-7B) on train_2, with their golds.
+- MATH: the 500 released MATH-500 reference solutions against their answers, then the paper's
+  released MATH model outputs (Gemma-2B and Mistral-7B, weak and ICL: 6,000 responses ending in
+  `\\boxed{}` and "The answer is:") against their golds, less the golds the paper's normaliser
+  visibly damaged (`\\le(` left of `\\left(`, `\\iny` of `\\infty`, `\\0` of a matrix row break).
 
-Prints items/s, accuracy and the ratios. Not a test: timings depend on the machine.
+For each workload: items/s of seed mode (1 process), robust mode (1 process, then all cores) and
+math-verify `parse` + `verify` (1 process, its defaults; MATH golds given as `$gold$`), the
+speed-ups over math-verify, accuracy, and how often robust and math-verify agree. Then the MATH
+class table (tests/math_grading_table.py): rows each grader gets right.
+
+    python scripts/bench_grading.py                      # both tasks (a few minutes)
+    python scripts/bench_grading.py --only math --limit 1000
+    ATEN_CPU_CAPABILITY=avx2 python scripts/bench_grading.py   # as an AVX2-only CPU
+
+Not a test: timings depend on the machine (and on its load: compare ratios, not items/s).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
+import re
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
 
-from w2s_lf.grading import default_workers, grade_many
+from w2s_lf.grading import batch, default_workers, grade, grade_many, symbolic
 from w2s_lf.io import read_jsonl
 
-MODELS = ("llama2_7b_gsm8k_1", "mistral_7b_gsm8k_1")
+GSM8K_MODELS = ("llama2_7b_gsm8k_1", "mistral_7b_gsm8k_1")
+MATH_RUNS = ("gemma_2b_iter1_weak", "gemma_2b_iter1_icl", "mistral_7b_iter1_weak", "mistral_7b_iter1_icl")
+# What the paper's normaliser did to some MATH golds: "\left(" lost "ft", "\infty" lost "ft",
+# "\\ " (a matrix row break and a space) lost "\ ", "\sec x" lost its space.
+DAMAGED_GOLD = re.compile(r"\\le[(\[]|\\iny|(?<!\\)\\(?=[\d-])|\{\}|\\(?:sin|cos|tan|sec|csc|cot|ln|log)(?!h)[a-zA-Z]")
 
 
-def load(data: Path, limit: int | None) -> tuple[list[str], list[str]]:
+def gsm8k_items(data: Path) -> tuple[list[str], list[str]]:
     golds = [r["answer"] for r in read_jsonl(data / "data/test/gsm8k_train_2.jsonl")]
     responses, gold_list = [], []
-    for model in MODELS:
-        path = data / "outputs/gsm8k_train_2/zero_shot" / model / "zero-shot/direct/results.jsonl"
-        rows = read_jsonl(path)
+    for model in GSM8K_MODELS:
+        rows = read_jsonl(data / "outputs/gsm8k_train_2/zero_shot" / model / "zero-shot/direct/results.jsonl")
         responses += [r["response"] for r in rows]
         gold_list += golds[:len(rows)]
-    if limit:
-        responses, gold_list = responses[:limit], gold_list[:limit]
     return responses, gold_list
 
 
-def math_verify_all(responses: list[str], golds: list[str]) -> list[bool]:
+def math_items(data: Path) -> tuple[list[str], list[str]]:
+    rows = read_jsonl(data / "data/test/math.jsonl")
+    responses, golds = [r["solution"] for r in rows], [r["answer"] for r in rows]
+    for run in MATH_RUNS:
+        with open(data / f"data/llama_factory/math/train_math_{run}.json", encoding="utf-8") as f:
+            for record in json.load(f):
+                if not DAMAGED_GOLD.search(record["gold"]):
+                    responses.append(record["output"])
+                    golds.append(record["gold"])
+    return responses, golds
+
+
+def math_verify_verdicts(responses: list[str], golds: list[str], task: str) -> list[bool]:
     from math_verify import parse, verify
-    return [verify(parse(gold), parse(response)) for response, gold in zip(responses, golds)]
+    wrap = (lambda g: "$" + g + "$") if task == "math" else (lambda g: g)
+    return [bool(verify(parse(wrap(gold)), parse(response))) for response, gold in zip(responses, golds)]
 
 
 def timed(fn):
@@ -47,36 +78,77 @@ def timed(fn):
     return out, time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get(
-        "W2S_SHARED", REPO.parent / "shared")) / "data" / "gair-w2s")
-    parser.add_argument("--limit", type=int, default=None, help="grade only the first N items")
-    parser.add_argument("--workers", type=int, default=default_workers())
-    args = parser.parse_args()
-    responses, golds = load(args.data, args.limit)
-    n = len(responses)
-    print(f"{n} items, {args.workers} cores for the all-cores run")
+def cpu_capability() -> str:
+    try:
+        import torch
+        return f"torch.backends.cpu.get_cpu_capability() = {torch.backends.cpu.get_cpu_capability()}"
+    except ImportError:
+        return f"platform: {platform.machine()} {platform.processor() or ''}".strip()
 
-    def rate(seconds):
-        return n / seconds
+
+def bench(task: str, responses: list[str], golds: list[str], workers: int) -> dict:
+    n = len(responses)
     runs = {}
-    grades, s = timed(lambda: grade_many(responses, golds, "gsm8k", "seed", workers=1))
+    grades, s = timed(lambda: grade_many(responses, golds, task, "seed", workers=1))
     runs["seed, 1 process"] = (s, sum(g.correct for g in grades))
-    grades, s = timed(lambda: grade_many(responses, golds, "gsm8k", "robust", workers=1))
-    runs["robust, 1 process"] = (s, sum(g.correct for g in grades))
-    from w2s_lf.grading import batch
+    robust, s = timed(lambda: grade_many(responses, golds, task, "robust", workers=1))
+    runs["robust, 1 process"] = (s, sum(g.correct for g in robust))
     batch.MIN_ITEMS_PER_WORKER = 1   # use every core asked for, however few items
-    grades, s = timed(lambda: grade_many(responses, golds, "gsm8k", "robust", workers=args.workers))
-    runs[f"robust, {args.workers} processes"] = (s, sum(g.correct for g in grades))
-    import math_verify  # noqa: F401 - import time is not grading time
-    results, s = timed(lambda: math_verify_all(responses, golds))
-    runs["math-verify parse+verify, 1 process"] = (s, sum(results))
+    grades, s = timed(lambda: grade_many(responses, golds, task, "robust", workers=workers))
+    runs[f"robust, {workers} processes"] = (s, sum(g.correct for g in grades))
+    verdicts, s = timed(lambda: math_verify_verdicts(responses, golds, task))
+    runs["math-verify parse+verify, 1 process"] = (s, sum(verdicts))
 
     base = runs["math-verify parse+verify, 1 process"][0]
+    print(f"\n{task.upper()}: {n} items")
     print(f"{'grader':40} {'seconds':>8} {'items/s':>10} {'x math-verify':>14} {'accuracy':>9}")
     for name, (seconds, correct) in runs.items():
-        print(f"{name:40} {seconds:8.2f} {rate(seconds):10.0f} {base / seconds:14.1f} {correct / n:9.2%}")
+        print(f"{name:40} {seconds:8.2f} {n / seconds:10.0f} {base / seconds:14.1f} {correct / n:9.2%}")
+    agree = sum(g.correct == v for g, v in zip(robust, verdicts))
+    print(f"robust and math-verify agree on {agree}/{n} items ({agree / n:.2%})")
+    return {"ratio": base / runs["robust, 1 process"][0], "agree": agree, "n": n}
+
+
+def table_agreement() -> None:
+    from math_grading_table import ROWS
+    from math_verify import parse, verify
+    ours = theirs = agree = 0
+    for cls, response, gold, right in ROWS:
+        mine = grade(response, gold, "math").correct
+        pred = response if cls == "extraction" else "$" + response + "$"
+        mv = bool(verify(parse("$" + gold + "$"), parse(pred)))
+        ours += mine == right
+        theirs += mv == right
+        agree += mine == mv
+    print(f"\nMATH class table ({len(ROWS)} rows): robust right on {ours}, math-verify on {theirs}; "
+          f"they agree on {agree}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog="\n\n".join(__doc__.split("\n\n")[3:5]),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get(
+        "W2S_SHARED", REPO.parent / "shared")) / "data" / "gair-w2s")
+    parser.add_argument("--limit", type=int, default=None, help="grade only the first N items of each task")
+    parser.add_argument("--workers", type=int, default=default_workers())
+    parser.add_argument("--only", choices=("gsm8k", "math"), default=None, help="one task only")
+    args = parser.parse_args()
+    print(cpu_capability())
+    print(f"python {platform.python_version()}, {args.workers} cores for the all-cores runs")
+    import math_verify  # noqa: F401 - import and grammar build time are not grading time
+    symbolic.warm_up()
+    summary = {}
+    for task, load in (("gsm8k", gsm8k_items), ("math", math_items)):
+        if args.only in (None, task):
+            responses, golds = load(args.data)
+            if args.limit:
+                responses, golds = responses[:args.limit], golds[:args.limit]
+            summary[task] = bench(task, responses, golds, args.workers)
+    print("\nrobust (1 process) vs math-verify: " + ", ".join(
+        f"{task.upper()} {s['ratio']:.1f}x" for task, s in summary.items()))
+    if args.only in (None, "math"):
+        table_agreement()
 
 
 if __name__ == "__main__":

@@ -59,6 +59,10 @@ FRACTIONS = [
     ("0.333333", "\\frac{1}{3}", True),
     ("0.33", "\\frac{1}{3}", False),                # MATH asks for the exact value
     ("0.3", "\\frac13", False),
+    ("0.\\overline{4}", "\\frac49", True),          # a repeating decimal is exact
+    ("0.1\\overline{6}", "\\frac{1}{6}", True),
+    ("3:4", "\\frac34", True),                      # a ratio is its quotient
+    ("3:4", "3:1", False),
 ]
 
 MIXED_NUMBERS = [
@@ -115,6 +119,9 @@ DEGREES_AND_UNITS = [
     ("\\$42", "42", True),
     ("6 \\text{ cm}", "5", False),
     ("\\frac{\\pi}{2}", "90^\\circ", False),        # radians are not the degrees asked for
+    ("40 min", "40", True),
+    ("250 cm2", "250", True),
+    ("(30^\\circ, 60^\\circ)", "(30,60)", True),
 ]
 
 RELATIONS = [
@@ -148,6 +155,10 @@ INTERVALS = [
     ("[2, 5)", "[2, 5)", True),
     ("(\\frac{3}{5}, \\frac{8}{3}]", "\\left(\\frac35, \\frac83\\right]", True),
     ("\\{-1\\} \\cup [0,7)", "\\{-1\\}\\cup[0,7)", True),
+    ("(-\\infty,-2)\\cup(-2,\\infty)", "(-\\infty,-2)\\cup(-2,0)\\cup[0,\\infty)", True),   # the same set, cut differently
+    ("(-\\infty,1]\\cup[1,3)", "(-\\infty,3)", True),
+    ("[1,2]\\cup[3,4]", "[1,4]", False),
+    ("(-\\infty,-2)\\cup(-2,0)\\cup(0,2)\\cup(2,\\infty)", "(-\\infty,-8)\\cup(-8,-2)\\cup(-2,\\infty)", False),
 ]
 
 SETS = [
@@ -221,6 +232,23 @@ SYMBOLIC = [
     ("\\frac{\\pi r}{h+r}", "\\frac{\\pi r}{r+h}", True),
     ("\\sec^2 y", "\\tan^2 y+1", True),
     ("(a+5)(b+2)", "(+5)(b+2)", False),
+    ("3y", "108", False),                            # a variable is not a number
+    ("x(x+1)", "x^2+x", True),
+    ("\\sqrt{x^2}", "x", False),                      # |x|, not x
+    ("19x^3+76x", "19x(x^2+4)", True),
+    ("7x^5+12x^2+10x+2", "7x^5+12x^2+3x+9", False),
+    ("\\log_3 27", "3", True),
+    ("\\log 100", "2", True),                        # \log is base 10
+    ("x_1+x_2", "x_2+x_1", True),
+    ("\\theta+1", "1+\\theta", True),
+]
+
+COMPLEX = [   # i is the imaginary unit
+    ("1+2i", "2i+1", True),
+    ("i^2", "-1", True),
+    ("\\frac{2}{3i}", "-\\frac{2}{3}i", True),
+    ("5i", "-1+12i", False),
+    ("3-i", "3+i", False),
 ]
 
 TEXT_AND_CHOICES = [
@@ -235,12 +263,15 @@ TEXT_AND_CHOICES = [
     ("204_5", "204_5", True),
     ("204_{5}", "204_5", True),
     ("1112122_3", "1112112_3", False),
+    ("\\text{Infinite}", "72", False),
+    ("\\text{even}", "\\text{Even}", True),
+    ("\\text{neither}", "\\frac{1}{2}", False),
 ]
 
 CLASSES = {
     "extraction": EXTRACTION, "fractions": FRACTIONS, "mixed numbers": MIXED_NUMBERS,
     "decimals and separators": DECIMALS, "percents": PERCENTS, "degrees and units": DEGREES_AND_UNITS,
     "relations": RELATIONS, "intervals": INTERVALS, "sets": SETS, "tuples": TUPLES, "matrices": MATRICES,
-    "roots and pi": ROOTS_AND_PI, "symbolic": SYMBOLIC, "text and choices": TEXT_AND_CHOICES,
+    "roots and pi": ROOTS_AND_PI, "symbolic": SYMBOLIC, "complex": COMPLEX, "text and choices": TEXT_AND_CHOICES,
 }
 ROWS = [(name, *row) for name, rows in CLASSES.items() for row in rows]

@@ -32,6 +32,11 @@ MATH_VERIFY_WRONG = {
     "The answer is 5.\nQuestion: what is 2+2?\nAnswer: 4":
         "it reads the answer to a question the model made up after its own (the recipe's prompt format)",
     "1 000": "in LaTeX mode a space-grouped number is not one number",
+    "0.\\overline{4}": "it does not read a repeating decimal",
+    "0.1\\overline{6}": "it does not read a repeating decimal",
+    "250 cm2": "a unit with a power written without ^ stays in the answer",
+    "i^2": "i is the imaginary unit in MATH, a plain symbol to math-verify (without a word boundary)",
+    "\\frac{2}{3i}": "the same: 2/(3i) is -2i/3 only when i*i = -1",
 }
 
 
@@ -51,12 +56,8 @@ def test_agreement_with_math_verify():
 
 
 FAST_CLASSES = ("fractions", "mixed numbers", "decimals and separators", "percents", "degrees and units",
-                "tuples", "matrices", "roots and pi", "text and choices", "intervals", "sets")
-NEEDS_SYMBOLIC = {   # constants the fast path leaves to math-verify on purpose
-    "(-\\infty, -3] \\cup [2, \\infty)": "a union against one interval: the same set may be cut differently",
-    "\\{1\\pm\\sqrt{5},-2\\}": "\\pm",
-    "1 \\pm \\sqrt{19}": "\\pm (string-equal after canonicalisation, so it never gets that far)",
-}
+                "tuples", "matrices", "roots and pi", "text and choices", "intervals", "sets", "complex")
+NEEDS_SYMBOLIC = {}   # constants the fast path leaves to math-verify on purpose: none in the table
 
 
 def test_constants_never_reach_the_symbolic_layer(monkeypatch):
@@ -74,8 +75,13 @@ FAST = [   # (pred, gold, verdict): decided by values.py alone
     ("2^{10}", "1024", True), ("5!", "120", True), ("\\binom{5}{2}", "10", True), ("8^{2/3}", "4", True),
     ("(1,\\infty)", "(1,\\infty)", True), ("(1,\\infty)", "[1,\\infty)", False), ("\\{5\\}", "5", True),
     ("(1,2)", "3", False), ("1,2", "2,1,1", True), ("50%", "\\frac12", True), ("\\pi", "\\frac{22}{7}", False),
+    ("1\\pm2", "3,-1", True), ("\\sin(2)", "0.909297", True), ("x+1", "1", False), ("(x-1)^{20}", "(1-x)^{20}", True),
+    ("(x+1)^2", "x^2+2x+1", True), ("\\frac{x^2-1}{x-1}", "x+1", True), ("\\sqrt{x}", "x", False),
+    ("\\sin x", "1", False), ("(1,2),(3,4)", "1", False), ("\\sqrt{-4}", "2i", True), ("e^{i\\pi}", "-1", True),
+    ("2\\sin 30^\\circ", "1", True), ("(a),(b),(c),(e)", "5", False), ("\\{\\frac{1}{3}\\}", "(1,2)", False),
+    ("-37_8", "27_8", False), ("e", "2.718281828", True), ("5p+e", "7p+4e", False), ("\\frac{\\sqrt{2}}{6}(sidelength)^3", "\\frac{1}{12}", False),
 ]
-UNDECIDED = ["x+1", "\\sin(2)", "1\\pm2", "2x=1", "1, 2, \\ldots", "\\sqrt{-1}", "1/0", "e", "i", "2^10"]
+UNDECIDED = ["2x=1", "x<1", "1, 2, \\ldots", "\\sqrt[4]{-1}", "1/0", "E", "2^10", "|x|", "\\{1\\}\\cap\\{2\\}"]
 
 
 @pytest.mark.parametrize("pred,gold,verdict", FAST)

@@ -26,11 +26,16 @@ _REPLACEMENTS = (
     ("\\!", ""), ("\\,", ""), ("\\;", ""), ("\\:", ""), ("~", " "), ("\u00a0", " "),
     ("\\qquad", " "), ("\\quad", " "), ("\\textnormal{", "\\text{"), ("\\textrm{", "\\text{"),
     ("\\mbox{", "\\text{"), ("\\mathrm{", "\\text{"), ("\\textbf{", "\\text{"), ("\\textit{", "\\text{"),
-    ("\\mathbf{", "\\text{"), ("^\\circ", ""), ("^{\\circ}", ""), ("\\circ", ""), ("\\degree", ""),
-    ("°", ""), ("\\%", "%"), ("\\$", ""), ("$", ""), ("{,}", ""), ("∞", "\\infty"), ("\\infin", "\\infty"),
+    ("\\mathbf{", "\\text{"), ("\\%", "%"), ("\\$", ""), ("$", ""), ("{,}", ""), ("∞", "\\infty"), ("\\infin", "\\infty"),
     ("\\dots", "\\ldots"), ("\\cdots", "\\ldots"), ("…", "\\ldots"), ("\\geq", "\\ge"), ("\\leq", "\\le"),
-    ("\\neq", "\\ne"),
+    ("\\neq", "\\ne"), ("−", "-"), ("–", "-"), ("π", "\\pi "), ("⋅", "\\cdot "), ("·", "\\cdot "),
+    ("×", "\\times "), ("÷", "\\div "), ("∪", "\\cup "), ("≤", "\\le "), ("≥", "\\ge "), ("≠", "\\ne "),
 )
+# A degree sign where a value ends (`90^\circ`, `(30^\circ, 60^\circ)`); with `\sin 30^\circ` it stays.
+_DEGREES = re.compile(r"(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|°|\\degree)(?=\s*(?:$|[,)\]]|\\\}|\\text))")
+_TRIGONOMETRY = re.compile(r"\\(?:sin|cos|tan|sec|csc|cot)")
+_UNICODE_ROOT = re.compile(r"√\s*(\d+(?:\.\d+)?|[A-Za-z])")
+_PLAIN_NAMES = re.compile(r"(?<![\\A-Za-z])(sqrt|pi)(?![A-Za-z])")
 _SIZING = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big)(?![A-Za-z])\.?")
 _SIZED = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big)\s*(\\?[()\[\]{}|])")
 _ESCAPED_SPACE = re.compile(r"(?<!\\)\\ ")   # `\ ` but not the row break in `1 \\ 2`
@@ -41,6 +46,7 @@ _PERCENT_WORD = re.compile(r"(?<=[\d}])\s*(?:percent(?:age)?|pct)\b", re.IGNOREC
 _ASSIGNED = re.compile(r"[A-Za-z](?:_\{?\w{1,3}\}?)?|\\(?:alpha|beta|gamma|theta|lambda|mu)"
                        r"|\([A-Za-z](?:,[A-Za-z])*\)")
 _LETTER_OUTSIDE_COMMAND = re.compile(r"(?<![\\A-Za-z])[A-Za-z]")
+_SUBSCRIPT_DIGIT = re.compile(r"_(\d)(?=\s+\d)")
 _FRAC_DIGITS = re.compile(r"\\frac(\d)(\d)")
 _FRAC_DIGIT_FIRST = re.compile(r"\\frac(\d)\{")
 _FRAC_DIGIT_SECOND = re.compile(r"\\frac\{([^{}]*)\}(\d)")
@@ -48,6 +54,8 @@ _SQRT_DIGIT = re.compile(r"\\sqrt(\d)")
 _SPACE_AFTER_COMMAND = re.compile(r"(\\[A-Za-z]+)\s+(?=[A-Za-z])")
 _LIST_COMMA = re.compile(r"(?<=\d),\s+(?=\d{3}(?![\d.]))")   # "32, 349": not 32349
 _PLAIN_WORDS = re.compile(r"[A-Za-z][A-Za-z .,'()-]*")
+_UNIT_WORD = re.compile(r"[A-Za-z]{2,}[23]?")                  # miles, cm2
+_GLUED_UNIT = re.compile(r"(?<=\d)(?:cm|mm|km|min|mins|hrs?|sec|kg|ft|miles)(?:\^?\{?[23]\}?)?$")   # 40min
 _NOT_UNITS = frozenset(("pi", "and", "or", "i", "e"))
 
 
@@ -60,7 +68,7 @@ def _unit_words_removed(s: str) -> str:
         if word in ("^2", "^3", "²", "³"):
             keep -= 1
             continue
-        if not (len(word) >= 2 and word.isascii() and word.isalpha()) or word.lower() in _NOT_UNITS:
+        if not _UNIT_WORD.fullmatch(word) or word.lower() in _NOT_UNITS:
             break
         keep -= 1
     if keep == len(tokens) or not tokens[keep - 1][-1:] in "0123456789})]%":
@@ -74,7 +82,8 @@ def _units_removed(s: str) -> str:
         if m is None or not s[:m.start()].strip():
             break
         s = s[:m.start()].rstrip()
-    return _unit_words_removed(s)
+    s = _unit_words_removed(s)
+    return _GLUED_UNIT.sub("", s)
 
 
 def split_top(s: str, separator: str) -> list[str]:
@@ -135,9 +144,14 @@ def canonical_math(answer: str) -> str:
     number = math_number(s)
     if number is not None:
         return numbers.format_number(number)
+    if not s.isascii():
+        s = _UNICODE_ROOT.sub(r"\\sqrt{\1}", s).replace("√", "\\sqrt")
+    s = _PLAIN_NAMES.sub(r"\\\1", s)   # sqrt(3), 4/pi
     for before, after in _REPLACEMENTS:
         if before in s:
             s = s.replace(before, after)
+    if ("circ" in s or "°" in s or "degree" in s) and not _TRIGONOMETRY.search(s):
+        s = _DEGREES.sub("", s)
     if "\\" in s:
         s = _ESCAPED_SPACE.sub(" ", s)
         s = _SIZED.sub(r"\1", s)
@@ -154,6 +168,7 @@ def canonical_math(answer: str) -> str:
             break
         s = _TEXT.sub(r"\1", s)
     s = _assignment_removed(s.strip())
+    s = _SUBSCRIPT_DIGIT.sub(r"_{\1}", s)   # `\log_3 27` is not `\log_327`
     s = _spacing_removed(s.strip()).rstrip(".,").strip()
     if "\\frac" in s:
         s = _FRAC_DIGITS.sub(r"\\frac{\1}{\2}", s)

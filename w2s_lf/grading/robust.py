@@ -60,6 +60,8 @@ LOOP_PROBE_CHARS = 24
 _END_OF_TURN = ("<|im_start|>", "<|im_end|>", "<|eot_id|>", "<|endoftext|>", "</s>")
 BARE_ANSWER_CHARS = 80     # a response or final line this short may be the answer itself
 _ENVIRONMENT = re.compile(r"\\(?:begin|end)\{\w+\}(?:\{[lcr|]*\})?")
+_CHOICES = frozenset("ABCDE")
+_LONG_WORD = re.compile(r"[A-Za-z]{3,}")
 _INEQUALITY = re.compile(r"[<>!]=|=[<>]")
 _SENTENCE_BREAK = re.compile(r"\.(?:\s|$)|\n")
 _WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
@@ -302,6 +304,11 @@ def compare(pred: str, gold: str, numeric: bool) -> tuple[bool, str | None]:
     return False, None   # a number against a non-number (a clock time, a word): no symbolic meaning
 
 
+def _is_words(answer: str) -> bool:
+    """Words ("even", "Devon"), or a choice letter ("C"): text, not a value."""
+    return bool(_PLAIN_TEXT.fullmatch(answer) and (_LONG_WORD.search(answer) or answer in _CHOICES))
+
+
 def _equation_sides(answer: str) -> list[str]:
     if "=" not in answer or _INEQUALITY.search(answer):
         return [answer]
@@ -310,11 +317,15 @@ def _equation_sides(answer: str) -> list[str]:
 
 def _compare_math(pred: str, gold: str) -> tuple[bool, str | None]:
     """Exact numbers, then words, then the values of constants (`values.py`), then math-verify."""
+    if not gold:
+        return False, "empty gold answer"
     p, g = math_number(pred), math_number(gold)
     if p is not None and g is not None:
         return numbers.numbers_equal(p, g, False), None
     if _PLAIN_TEXT.fullmatch(pred) and _PLAIN_TEXT.fullmatch(gold):   # words: no symbolic meaning
         return "".join(pred.split()).casefold() == "".join(gold.split()).casefold(), None
+    if _is_words(pred) != _is_words(gold):   # "Infinite" is not 72, "even" is not \frac{1}{2}
+        return False, None
     sides = _equation_sides(pred)
     if len(sides) > 1 and len(_equation_sides(gold)) == 1:
         # "\frac12 \cdot 3 = \frac32" against "\frac32": the prediction's result is its last side
