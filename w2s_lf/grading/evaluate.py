@@ -17,7 +17,7 @@ import cmath
 import math
 from fractions import Fraction
 
-MAX_EXACT_POWER_BITS = 200_000
+MAX_EXACT_BITS = 50_000      # larger exact values become floats (big-int gcds get slow)
 MAX_ROOT_INDEX = 12
 MAX_FACTORIAL = 100
 MAX_BINOMIAL = 1000
@@ -44,7 +44,15 @@ class VariableFound(Undecided):
 
 
 def _clean(x):
-    """A computed value, checked: no NaN or infinity from overflow; complex only if imaginary."""
+    """A computed value, checked: no NaN or infinity from overflow; complex only if imaginary;
+    exact only while small (a float beyond `MAX_EXACT_BITS`)."""
+    if isinstance(x, Fraction):
+        if max(x.numerator.bit_length(), x.denominator.bit_length()) <= MAX_EXACT_BITS:
+            return x
+        try:
+            return float(x)
+        except OverflowError:
+            raise Undecided("too large") from None
     if isinstance(x, complex):
         if not (math.isfinite(x.real) and math.isfinite(x.imag)):
             raise Undecided("not a finite number")
@@ -106,7 +114,7 @@ def _power(base, exponent):
             raise Undecided("division by zero")
         if isinstance(base, Fraction):
             bits = abs(e) * max(base.numerator.bit_length(), base.denominator.bit_length())
-            if bits <= MAX_EXACT_POWER_BITS:
+            if bits <= MAX_EXACT_BITS:
                 return base ** e
             return _clean(float(base) ** e)
         if abs(e) > 10_000:

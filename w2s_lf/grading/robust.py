@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 
 from w2s_lf.grading import numbers
+from w2s_lf.grading.bounded import GradingTimeout, deadline
 from w2s_lf.grading.mathtext import canonical_math, math_number, split_top
 from w2s_lf.grading.spans import box_end, boxed_answer, math_spans
 from w2s_lf.grading.symbolic import symbolic_equal
@@ -38,6 +39,7 @@ from w2s_lf.grading.values import fast_equal
 from w2s_lf.latex import last_boxed
 
 MAX_TAIL_CHARS = 16_000
+FAST_SECONDS = 0.5       # the fast path's deadline (symbolic.SYMBOLIC_SECONDS follows it)
 MAX_MARKERS = 8          # markers examined, from the last one back
 MAX_CANDIDATE_CHARS = 400
 FALLBACK_LINES = 3       # the last-number fallback looks at this many final lines
@@ -331,7 +333,11 @@ def _compare_math(pred: str, gold: str) -> tuple[bool, str | None]:
         # "\frac12 \cdot 3 = \frac32" against "\frac32": the prediction's result is its last side
         # (math-verify's rule too; a gold equation is never cut, so "2x+z=1" is not "1").
         return _compare_math(canonical_math(sides[-1]), gold) if sides[-1].strip() else (False, None)
-    fast = fast_equal(pred, gold)
+    try:
+        with deadline(FAST_SECONDS):   # bounded by construction; this is the safety net
+            fast = fast_equal(pred, gold)
+    except GradingTimeout:
+        return False, "timeout"
     if fast is not None:
         return fast, None
     return symbolic_equal(pred, gold)

@@ -3,23 +3,33 @@
 Most MATH answers are constants: `\\frac{3}{56}`, `3\\sqrt{13}`, `\\frac{9\\pi}{4}`, `(3, \\frac{\\pi}{2})`,
 `[-1, 0) \\cup (1, \\infty)`, `\\{1, -2\\}`, a matrix. Their values decide equivalence in microseconds,
 where sympy needs milliseconds. This module reads an answer's structure (tuple, interval, set,
-union, matrix, mixed number, base-n numeral, percentage) from a token list; each scalar goes to
-the safe expression evaluator of `evaluate.py`. Nothing is ever evaluated as code.
+union, matrix, `a \\pm b`, mixed number, repeating decimal, ratio, base-n numeral, percentage)
+from a token list; each scalar goes to the safe expression evaluator of `evaluate.py`. Nothing
+is ever evaluated as code. An item that cannot be read stays `Opaque`: the shape of its group
+may still decide (a 4-item list is not a number).
 
-`fast_equal` answers True or False only when both sides are fully understood constants of
-comparable kinds, and None otherwise (variables, functions, relations, `\\pm`, a set against a
-tuple): the caller then asks the symbolic layer. The rules follow math-verify's, so that the
-fast path and the symbolic layer agree:
+Answers with variables are compared at three sets of exact rational probe points: different at
+one point means not equivalent (`3y` is not `108`, `x^2+4x+5` is not `x^2+4x+9`); equal at
+all of them means equivalent (`19x(x^2+4)` is `19x^3+76x`), except when a function occurs,
+whose branches a few points can miss (`\\arcsin(\\sin x)` is not `x`): that goes to math-verify.
+
+`fast_equal` answers True or False when it can tell, and None otherwise (relations, `|x|`,
+set operations other than a union, a set against a same-size tuple, unreadable items): the
+caller then asks the symbolic layer. The rules follow math-verify's, so that the fast path
+and the symbolic layer agree:
 
 - a value written as a decimal equals another when both round to the same 6 decimals
-  (`0.333333` is `\\frac13`, `0.33` is not); other constants must agree to 1e-9 (relative);
+  (`0.333333` is `\\frac13`, `0.33` is not); other values must agree to 1e-9 (relative), and
+  differ by more than 1e-6 to be different (in between: undecided);
 - a percentage equals its number and its fraction: `28\\%` is `28` and `0.28`;
 - tuples and intervals are ordered and keep their brackets (`(0,1)` is not `[0,1]`); sets and
-  bare lists (`-2, 1`) are unordered; matrices compare entry by entry;
-- a mixed number is a sum: `2\\frac{1}{2}` is `\\frac52`.
+  bare lists (`-2, 1`) are unordered; unions of intervals are compared as sets of numbers;
+  matrices compare entry by entry;
+- a mixed number is a sum: `2\\frac{1}{2}` is `\\frac52`; `204_5` against `204` compares digits.
 
 Bounded: inputs pass `bounded.check_expression` (length, nesting, powers, factorials), groups
-and matrices hold at most `MAX_ITEMS` items, and `evaluate.py` caps every power and root.
+and matrices hold at most `MAX_ITEMS` items, and `evaluate.py` caps every power, root and
+exact value; `robust.py` also runs this under a deadline.
 """
 
 from __future__ import annotations
