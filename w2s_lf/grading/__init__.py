@@ -7,8 +7,8 @@
 
 Modes: "robust" (default; right about numbers, LaTeX, chat phrasings) and "seed" (the paper's
 rules exactly, for reproducing its results). See the module docstrings of `seed`, `robust`,
-`numbers`, `spans`, `mathtext`, `values`, `symbolic`, `bounded` and `batch` for the design and its
-known differences.
+`numbers`, `spans`, `mathtext`, `values`, `evaluate`, `fastpath`, `symbolic`, `bounded` and
+`batch` for the design and its known differences.
 """
 
 from w2s_lf.grading.batch import (

@@ -22,8 +22,9 @@ Answers are canonicalised so that equal plain numbers get equal strings (majorit
 compares strings): `1,000`, `1000.00` and `$1000` all become `1000`; LaTeX answers get
 `mathtext.canonical_math`. Comparison then goes (1) canonical string equality, (2) exact
 numbers (`numbers.py`), (3) text answers without case, and for MATH-style tasks (4) the values of
-constants, tuples, intervals, sets and matrices (`values.py`), (5) math-verify for the rest
-(`symbolic.py`): expressions with variables, relations, `\\pm`.
+constants, tuples, intervals, sets and matrices, and expressions with variables at probe points
+(`values.py`, `fastpath.py`), (5) math-verify for the rest (`symbolic.py`): relations, functions
+that probing cannot settle, sets against tuples.
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ import re
 
 from w2s_lf.grading import numbers
 from w2s_lf.grading.bounded import GradingTimeout, deadline
+from w2s_lf.grading.fastpath import fast_equal
 from w2s_lf.grading.mathtext import canonical_math, math_number, split_top
 from w2s_lf.grading.spans import box_end, boxed_answer, math_spans
 from w2s_lf.grading.symbolic import symbolic_equal
-from w2s_lf.grading.values import fast_equal
 from w2s_lf.latex import last_boxed
 
 MAX_TAIL_CHARS = 16_000
@@ -318,7 +319,7 @@ def _equation_sides(answer: str) -> list[str]:
 
 
 def _compare_math(pred: str, gold: str) -> tuple[bool, str | None]:
-    """Exact numbers, then words, then the values of constants (`values.py`), then math-verify."""
+    """Exact numbers, then words, then values (`fastpath.py`), then math-verify."""
     if not gold:
         return False, "empty gold answer"
     p, g = math_number(pred), math_number(gold)
