@@ -21,8 +21,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 RAY = str(Path(sys.executable).parent / "ray")
 # Ray 2.60 turns token authentication on for a new head when a token exists (~/.ray/auth_token),
@@ -46,9 +46,10 @@ def _node_ports() -> list[str]:
 
 
 def _alive_nodes(address: str, env: dict) -> int:
-    script = ("import ray; ray.init(address=%r, logging_level='ERROR', log_to_driver=False); "
-              "print(sum(n['Alive'] for n in ray.nodes()))" % address)
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    script = (f"import ray; ray.init(address={address!r}, logging_level='ERROR', log_to_driver=False); "
+              "print(sum(n['Alive'] for n in ray.nodes()))")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60,
+                         check=False)
     return int(out.stdout.strip() or 0) if out.returncode == 0 else 0
 
 

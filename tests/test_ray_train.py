@@ -20,7 +20,7 @@ import pytest
 import yaml
 from ray_cluster import local_ray_cluster
 
-from w2s_lf.ray_train import RayJob, order_ranks, rank_env, rank_config
+from w2s_lf.ray_train import RayJob, order_ranks, rank_config, rank_env
 from w2s_lf.train import prepare_output_dir
 
 TWO_NODES = RayJob(workers=2, gpus_per_worker=0, placement="STRICT_SPREAD")   # one rank per node
@@ -163,7 +163,7 @@ def test_rerun_drops_a_checkpoint_cut_off_while_written(tmp_path):
 
 
 def test_ranks_get_the_controllers_settings_but_not_its_devices():
-    from w2s_lf.ray_train import forwarded_env
-    env = forwarded_env({"NCCL_SOCKET_IFNAME": "ib0", "HF_HOME": "/shared/hf", "PYTHONPATH": "/repo",
-                         "CUDA_VISIBLE_DEVICES": "0", "RAY_ADDRESS": "h:6379", "USE_RAY": "1", "HOME": "/root"})
-    assert env == {"NCCL_SOCKET_IFNAME": "ib0", "HF_HOME": "/shared/hf", "PYTHONPATH": "/repo"}
+    from w2s_lf.ray_env import CODE, actor_env
+    env = actor_env({"NCCL_SOCKET_IFNAME": "ib0", "HF_HOME": "/shared/hf", "PYTHONPATH": "/repo",
+                     "CUDA_VISIBLE_DEVICES": "0", "RAY_ADDRESS": "h:6379", "USE_RAY": "1", "HOME": "/root"})
+    assert env == {"NCCL_SOCKET_IFNAME": "ib0", "HF_HOME": "/shared/hf", "PYTHONPATH": f"{CODE}:/repo"}

@@ -37,16 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from w2s_lf.errors import W2SError
+from w2s_lf.ray_env import actor_env
 
 # How long a rank may wait in a collective before the job fails (transformers' own default).
 # LLaMA-Factory's examples use 180000000 s (5.7 years): a hung rank then never ends the job.
 DDP_TIMEOUT = 1800
 PLACEMENTS = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
-# Driver environment the ranks need too (model cache, offline mode, NCCL/gloo interfaces, our
-# code); never CUDA_VISIBLE_DEVICES (set per node from Ray's GPU assignment) nor RAY_*.
-FORWARD_PREFIXES = ("HF_", "HUGGINGFACE_", "TRANSFORMERS_", "NCCL_", "GLOO_", "TORCH_", "PYTORCH_", "WANDB_",
-                    "W2S_", "OMP_", "MKL_", "ONEDNN_", "ATEN_", "TOKENIZERS_")
-FORWARD_NAMES = ("PYTHONPATH", "DISABLE_VERSION_CHECK")
 PATH_KEYS = ("output_dir", "dataset_dir", "deepspeed", "tokenized_path")
 MODEL_KEYS = ("model_name_or_path", "adapter_name_or_path", "ref_model", "ref_model_adapters")
 
@@ -103,12 +99,6 @@ def rank_config(cfg: dict, gpus_per_worker: int, base: str | Path | None = None)
         out.pop("deepspeed", None)   # ZeRO needs an accelerator
     out["ddp_timeout"] = min(int(out.get("ddp_timeout") or DDP_TIMEOUT), DDP_TIMEOUT)
     return out
-
-
-def forwarded_env(environ: dict[str, str] | None = None) -> dict[str, str]:
-    environ = os.environ if environ is None else environ
-    return {k: v for k, v in environ.items()
-            if k in FORWARD_NAMES or (k.startswith(FORWARD_PREFIXES) and k != "CUDA_VISIBLE_DEVICES")}
 
 
 def ray_driver_command(config_path: str | Path, job: RayJob) -> list[str]:
@@ -221,7 +211,7 @@ def _supervise(ray, actors: list, refs: list) -> None:
         rank = pending.pop(done[0])
         try:
             ray.get(done[0])
-        except Exception as e:   # RayActorError (killed, OOM, node lost) or RayTaskError (a Python error)
+        except ray.exceptions.RayError as e:   # RayActorError (killed, OOM, node lost), RayTaskError (Python)
             for actor in actors:
                 ray.kill(actor)
             print(f"[w2s-lf] rank {rank} failed:\n{e}", flush=True)
@@ -242,7 +232,8 @@ def run_job(config_path: Path, job: RayJob) -> None:
     workers = job.workers
     start = time.monotonic()
     pg = _reserve(ray, job, workers)
-    env = {**forwarded_env(), "RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}
+    # Ray leaves CUDA_VISIBLE_DEVICES alone: rank_env sets it per node, shared by the node's ranks
+    env = {**actor_env(), "RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}
     remote = ray.remote(Rank)
     actors = [remote.options(num_cpus=job.cpus_per_worker, num_gpus=job.gpus_per_worker,
                              scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=i),

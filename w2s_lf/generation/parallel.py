@@ -17,14 +17,12 @@ import queue
 import sys
 import threading
 from dataclasses import replace
-from pathlib import Path
 
 from w2s_lf.errors import W2SError
 from w2s_lf.generation.backends.base import BackendInfo, Completion
+from w2s_lf.ray_env import actor_env
 
 POLL_SECONDS = 0.5          # how long one poll of an engine waits for a finished answer
-# Environment the engines need from the controller (offline flags, vLLM settings, our code).
-_PASSED_ENV = ("HF_", "VLLM_", "W2S_", "DISABLE_VERSION_CHECK", "TRANSFORMERS_", "OMP_NUM_THREADS")
 
 
 class EngineWorker:
@@ -109,7 +107,7 @@ class DataParallelEngine:
         if not ray.is_initialized():
             # "local" starts a private Ray instance on this node (never joins someone else's).
             ray.init(address=ray_address or "local", logging_level="ERROR", log_to_driver=False,
-                     runtime_env={"env_vars": _engine_env()})
+                     runtime_env={"env_vars": actor_env()})
             self.started_ray = True
         self.workers, self.pg = [], None
         try:
@@ -203,11 +201,3 @@ class DataParallelEngine:
             ray.shutdown()
             self.started_ray = False
 
-
-def _engine_env() -> dict:
-    """Variables the engines need: offline and engine settings, and this code on PYTHONPATH
-    (the cluster's nodes share the file system; see docs/scale.md)."""
-    env = {k: v for k, v in os.environ.items() if k.startswith(_PASSED_ENV)}
-    code = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join([code, *filter(None, [os.environ.get("PYTHONPATH")])])
-    return env
