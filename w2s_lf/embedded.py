@@ -83,18 +83,26 @@ def generate_problems(n: int, seed: int, prefix: str = "embedded") -> list[dict]
     return records
 
 
+def draw_distinct(generate, n: int, seed: int, key: str) -> list[dict]:
+    """`n` records from `generate(n, seed)` whose `key` text never repeats, drawing again from
+    the next seeds while duplicates leave the pool short."""
+    pool, seen = [], set()
+    while len(pool) < n:
+        before = len(pool)
+        for record in generate(n, seed):
+            if record[key] not in seen:
+                seen.add(record[key])
+                pool.append(record)
+        if len(pool) == before:
+            raise ValueError(f"the generator cannot make {n} distinct problems")
+        seed += 1
+    return pool[:n]
+
+
 def embedded_splits(sizes: tuple[int, int, int], seed: int) -> dict[str, list[dict]]:
     """train_1 / train_2 / test drawn from one stream, so no question text repeats across splits."""
     n1, n2, nt = sizes
-    pool, seen = [], set()
-    rng_seed = seed
-    while len(pool) < n1 + n2 + nt:   # draw until enough distinct questions
-        for record in generate_problems(n1 + n2 + nt, rng_seed):
-            if record["question"] not in seen:
-                seen.add(record["question"])
-                pool.append(record)
-        rng_seed += 1
-    pool = pool[:n1 + n2 + nt]
+    pool = draw_distinct(generate_problems, n1 + n2 + nt, seed, "question")
     for k, record in enumerate(pool):
         record["id"] = f"embedded_{k}"
     return {"train_1": pool[:n1], "train_2": pool[n1:n1 + n2], "test": pool[n1 + n2:]}

@@ -1,7 +1,7 @@
 """Step 1, prepare: turn a math dataset into train_1 / train_2 / test and LLaMA-Factory gold data.
 
 Sources: a folder of the paper's split files, a Hugging Face dataset split by a seeded rule, or the
-embedded offline task. Everything is read and checked before anything is written.
+embedded offline task (GSM8K-style, or MATH-style for `--task math`). Everything is read and checked before anything is written.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from w2s_lf import __version__
 from w2s_lf.embedded import embedded_splits
+from w2s_lf.embedded_math import embedded_math_splits
 from w2s_lf.errors import InputError, W2SError
 from w2s_lf.io import dumps_jsonl, iter_jsonl, sha256_file, write_json, write_text
 from w2s_lf.lf_data import sft_entry, update_dataset_info
@@ -109,8 +110,15 @@ def load_hf(task: Task, name: str, config: str | None, sizes: tuple[int, int], s
     return Splits(splits, source)
 
 
+EMBEDDED_TASKS = ("gsm8k", "math")
+
+
 def load_embedded(task: Task, sizes: tuple[int, int, int], seed: int) -> Splits:
-    raw = embedded_splits(sizes, seed)
+    """The offline generated task: GSM8K-style word problems, or MATH-style problems for `math`."""
+    if task.name not in EMBEDDED_TASKS:
+        raise W2SError(f"the embedded task exists for {' and '.join(EMBEDDED_TASKS)}; "
+                       f"task '{task.name}' needs --from-dir or --hf")
+    raw = embedded_math_splits(sizes, seed) if task.name == "math" else embedded_splits(sizes, seed)
     examples = {split: [task.read(r, f"<embedded {split}>", k + 1) for k, r in enumerate(records)]
                 for split, records in raw.items()}
     return Splits(examples, {"kind": "embedded", "seed": seed, "sizes": list(sizes)})

@@ -116,8 +116,9 @@ class Recipe:
             raise W2SError("data.from_dir: required when data.source is 'local'")
         if self.data.source == "hf" and not self.data.hf_name:
             raise W2SError("data.hf_name: required when data.source is 'hf'")
-        if self.data.source == "embedded" and self.task != "gsm8k":
-            raise W2SError(f"data.source: the embedded task is GSM8K-style; task '{self.task}' needs local or hf")
+        if self.data.source == "embedded" and self.task not in ("gsm8k", "math"):
+            raise W2SError(f"data.source: the embedded tasks are GSM8K- and MATH-style; task '{self.task}' "
+                           f"needs local or hf")
 
     @property
     def run_path(self) -> Path:
