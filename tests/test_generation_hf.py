@@ -222,4 +222,4 @@ def test_chat_prompt_style_uses_the_model_template(hf, tiny_model, embedded_data
     prompt = _rows(out)[0]["prompt"]
     question = json.loads((embedded_data / "test.jsonl").open().readline())["question"]
     assert prompt.startswith("<|im_start|>") and prompt.endswith("<|im_start|>assistant\n")
-    assert f"<|im_start|>user\nQuestion: {question}\nAnswer:<|im_end|>" in prompt
+    assert f"<|im_start|>user\n{question}<|im_end|>" in prompt and "\\boxed{}" in prompt   # the system turn

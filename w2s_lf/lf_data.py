@@ -19,12 +19,20 @@ PAIR_COLUMNS = {  # LLaMA-Factory >= 0.8 alpaca preference data
 }
 
 
-def sft_entry(file_name: str) -> dict:
-    return {"file_name": file_name, "columns": dict(SFT_COLUMNS)}
+SYSTEM_COLUMN = {"system": "system"}   # chat-style records carry their system turn
 
 
-def pair_entry(file_name: str, fmt: str = "current") -> dict:
-    return {"file_name": file_name, "ranking": True, "columns": dict(PAIR_COLUMNS[fmt])}
+def sft_entry(file_name: str, system: bool = False) -> dict:
+    return {"file_name": file_name, "columns": {**SFT_COLUMNS, **(SYSTEM_COLUMN if system else {})}}
+
+
+def pair_entry(file_name: str, fmt: str = "current", system: bool = False) -> dict:
+    return {"file_name": file_name, "ranking": True,
+            "columns": {**PAIR_COLUMNS[fmt], **(SYSTEM_COLUMN if system else {})}}
+
+
+def has_system(records: list[dict]) -> bool:
+    return bool(records) and "system" in records[0]
 
 
 def merge_dataset_info(existing: dict, entries: dict[str, dict]) -> dict:
@@ -55,7 +63,8 @@ def format_pairs(pairs: list[dict], fmt: str = "current") -> list[dict]:
         return pairs
     if fmt == "legacy":
         return [{"id": p["id"], "instruction": p["instruction"], "input": p["input"],
-                 "output": [p["chosen"], p["rejected"]]} for p in pairs]
+                 "output": [p["chosen"], p["rejected"]], **({"system": p["system"]} if "system" in p else {})}
+                for p in pairs]
     raise ValueError(f"unknown pair format {fmt!r}; expected one of {sorted(PAIR_COLUMNS)}")
 
 
@@ -70,7 +79,7 @@ def write_sft_dataset(out_dir: str | Path, name: str, records: list[dict],
     """Write `<out_dir>/<name>.json` and register it as `name` in `<out_dir>/dataset_info.json`."""
     path = Path(out_dir) / f"{name}.json"
     write_json(path, records)
-    update_dataset_info(Path(out_dir) / "dataset_info.json", {name: sft_entry(path.name)})
+    update_dataset_info(Path(out_dir) / "dataset_info.json", {name: sft_entry(path.name, has_system(records))})
     if stats is not None:
         write_stats(out_dir, name, stats)
     return path
@@ -81,7 +90,8 @@ def write_pairs_dataset(out_dir: str | Path, name: str, pairs: list[dict], fmt: 
     """Write preference pairs as `<out_dir>/<name>.json` and register a `ranking: true` entry."""
     path = Path(out_dir) / f"{name}.json"
     write_json(path, format_pairs(pairs, fmt))
-    update_dataset_info(Path(out_dir) / "dataset_info.json", {name: pair_entry(path.name, fmt)})
+    update_dataset_info(Path(out_dir) / "dataset_info.json",
+                        {name: pair_entry(path.name, fmt, has_system(pairs))})
     if stats is not None:
         write_stats(out_dir, name, stats)
     return path

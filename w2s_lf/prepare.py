@@ -124,40 +124,54 @@ def load_embedded(task: Task, sizes: tuple[int, int, int], seed: int) -> Splits:
     return Splits(examples, {"kind": "embedded", "seed": seed, "sizes": list(sizes)})
 
 
-def gold_sft_records(task: Task, examples: list[Example]) -> list[dict]:
-    """`{id, content, output}` with the 0-based index as id, as the paper's gold files."""
+def gold_sft_records(task: Task, examples: list[Example], prompt_style: str = "raw") -> list[dict]:
+    """`{id, content, output}` with the 0-based index as id, as the paper's gold files.
+
+    Chat style: the question as the user turn, the generation side's system turn, and the
+    solution ending in `\\boxed{answer}` (`Task.chat_target`)."""
+    if prompt_style == "chat":
+        from w2s_lf.generation.prompts import CHAT_SYSTEM
+        return [{"id": i, "content": e.question, "output": task.chat_target(e), "system": CHAT_SYSTEM}
+                for i, e in enumerate(examples)]
     return [{"id": i, "content": zero_shot_prompt(e.question), "output": task.gold_target(e)}
             for i, e in enumerate(examples)]
 
 
-def render_outputs(task: Task, splits: Splits, prefix: str) -> dict[str, str]:
+def render_outputs(task: Task, splits: Splits, prefix: str, prompt_style: str = "raw") -> dict[str, str]:
     """File name -> exact file text, for everything `prepare` writes except the metadata."""
     import json
     ex = splits.examples
     return {
         "test.jsonl": dumps_jsonl(task.processed(e, "test") for e in ex["test"]),
         "train_2.jsonl": dumps_jsonl(task.processed(e, "train_2") for e in ex["train_2"]),
-        f"{prefix}_train_1.json": json.dumps(gold_sft_records(task, ex["train_1"]), indent=4),
-        f"{prefix}_train_2.json": json.dumps(gold_sft_records(task, ex["train_2"]), indent=4),
+        f"{prefix}_train_1.json": json.dumps(gold_sft_records(task, ex["train_1"], prompt_style), indent=4),
+        f"{prefix}_train_2.json": json.dumps(gold_sft_records(task, ex["train_2"], prompt_style), indent=4),
     }
 
 
-def prepare(task: Task, splits: Splits, out_dir: str | Path, options: dict | None = None) -> dict:
-    """Write the processed and gold files, register them, and return the manifest."""
+def prepare(task: Task, splits: Splits, out_dir: str | Path, options: dict | None = None,
+            prompt_style: str = "raw") -> dict:
+    """Write the processed and gold files, register them, and return the manifest.
+
+    `prompt_style` shapes only the gold SFT files: `raw` (the paper's) or `chat` (see
+    `gold_sft_records`)."""
+    if prompt_style not in ("raw", "chat"):
+        raise W2SError(f"unknown prompt style '{prompt_style}'; choose raw or chat")
     out_dir = Path(out_dir)
     prefix = task.name
-    files = render_outputs(task, splits, prefix)   # all checks done before the first write
+    files = render_outputs(task, splits, prefix, prompt_style)   # all checks done before the first write
     for name, text in files.items():
         write_text(out_dir / name, text)
+    chat = prompt_style == "chat"
     update_dataset_info(out_dir / "dataset_info.json", {
-        f"{prefix}_train_1_gold": sft_entry(f"{prefix}_train_1.json"),
-        f"{prefix}_train_2_gold": sft_entry(f"{prefix}_train_2.json"),
+        f"{prefix}_train_1_gold": sft_entry(f"{prefix}_train_1.json", system=chat),
+        f"{prefix}_train_2_gold": sft_entry(f"{prefix}_train_2.json", system=chat),
     })
     manifest = {
         "w2s_lf_version": __version__,
         "task": task.name,
         "source": splits.source,
-        "options": options or {},
+        "options": {**(options or {}), "prompt_style": prompt_style},
         "inputs": splits.inputs,
         "counts": {split: len(splits.examples[split]) for split in SPLITS},
         "outputs": {name: sha256_file(out_dir / name) for name in sorted(files)},

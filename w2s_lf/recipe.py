@@ -56,6 +56,7 @@ class TrainingSpec:
     sft_overrides: dict = field(default_factory=dict)
     pref_overrides: dict = field(default_factory=dict)   # DPO and ORPO
     launch: dict = field(default_factory=dict)           # nnodes, node_rank, master_addr, master_port, nproc_per_node
+    template: Optional[str] = None          # LLaMA-Factory template; default: w2s_vanilla (raw) or the model family's chat template
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,9 @@ class Recipe:
         for baseline in self.baselines:
             if baseline not in ("full_weak", "gold"):
                 raise W2SError(f"baselines: unknown baseline '{baseline}'; use full_weak and/or gold")
+        if self.generation.prompt_style == "chat" and self.grader == "seed":
+            raise W2SError("grader: 'seed' reads only the paper's answer markers ('####', 'The answer is:'); "
+                           "chat models answer in \\boxed{} (generation.prompt_style: chat): use 'robust'")
         if self.data.source == "local" and not self.data.from_dir:
             raise W2SError("data.from_dir: required when data.source is 'local'")
         if self.data.source == "hf" and not self.data.hf_name:

@@ -49,6 +49,11 @@ class Planner:
         so a run folder's datasets match the shipped configs."""
         return f"{self.r.task}_{name}"
 
+    def template(self, model: str) -> str:
+        """LLaMA-Factory template for a model (a merged M_plus is the strong model's family)."""
+        from w2s_lf.lf_templates import template_for
+        return template_for(model, self.r.generation.prompt_style, self.r.training.template)
+
     def model_arg(self, spec: str) -> str:
         from w2s_lf.models import BUILDERS, model_dir
         return str(model_dir(spec)) if spec in BUILDERS else spec
@@ -96,7 +101,8 @@ class Planner:
         in_run = isinstance(model, ModelRef) and model.base_in_run
         overrides = {**t.overrides, **(t.pref_overrides if kind in ("dpo", "orpo") else t.sft_overrides)}
         config = make_train_config(kind, preset or t.preset, self.p(base) if in_run else self.model_arg(base),
-                                   dataset, self.p("data"), self.p(out), overrides=overrides)
+                                   dataset, self.p("data"), self.p(out), overrides=overrides,
+                                   template=self.template(self.r.strong.model if in_run else base))
         cfg_path = self.p(f"configs/{name}.yaml")
         from w2s_lf.train import launch_env
         env = " ".join(f"{k}={v}" for k, v in launch_env(t.launch).items())
@@ -140,6 +146,8 @@ class Planner:
     def prepare(self) -> None:
         d, r = self.r.data, self.r
         cmd = [*W2S, "prepare", "--task", r.task, "--seed", str(d.seed), "-o", self.p("data")]
+        if r.generation.prompt_style == "chat":   # gold SFT files as chat turns, \boxed{} targets
+            cmd += ["--prompt-style", "chat"]
         if d.source == "local":
             cmd += ["--from-dir", d.from_dir]
         elif d.source == "hf":
@@ -194,7 +202,8 @@ class Planner:
         from w2s_lf.configs import make_export_config
         r, s2 = self.r, self.r.stage2
         merged = f"{mplus}_merged"
-        config = make_export_config(self.model_arg(r.strong.model), self.p(mplus), self.p(merged))
+        config = make_export_config(self.model_arg(r.strong.model), self.p(mplus), self.p(merged),
+                                    template=self.template(r.strong.model))
         cfg_path = self.p("configs/mplus_merge.yaml")
         self.add("mplus_merge", {"kind": "export", "config": config}, [mplus], [merged],
                  [f"DISABLE_VERSION_CHECK=1 python -m w2s_lf.lf_launch export {shlex.quote(cfg_path)}"],

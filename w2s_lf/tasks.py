@@ -48,6 +48,15 @@ class Task:
     # Field names for custom tasks (question, answer, optional solution).
     fields: tuple[str, str, str | None] = ("question", "answer", None)
 
+    def chat_target(self, example: Example) -> str:
+        """The gold SFT target for chat models: the worked solution without the task's own answer
+        marker, ending with the answer in `\\boxed{}`, the convention chat models answer in."""
+        body = self.gold_target(example)
+        if self.answer_key in body:
+            body = body.rsplit(self.answer_key, 1)[0]
+        body = body.rstrip()
+        return f"{body}\nThe answer is \\boxed{{{example.answer}}}" if body else f"The answer is \\boxed{{{example.answer}}}"
+
     def read(self, record: dict, path: str = "<record>", line: int = 0) -> Example:
         return self.parse(self, record, path, line)
 

@@ -12,10 +12,25 @@ from w2s_lf.build.records import correct
 from w2s_lf.results import check_aligned, pred_of
 
 
+def prompt_turns(result: dict) -> tuple[str, str | None]:
+    """What a training example's prompt is made of: (user content, system or None).
+
+    Raw results: the zero-shot prompt itself (the template adds nothing). Chat-style results
+    carry `chat: {system, user}`, the turns their chat template wrapped, and training wraps the
+    same turns with the model's LLaMA-Factory template."""
+    chat = result.get("chat")
+    if isinstance(chat, dict):
+        return chat["user"], chat.get("system")
+    return result["prompt"], None
+
+
 def sft_record(result: dict, response: str | None = None, content: str | None = None) -> dict:
-    """`{id, content, output}` in the key order of the paper's LLaMA-Factory files."""
-    return {"id": result["id"], "content": result["prompt"] if content is None else content,
-            "output": result["response"] if response is None else response}
+    """`{id, content, output}` in the key order of the paper's LLaMA-Factory files (chat style:
+    plus the `system` turn)."""
+    user, system = prompt_turns(result)
+    record = {"id": result["id"], "content": user if content is None else content,
+              "output": result["response"] if response is None else response}
+    return record if system is None else {**record, "system": system}
 
 
 def _accuracy(records: list[dict], gold: dict | None) -> float | None:

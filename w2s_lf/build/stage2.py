@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from w2s_lf.build.records import correct
+from w2s_lf.build.stage1 import prompt_turns
 from w2s_lf.results import check_aligned, pred_of
 from w2s_lf.grading import majority_vote
 
@@ -75,8 +76,9 @@ class PairsResult:
     stats: dict = field(default_factory=dict)
 
 
-def pair_record(qid, instruction: str, chosen: str, rejected: str) -> dict:
-    return {"id": qid, "instruction": instruction, "input": "", "chosen": chosen, "rejected": rejected}
+def pair_record(qid, instruction: str, chosen: str, rejected: str, system: str | None = None) -> dict:
+    record = {"id": qid, "instruction": instruction, "input": "", "chosen": chosen, "rejected": rejected}
+    return record if system is None else {**record, "system": system}
 
 
 def build_pairs(weak: list[dict], samples: list[dict], votes: list[QuestionVote] | None = None, *,
@@ -102,17 +104,17 @@ def build_pairs(weak: list[dict], samples: list[dict], votes: list[QuestionVote]
         votes, _ = vote(samples)
     else:
         check_aligned(weak, [{"id": v.id} for v in votes], "weak results", "votes")
-    instructions = [r["prompt"] for r in weak]
+    turns = [prompt_turns(r) for r in weak]   # (instruction, system) per question
     if full_weak is not None:
         _check_full_weak(weak, full_weak)
-        instructions = [r["content"] for r in full_weak]
+        turns = [(r["content"], r.get("system")) for r in full_weak]
 
     rng = random.Random(seed)
     pairs: list[dict] = []
     skips = Counter()
     weak_chosen = weak_rejected = 0
     chosen_ok, rejected_ok = [], []
-    for w, s, v, instruction in zip(weak, samples, votes, instructions):
+    for w, s, v, (instruction, system) in zip(weak, samples, votes, turns):
         if v.confidence < keep:
             skips["low_confidence"] += 1
             continue
@@ -133,7 +135,7 @@ def build_pairs(weak: list[dict], samples: list[dict], votes: list[QuestionVote]
             else:
                 picked = list(v.neg)
             for k in picked:
-                pairs.append(pair_record(qid, instruction, weak_response, responses[k]["response"]))
+                pairs.append(pair_record(qid, instruction, weak_response, responses[k]["response"], system))
                 chosen_ok.append(correct(pred_of(w), qid, gold))
                 rejected_ok.append(correct(pred_of(responses[k]), qid, gold))
             weak_chosen += len(picked)
@@ -147,7 +149,7 @@ def build_pairs(weak: list[dict], samples: list[dict], votes: list[QuestionVote]
                     if responses[k]["response"] != chosen[0]:
                         chosen.append(responses[k]["response"])
             for text in chosen:
-                pairs.append(pair_record(qid, instruction, text, weak_response))
+                pairs.append(pair_record(qid, instruction, text, weak_response, system))
                 chosen_ok.append(correct(v.pred, qid, gold))
                 rejected_ok.append(correct(pred_of(w), qid, gold))
             weak_rejected += len(chosen)

@@ -17,10 +17,13 @@ from w2s_lf.cli import guarded
 @click.option("--question-field", default="question", show_default=True, help="custom: question field.")
 @click.option("--answer-field", default="answer", show_default=True, help="custom: final-answer field.")
 @click.option("--solution-field", default=None, help="custom: optional solution field.")
+@click.option("--prompt-style", type=click.Choice(["raw", "chat"]), default="raw", show_default=True,
+              help="Gold SFT files: raw = the paper's 'Question: ...\\nAnswer:' prompt and target; chat = the "
+                   "question as a user turn with a \\boxed{} system turn, targets ending in \\boxed{answer}.")
 @click.option("-o", "--output-dir", type=click.Path(), help="Default data/<task> (data/embedded, data/embedded_math for the embedded tasks).")
 @guarded
 def prepare(task, from_dir, hf_name, hf_config, hf_test_name, sizes, seed,
-            question_field, answer_field, solution_field, output_dir):
+            question_field, answer_field, solution_field, prompt_style, output_dir):
     """Prepare train_1 / train_2 / test splits and LLaMA-Factory gold SFT files.
 
     With no source option, uses the embedded offline task (GSM8K-style; MATH-style with --task math).
@@ -29,6 +32,7 @@ def prepare(task, from_dir, hf_name, hf_config, hf_test_name, sizes, seed,
     Examples:
       w2s-lf prepare
       w2s-lf prepare --task math --sizes 40,20,10 -o data/embedded_math   # offline MATH-style problems
+      w2s-lf prepare --task math --prompt-style chat --from-dir MATH_SPLITS  # gold for chat models
       w2s-lf prepare --task gsm8k --from-dir ../shared/data/gair-w2s/data/raw/gsm8k
       w2s-lf prepare --task gsm8k --hf openai/gsm8k --hf-config main --sizes 3000,3000
       w2s-lf prepare --task custom --from-dir mydata --question-field q --answer-field a
@@ -53,6 +57,6 @@ def prepare(task, from_dir, hf_name, hf_config, hf_test_name, sizes, seed,
         default_dir = "data/embedded" if task_obj.name == "gsm8k" else f"data/embedded_{task_obj.name}"
     out = output_dir or default_dir
     options = {"task": task, "seed": seed, "sizes": parsed_sizes}
-    manifest = lib.prepare(task_obj, splits, out, options)
+    manifest = lib.prepare(task_obj, splits, out, options, prompt_style)
     counts = ", ".join(f"{k} {v}" for k, v in manifest["counts"].items())
     click.echo(f"prepared {task} ({splits.source['kind']}) in {out}: {counts}")

@@ -1,5 +1,8 @@
 """Prompts: the paper's zero-shot and few-shot (ICL) text, demonstration choice, chat styling.
 
+Chat style (`--prompt-style chat`): a system turn asking for `\\boxed{}`, each demonstration as a
+user/assistant pair, the question as the last user turn, rendered by the model's chat template.
+
 The few-shot layout is SPEC.md's, byte for byte: each demonstration is
 ``"Question: {q}\\nAnswer: {response}"``, demonstrations are joined by ``"\\n\\n"``, then
 ``"\\n\\n"`` and the zero-shot prompt of the question follow.
@@ -52,6 +55,8 @@ def load_demo_pool(path: str | Path) -> list[Demo]:
     for number, record in enumerate(read_jsonl(path, required=("response",)), start=1):
         if "question" in record:
             question = record["question"]
+        elif isinstance(record.get("chat"), dict) and "user" in record["chat"]:   # chat-style results
+            question = record["chat"]["user"]
         elif "prompt" in record:
             question = question_of_prompt(record["prompt"], str(path), number)
         else:
@@ -101,21 +106,54 @@ def demos_provenance(path: str | Path, demos: list[Demo], strategy: str, seed: i
             "demos": [{"id": d.id, "question": d.question, "response": d.response} for d in demos]}
 
 
-def chat_renderer(tokenizer_dir: str):
-    """A function text -> the model's chat template applied to one user turn, ready to generate.
+# Chat models answer in \boxed{} (the convention of Qwen2.5-Math and most instruct models); the
+# same system turn goes into generation prompts and into every chat-style training example.
+CHAT_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 
-    The paper's prompts are raw text; instruct models (e.g. SmolLM2-Instruct) may do better with
-    their template. The whole (few-shot) prompt goes into a single user message so that every
-    backend receives the same string and the stored `prompt` is exactly what the model saw."""
+
+def chat_messages(question: str, demos: list[Demo] = ()) -> list[dict]:
+    """A chat conversation: the system turn, each demonstration as a user/assistant pair, then the
+    question as the last user turn (the paper's few-shot layout, as chat turns)."""
+    messages = [{"role": "system", "content": CHAT_SYSTEM}]
+    for d in demos:
+        messages += [{"role": "user", "content": d.question}, {"role": "assistant", "content": d.response}]
+    return messages + [{"role": "user", "content": question}]
+
+
+def chat_fields(question: str) -> dict:
+    """What a chat-style result record carries besides its rendered prompt: the system and user
+    turns a chat-template training example needs (`w2s_lf.build` reads them)."""
+    return {"system": CHAT_SYSTEM, "user": question}
+
+
+def stop_strings(task, prompt_style: str) -> tuple[str, ...]:
+    """The paper's stop strings for raw prompts. Chat models end their turn with EOS (their
+    end-of-turn token), and "Answer" may well appear inside a chat answer ("**Answer:** 3")."""
+    return task.stop if prompt_style == "raw" else ()
+
+
+def chat_renderer(tokenizer_dir: str):
+    """A function messages -> the model's chat template applied to them, ready to generate.
+
+    Rendering with the tokenizer itself (not LLaMA-Factory's copy of the template) gives an
+    untrained model exactly the format it was tuned on; the LLaMA-Factory template used to train
+    on the same turns must render them identically (tests/test_chat.py checks SmolLM2's). A
+    template that rejects a system turn (Gemma) gets the system text before the first user turn."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     if not getattr(tokenizer, "chat_template", None):
         raise W2SError(f"--prompt-style chat: the tokenizer in {tokenizer_dir} has no chat template")
 
-    def render(text: str) -> str:
-        return tokenizer.apply_chat_template([{"role": "user", "content": text}],
-                                             tokenize=False, add_generation_prompt=True)
+    def render(messages: list[dict]) -> str:
+        try:
+            return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        except Exception:   # noqa: BLE001 - jinja's raise_exception: e.g. "System role not supported"
+            if messages[0]["role"] != "system":
+                raise
+            system, first, *rest = messages
+            folded = {"role": "user", "content": f"{system['content']}\n\n{first['content']}"}
+            return tokenizer.apply_chat_template([folded, *rest], tokenize=False, add_generation_prompt=True)
     return render
 
 

@@ -95,19 +95,18 @@ def load_questions(path: Path, limit: int | None) -> list[dict]:
 
 def build_prompts(cfg: GenerationConfig, questions: list[dict]) -> tuple[list[str], dict | None]:
     """Prompts by question id, and the demonstrations' provenance (few-shot only)."""
-    provenance = None
+    provenance, demos = None, []
     if cfg.demos:
         pool = P.load_demo_pool(cfg.demos)
         demos = P.choose_demos(pool, cfg.demo_strategy, cfg.shots, cfg.demo_seed,
                                list(cfg.demo_ids) if cfg.demo_ids else None)
         provenance = P.demos_provenance(cfg.demos, demos, cfg.demo_strategy, cfg.demo_seed, cfg.demo_ids)
-        texts = [P.few_shot_prompt(demos, q["question"]) for q in questions]
-    else:
-        texts = [zero_shot_prompt(q["question"]) for q in questions]
     if cfg.prompt_style == "chat":
         render = P.chat_renderer(cfg.model)
-        texts = [render(t) for t in texts]
-    return texts, provenance
+        return [render(P.chat_messages(q["question"], demos)) for q in questions], provenance
+    if demos:
+        return [P.few_shot_prompt(demos, q["question"]) for q in questions], provenance
+    return [zero_shot_prompt(q["question"]) for q in questions], provenance
 
 
 def golds(cfg: GenerationConfig, questions: list[dict]) -> list[str | None]:
@@ -148,19 +147,22 @@ class Grader:
         return graded.pred, graded.gold, bool(graded.correct)
 
 
-def make_record(qid: int, prompt: str, completions, gold, grader: Grader, sample: bool, seed) -> dict:
+def make_record(qid: int, prompt: str, completions, gold, grader: Grader, sample: bool, seed,
+                chat: dict | None = None) -> dict:
+    """A result line; `chat` (chat style: the system and user turns) follows the prompt."""
+    head = {"id": qid, "prompt": prompt, **({"chat": chat} if chat else {})}
     if not sample:
         c = completions[0]
         response = P.clean_response(c.text)
         pred, gold_n, result = grader(response, gold)
-        return {"id": qid, "prompt": prompt, "response": response, "pred": pred, "gold": gold_n,
+        return {**head, "response": response, "pred": pred, "gold": gold_n,
                 "result": result, "num_tokens": c.num_tokens, "num_words": len(response.split())}
     samples, gold_n = [], None
     for c in completions:
         response = P.clean_response(c.text)
         pred, gold_n, result = grader(response, gold)
         samples.append({"response": response, "pred": pred, "result": result, "num_tokens": c.num_tokens})
-    return {"id": qid, "prompt": prompt, "samples": samples, "gold": gold_n, "seed": seed}
+    return {**head, "samples": samples, "gold": gold_n, "seed": seed}
 
 
 def _open_backend(cfg: GenerationConfig, lora_rank: int | None) -> Backend:
@@ -199,7 +201,9 @@ def _run(cfg: GenerationConfig, backend: Backend | None) -> dict:
     max_new = cfg.max_new_tokens or task.max_new_tokens
     shard = shards.parse_shard(cfg.shard)
     mine = shards.shard_ids(list(range(len(questions))), shard)
-    setting = settings(cfg, sha256_file(path), provenance and provenance["ids"], max_new, task.stop)
+    stop = P.stop_strings(task, cfg.prompt_style)
+    chats = [P.chat_fields(q["question"]) if cfg.prompt_style == "chat" else None for q in questions]
+    setting = settings(cfg, sha256_file(path), provenance and provenance["ids"], max_new, stop)
 
     info_path = shards.run_info_path(out)
     if cfg.overwrite:
@@ -226,13 +230,13 @@ def _run(cfg: GenerationConfig, backend: Backend | None) -> dict:
         seeds = tuple(question_seed(cfg.seed, i) for i in todo) if sample else None
         sampling = Sampling(n=cfg.k if sample else 1, temperature=cfg.temperature if sample else 0.0,
                             top_p=cfg.top_p if sample else 1.0, max_new_tokens=max_new,
-                            stop=task.stop, seeds=seeds)
+                            stop=stop, seeds=seeds)
         try:
             # Answers are written as they finish, in that order; `finalize` sorts the file by id.
             for j, outs in stream(backend, [prompts[i] for i in todo], sampling, cfg.adapter, size):
                 i = todo[j]
                 resume.append(out, [make_record(i, prompts[i], outs, gold[i], grader, sample,
-                                                seeds[j] if seeds else None)])
+                                                seeds[j] if seeds else None, chats[i])])
                 tokens += sum(c.num_tokens or 0 for c in outs) or getattr(backend, "last_tokens", 0)
                 _advance(bar, 1, tokens, time.time() - started)
         finally:

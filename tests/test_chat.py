@@ -1,0 +1,179 @@
+"""Chat models end to end (`prompt_style: chat`) on the built-in SmolLM2-135M-Instruct (ChatML):
+prompts as chat turns, LLaMA-Factory's template rendering exactly what generation renders, chat
+datasets with a system column, the Qwen recipe's plan and configs, a real LLaMA-Factory SFT step
+with the chat template, and real vLLM generation with chat prompts and `\\boxed{}` extraction."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+from w2s_lf.generation import prompts as P
+from w2s_lf.lf_templates import chat_template_for, register
+from w2s_lf.prepare import load_embedded, prepare
+from w2s_lf.tasks import get_task
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+
+
+def demo(i: int, answer: int) -> P.Demo:
+    return P.Demo(i, f"What is {i} + {i}?", f"{i} + {i} = {answer}.\nThe answer is \\boxed{{{answer}}}")
+
+
+@pytest.fixture(scope="module")
+def chat_data(tmp_path_factory) -> Path:
+    """The embedded GSM8K-style task prepared for chat models (train_1 12, train_2 8, test 6)."""
+    out = tmp_path_factory.mktemp("chat_data")
+    task = get_task("gsm8k")
+    prepare(task, load_embedded(task, (12, 8, 6), seed=42), out, prompt_style="chat")
+    return out
+
+
+def test_few_shot_demos_are_chat_turns(smollm2):
+    render = P.chat_renderer(str(smollm2))
+    text = render(P.chat_messages("What is 3 + 3?", [demo(1, 2), demo(2, 4)]))
+    assert text == (f"<|im_start|>system\n{P.CHAT_SYSTEM}<|im_end|>\n"
+                    "<|im_start|>user\nWhat is 1 + 1?<|im_end|>\n"
+                    "<|im_start|>assistant\n1 + 1 = 2.\nThe answer is \\boxed{2}<|im_end|>\n"
+                    "<|im_start|>user\nWhat is 2 + 2?<|im_end|>\n"
+                    "<|im_start|>assistant\n2 + 2 = 4.\nThe answer is \\boxed{4}<|im_end|>\n"
+                    "<|im_start|>user\nWhat is 3 + 3?<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_llamafactory_template_renders_what_generation_renders(smollm2):
+    """Training (LLaMA-Factory's template) and generation (the tokenizer's chat template) must
+    see the same tokens for the same turns, and the target must end with the end-of-turn token
+    the model stops at."""
+    from llamafactory.data import get_template_and_fix_tokenizer
+    from llamafactory.hparams import DataArguments
+    from transformers import AutoTokenizer
+
+    register()
+    tok = AutoTokenizer.from_pretrained(smollm2)
+    name = chat_template_for(str(smollm2))
+    assert name == "smollm2"
+    template = get_template_and_fix_tokenizer(tok, DataArguments(template=name))
+    question, answer = "What is 3 + 3?", "3 + 3 = 6.\nThe answer is \\boxed{6}"
+    prompt_ids, answer_ids = template.encode_oneturn(
+        tok, [{"role": "user", "content": question}, {"role": "assistant", "content": answer}], system=P.CHAT_SYSTEM)
+    rendered = P.chat_renderer(str(smollm2))(P.chat_messages(question))
+    assert prompt_ids == tok.encode(rendered, add_special_tokens=False)
+    assert answer_ids == tok.encode(answer, add_special_tokens=False) + tok.encode("<|im_end|>\n", add_special_tokens=False)
+    assert tok.convert_tokens_to_ids("<|im_end|>") == tok.eos_token_id   # generation stops there
+
+
+def test_chat_gold_data_and_built_sets_carry_the_system_turn(chat_data, tmp_path):
+    from w2s_lf.build.files import full_weak_files, pairs_files, stage1_files
+    from w2s_lf.build.synthetic import synthetic_results
+    from w2s_lf.io import read_jsonl, write_jsonl
+
+    gold = json.loads((chat_data / "gsm8k_train_1.json").read_text())
+    question = read_jsonl(chat_data / "test.jsonl")[0]["question"]
+    assert set(gold[0]) == {"id", "content", "output", "system"} and gold[0]["system"] == P.CHAT_SYSTEM
+    assert not gold[0]["content"].startswith("Question:") and question not in gold[0]["content"]
+    assert all(r["output"].endswith("}") and "\\boxed{" in r["output"] and "####" not in r["output"] for r in gold)
+    info = json.loads((chat_data / "dataset_info.json").read_text())
+    assert info["gsm8k_train_1_gold"]["columns"]["system"] == "system"
+
+    # chat-style results carry their turns; every set built from them keeps the system turn
+    questions = [r["question"] for r in read_jsonl(chat_data / "train_2.jsonl")]
+    weak, icl, samples = synthetic_results(len(questions), k=6, seed=1, prompts=["<chat>"] * len(questions))
+    for records in (weak, icl, samples):
+        for r, q in zip(records, questions):
+            r["chat"] = P.chat_fields(q)
+    for name, records in (("weak", weak), ("icl", icl), ("samples", samples)):
+        write_jsonl(tmp_path / f"{name}.jsonl", records)
+    full_weak_files(tmp_path / "weak.jsonl", chat_data, "gsm8k_full_weak")
+    stage1_files(tmp_path / "weak.jsonl", tmp_path / "icl.jsonl", chat_data, "gsm8k_iter1")
+    pairs_files(tmp_path / "weak.jsonl", tmp_path / "samples.jsonl", chat_data, "gsm8k_pairs",
+                full_weak_path=chat_data / "gsm8k_full_weak.json", keep=0.0, flip=0.0)
+    for name in ("gsm8k_full_weak", "gsm8k_iter1_hybrid"):
+        records = json.loads((chat_data / f"{name}.json").read_text())
+        assert records and all(r["system"] == P.CHAT_SYSTEM and r["content"] in questions for r in records)
+    pairs = json.loads((chat_data / "gsm8k_pairs.json").read_text())
+    assert pairs and all(p["system"] == P.CHAT_SYSTEM and p["instruction"] in questions for p in pairs)
+    info = json.loads((chat_data / "dataset_info.json").read_text())
+    assert info["gsm8k_pairs"]["columns"]["system"] == "system" and info["gsm8k_pairs"]["ranking"]
+
+
+def test_qwen_recipe_plans_with_chat_templates_and_its_configs_validate(tmp_path, cli):
+    """The modern pair's recipe: `--dry-run` works, every config uses LLaMA-Factory's `qwen`
+    template, and with the data built (embedded MATH-style data, synthetic chat outputs)
+    `w2s-lf validate` passes every config."""
+    import yaml
+
+    from w2s_lf.build.synthetic import synthetic_results
+    from w2s_lf.io import read_jsonl, write_jsonl
+    from w2s_lf.recipe import load_recipe
+    from w2s_lf.runner import run_recipe
+
+    path = REPO / "recipes/math_qwen2.5_1.5b_to_qwen2.5_7b.yaml"
+    overrides = {"run_dir": str(tmp_path / "run"), "data.source": "embedded", "data.sizes": [20, 20, 10]}
+    result = cli("run", path, *[f"{k}={json.dumps(v)}" for k, v in overrides.items()], "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "--prompt-style chat" in result.output and "--grader robust" in result.output
+    run = tmp_path / "run"
+    configs = sorted((run / "configs").glob("*.yaml"))
+    assert {yaml.safe_load(c.read_text())["template"] for c in configs} == {"qwen"}
+
+    recipe = load_recipe(path, overrides)
+    run_recipe(recipe, only=("prepare",), progress=False, echo=lambda m: None)
+    questions = [r["question"] for r in read_jsonl(run / "data/train_2.jsonl")]
+    weak, icl, samples = synthetic_results(len(questions), k=10, seed=1, prompts=["<chat>"] * len(questions))
+    for records in (weak, icl, samples):
+        for r, q in zip(records, questions):
+            r["chat"] = P.chat_fields(q)
+    for name, records in (("weak_train_2", weak), ("strong_icl_train_2", icl), ("mplus_samples_train_2", samples)):
+        write_jsonl(run / f"gen/{name}.jsonl", records)
+    run_recipe(recipe, only=("stage1", "vote", "pairs"), progress=False, echo=lambda m: None)
+    result = cli("validate", *configs)
+    assert result.exit_code == 0, result.output
+    assert result.output.count(": OK") == len(configs)
+
+
+@pytest.mark.slow
+def test_chat_sft_step_then_vllm_chat_generation(smollm2, chat_data, tmp_path):
+    """A real LLaMA-Factory SFT step on chat data with SmolLM2's chat template (through our
+    launcher), then vLLM generation with chat few-shot prompts, graded from `\\boxed{}`."""
+    from w2s_lf import grading, train
+    from w2s_lf.configs import make_train_config
+    from w2s_lf.generation import GenerationConfig, run
+    from w2s_lf.io import read_jsonl, write_jsonl
+    from w2s_lf.lf_templates import template_for
+
+    config = make_train_config("sft", "cpu", str(smollm2), "gsm8k_train_1_gold", str(chat_data),
+                               str(tmp_path / "adapter"), template=template_for(str(smollm2), "chat"),
+                               overrides={"max_steps": 2, "cutoff_len": 384})
+    assert config["template"] == "smollm2"
+    out = train.train(config, tmp_path / "sft.yaml", tmp_path / "sft.log", progress=False)
+    assert (out / "adapter_model.safetensors").exists()
+    losses = [json.loads(x)["loss"] for x in (out / "trainer_log.jsonl").read_text().splitlines() if "loss" in x]
+    assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+
+    # Demonstrations answer in \boxed{}, as the chat gold targets do.
+    gold = json.loads((chat_data / "gsm8k_train_1.json").read_text())
+    write_jsonl(tmp_path / "demos.jsonl", [{"id": r["id"], "question": r["content"], "response": r["output"]}
+                                           for r in gold[:2]])
+    results = tmp_path / "chat.jsonl"
+    run(GenerationConfig(model=str(smollm2), output=str(results), task="gsm8k", data_dir=str(chat_data),
+                         split="test", mode="few-shot", demos=str(tmp_path / "demos.jsonl"), demo_strategy="first",
+                         shots=2, prompt_style="chat", max_new_tokens=96, backend="vllm", progress=False,
+                         backend_options={"dtype": "float32", "max_model_len": 2048}))
+    records = read_jsonl(results)
+    info = json.loads(Path(f"{results}.run.json").read_text())["settings"]
+    assert info["prompt_style"] == "chat" and info["stop"] == []    # chat turns end at EOS, not "Answer"
+    assert len(records) == 6
+    for r, q in zip(records, read_jsonl(chat_data / "test.jsonl")):
+        assert r["chat"] == P.chat_fields(q["question"])
+        assert r["prompt"].startswith(f"<|im_start|>system\n{P.CHAT_SYSTEM}<|im_end|>\n<|im_start|>user\n")
+        assert r["prompt"].endswith(f"<|im_start|>user\n{q['question']}<|im_end|>\n<|im_start|>assistant\n")
+        assert "<|im_end|>" not in r["response"]
+        assert r["pred"] == grading.extract_answer(r["response"], "gsm8k")
+    boxed = [r for r in records if "\\boxed{" in r["response"]]
+    assert boxed, [r["response"] for r in records]     # the model follows the demos' \boxed{} answers
+    assert all(r["pred"] != "" for r in boxed)
