@@ -137,23 +137,29 @@ def test_qwen_recipe_plans_with_chat_templates_and_its_configs_validate(tmp_path
 
 
 @pytest.mark.slow
-def test_chat_sft_step_then_vllm_chat_generation(smollm2, chat_data, tmp_path):
-    """A real LLaMA-Factory SFT step on chat data with SmolLM2's chat template (through our
-    launcher), then vLLM generation with chat few-shot prompts, graded from `\\boxed{}`."""
+def test_chat_sft_step_then_vllm_chat_generation(smollm2, tiny_model, chat_data, tmp_path, monkeypatch):
+    """A real LLaMA-Factory SFT step on chat data with the ChatML template of SmolLM2 (through
+    our launcher; on the tiny Llama, which has SmolLM2's tokenizer and chat template, so the
+    step takes seconds), then vLLM generation by SmolLM2-135M-Instruct with chat few-shot
+    prompts, graded from `\\boxed{}`."""
     from w2s_lf import grading, train
     from w2s_lf.configs import make_train_config
     from w2s_lf.generation import GenerationConfig, run
     from w2s_lf.io import read_jsonl, write_jsonl
     from w2s_lf.lf_templates import template_for
 
-    config = make_train_config("sft", "cpu", str(smollm2), "gsm8k_train_1_gold", str(chat_data),
-                               str(tmp_path / "adapter"), template=template_for(str(smollm2), "chat"),
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")   # a busy 2-core machine: one thread is faster
+    config = make_train_config("sft", "cpu", str(tiny_model), "gsm8k_train_1_gold", str(chat_data),
+                               str(tmp_path / "adapter"), template=template_for(str(tiny_model), "chat"),
                                overrides={"max_steps": 2, "cutoff_len": 384})
     assert config["template"] == "smollm2"
     out = train.train(config, tmp_path / "sft.yaml", tmp_path / "sft.log", progress=False)
     assert (out / "adapter_model.safetensors").exists()
     losses = [json.loads(x)["loss"] for x in (out / "trainer_log.jsonl").read_text().splitlines() if "loss" in x]
     assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+    example = (tmp_path / "sft.log").read_text()   # LLaMA-Factory prints the first tokenized example
+    assert f"<|im_start|>system\n{P.CHAT_SYSTEM}<|im_end|>\n<|im_start|>user\n" in example
+    assert "}<|im_end|>" in example   # the target: ... \boxed{answer} then the end of the turn
 
     # Demonstrations answer in \boxed{}, as the chat gold targets do.
     gold = json.loads((chat_data / "gsm8k_train_1.json").read_text())
@@ -161,13 +167,13 @@ def test_chat_sft_step_then_vllm_chat_generation(smollm2, chat_data, tmp_path):
                                            for r in gold[:2]])
     results = tmp_path / "chat.jsonl"
     run(GenerationConfig(model=str(smollm2), output=str(results), task="gsm8k", data_dir=str(chat_data),
-                         split="test", mode="few-shot", demos=str(tmp_path / "demos.jsonl"), demo_strategy="first",
-                         shots=2, prompt_style="chat", max_new_tokens=96, backend="vllm", progress=False,
+                         split="test", limit=4, mode="few-shot", demos=str(tmp_path / "demos.jsonl"), demo_strategy="first",
+                         shots=2, prompt_style="chat", max_new_tokens=80, backend="vllm", progress=False,
                          backend_options={"dtype": "float32", "max_model_len": 2048}))
     records = read_jsonl(results)
     info = json.loads(Path(f"{results}.run.json").read_text())["settings"]
     assert info["prompt_style"] == "chat" and info["stop"] == []    # chat turns end at EOS, not "Answer"
-    assert len(records) == 6
+    assert len(records) == 4
     for r, q in zip(records, read_jsonl(chat_data / "test.jsonl")):
         assert r["chat"] == P.chat_fields(q["question"])
         assert r["prompt"].startswith(f"<|im_start|>system\n{P.CHAT_SYSTEM}<|im_end|>\n<|im_start|>user\n")

@@ -41,6 +41,7 @@ def test_every_recipe_loads_and_plans(path):
     ({"name": "x", "stage2": {"methods": ["ppo"]}}, {}, "stage2.methods: unknown method 'ppo'"),
     ({"task": "gsm8k"}, {}, "missing required key 'name'"),
     ({"name": "x", "training": {"preset": "13b"}}, {}, "training.preset: '13b' is not one of"),
+    ({"name": "x", "generation": {"prompt_style": "chat"}, "grader": "seed"}, {}, "chat models answer in \\boxed{}"),
 ])
 def test_recipe_errors_name_the_key(data, overrides, message):
     with pytest.raises(W2SError) as err:
@@ -66,6 +67,18 @@ def test_generation_options_become_generate_flags():
         "tensor_parallel_size": 8, "prefix_caching": False, "enforce_eager": True}}})
     cmd = {s.name: s for s in build_plan(recipe, progress=False)}["weak_generate"].commands[0]
     assert "--tensor-parallel-size 8" in cmd and "--no-prefix-caching" in cmd and "--enforce-eager" in cmd
+
+
+def test_training_template_follows_the_prompt_style_and_the_override():
+    def templates(data):
+        stages = build_plan(parse_recipe({"name": "x", "weak": {"model": "tiny-llama"}, **data}), progress=False)
+        return {s.name: s.params["config"]["template"] for s in stages if s.params.get("kind") in ("train", "export")}
+    assert set(templates({}).values()) == {"w2s_vanilla"}
+    chat = templates({"generation": {"prompt_style": "chat"}})
+    assert set(chat.values()) == {"smollm2"} and {"weak_sft", "mplus_merge", "dpo"} <= set(chat)
+    assert set(templates({"generation": {"prompt_style": "chat"}, "training": {"template": "chatml"}}).values()) == {"chatml"}
+    with pytest.raises(W2SError, match="no LLaMA-Factory chat template known for model 'my-model'"):
+        templates({"strong": {"model": "my-model"}, "generation": {"prompt_style": "chat"}})
 
 
 def test_overrides_are_dotted_and_typed():
