@@ -324,7 +324,8 @@ def _count_cut(cfg: dict, tokenizer, template, cutoff_len: int) -> tuple[int, in
             longest = 0
             for resp in responses:
                 p, a = template.encode_oneturn(tokenizer, [{"role": "user", "content": prompt},
-                                                           {"role": "assistant", "content": resp}])
+                                                           {"role": "assistant", "content": resp}],
+                                               system=r.get(cols["system"]) if cols.get("system") else None)
                 longest = max(longest, len(p) + len(a))
             cut += longest > cutoff_len
     return total, cut

@@ -30,7 +30,8 @@ from w2s_lf.cli import guarded, parse_overrides
 @click.option("--demo-ids", help="Comma-separated demo ids to use instead of a strategy (e.g. 2619,456,102,3037).")
 @click.option("--shots", default=4, show_default=True, help="few-shot: number of demonstrations.")
 @click.option("--prompt-style", type=click.Choice(["raw", "chat"]), default="raw", show_default=True,
-              help="raw: the paper's 'Question: ...\\nAnswer:'; chat: the model's chat template.")
+              help="raw: the paper's 'Question: ...\\nAnswer:' and stop strings; chat: the model's chat "
+                   "template, a system turn asking for \\boxed{}, few-shot demos as user/assistant turns.")
 @click.option("--max-new-tokens", type=int, help="Default per task: GSM8K 1024, MATH 2048.")
 @click.option("--grade/--no-grade", default=None, help="Attach gold from the input's `answer` and grade "
                                                        "[default: only for split test].")
