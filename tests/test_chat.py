@@ -25,6 +25,21 @@ def demo(i: int, answer: int) -> P.Demo:
     return P.Demo(i, f"What is {i} + {i}?", f"{i} + {i} = {answer}.\nThe answer is \\boxed{{{answer}}}")
 
 
+def write_chat_results(split: Path, out: Path, names: tuple[str, str, str], k: int) -> list[str]:
+    """Synthetic weak, ICL and sample results over a split's questions, as chat-style generation
+    writes them (with their `chat` turns), saved as `out/<name>.jsonl`; returns the questions."""
+    from w2s_lf.build.synthetic import synthetic_results
+    from w2s_lf.io import read_jsonl, write_jsonl
+
+    questions = [r["question"] for r in read_jsonl(split)]
+    sets = synthetic_results(len(questions), k=k, seed=1, prompts=["<chat>"] * len(questions))
+    for name, records in zip(names, sets):
+        for r, q in zip(records, questions):
+            r["chat"] = P.chat_fields(q)
+        write_jsonl(out / f"{name}.jsonl", records)
+    return questions
+
+
 @pytest.fixture(scope="module")
 def chat_data(tmp_path_factory) -> Path:
     """The embedded GSM8K-style task prepared for chat models (train_1 12, train_2 8, test 6)."""
@@ -69,8 +84,7 @@ def test_llamafactory_template_renders_what_generation_renders(smollm2):
 
 def test_chat_gold_data_and_built_sets_carry_the_system_turn(chat_data, tmp_path):
     from w2s_lf.build.files import full_weak_files, pairs_files, stage1_files
-    from w2s_lf.build.synthetic import synthetic_results
-    from w2s_lf.io import read_jsonl, write_jsonl
+    from w2s_lf.io import read_jsonl
 
     gold = json.loads((chat_data / "gsm8k_train_1.json").read_text())
     question = read_jsonl(chat_data / "test.jsonl")[0]["question"]
@@ -81,13 +95,7 @@ def test_chat_gold_data_and_built_sets_carry_the_system_turn(chat_data, tmp_path
     assert info["gsm8k_train_1_gold"]["columns"]["system"] == "system"
 
     # chat-style results carry their turns; every set built from them keeps the system turn
-    questions = [r["question"] for r in read_jsonl(chat_data / "train_2.jsonl")]
-    weak, icl, samples = synthetic_results(len(questions), k=6, seed=1, prompts=["<chat>"] * len(questions))
-    for records in (weak, icl, samples):
-        for r, q in zip(records, questions):
-            r["chat"] = P.chat_fields(q)
-    for name, records in (("weak", weak), ("icl", icl), ("samples", samples)):
-        write_jsonl(tmp_path / f"{name}.jsonl", records)
+    questions = write_chat_results(chat_data / "train_2.jsonl", tmp_path, ("weak", "icl", "samples"), k=6)
     full_weak_files(tmp_path / "weak.jsonl", chat_data, "gsm8k_full_weak")
     stage1_files(tmp_path / "weak.jsonl", tmp_path / "icl.jsonl", chat_data, "gsm8k_iter1")
     pairs_files(tmp_path / "weak.jsonl", tmp_path / "samples.jsonl", chat_data, "gsm8k_pairs",
@@ -107,8 +115,6 @@ def test_qwen_recipe_plans_with_chat_templates_and_its_configs_validate(tmp_path
     `w2s-lf validate` passes every config."""
     import yaml
 
-    from w2s_lf.build.synthetic import synthetic_results
-    from w2s_lf.io import read_jsonl, write_jsonl
     from w2s_lf.recipe import load_recipe
     from w2s_lf.runner import run_recipe
 
@@ -123,13 +129,8 @@ def test_qwen_recipe_plans_with_chat_templates_and_its_configs_validate(tmp_path
 
     recipe = load_recipe(path, overrides)
     run_recipe(recipe, only=("prepare",), progress=False, echo=lambda m: None)
-    questions = [r["question"] for r in read_jsonl(run / "data/train_2.jsonl")]
-    weak, icl, samples = synthetic_results(len(questions), k=10, seed=1, prompts=["<chat>"] * len(questions))
-    for records in (weak, icl, samples):
-        for r, q in zip(records, questions):
-            r["chat"] = P.chat_fields(q)
-    for name, records in (("weak_train_2", weak), ("strong_icl_train_2", icl), ("mplus_samples_train_2", samples)):
-        write_jsonl(run / f"gen/{name}.jsonl", records)
+    write_chat_results(run / "data/train_2.jsonl", run / "gen",
+                       ("weak_train_2", "strong_icl_train_2", "mplus_samples_train_2"), k=10)
     run_recipe(recipe, only=("stage1", "vote", "pairs"), progress=False, echo=lambda m: None)
     result = cli("validate", *configs)
     assert result.exit_code == 0, result.output
@@ -180,6 +181,7 @@ def test_chat_sft_step_then_vllm_chat_generation(smollm2, tiny_model, chat_data,
         assert r["prompt"].endswith(f"<|im_start|>user\n{q['question']}<|im_end|>\n<|im_start|>assistant\n")
         assert "<|im_end|>" not in r["response"]
         assert r["pred"] == grading.extract_answer(r["response"], "gsm8k")
+    assert any(r["num_tokens"] < 80 for r in records)   # the turn ended at EOS (<|im_end|>)
     boxed = [r for r in records if "\\boxed{" in r["response"]]
     assert boxed, [r["response"] for r in records]     # the model follows the demos' \boxed{} answers
     assert all(r["pred"] != "" for r in boxed)

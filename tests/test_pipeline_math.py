@@ -77,12 +77,15 @@ def w2s_in_process(monkeypatch):
     monkeypatch.setattr(train, "run_logged", run_logged)
     # One thread: on a busy 2-core machine torch's second OpenMP thread makes a tiny model's
     # steps several times slower (measured: sampling 26 s with 1 thread, 256 s with 2).
+    import os
+
     import torch
-    threads = torch.get_num_threads()
+    threads, environ = torch.get_num_threads(), dict(os.environ)
     torch.set_num_threads(1)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")   # the LLaMA-Factory subprocesses
     yield
     torch.set_num_threads(threads)
+    os.environ.clear()                 # whatever LLaMA-Factory / transformers set in this process
+    os.environ.update(environ)
 
 
 @pytest.fixture(scope="module")
