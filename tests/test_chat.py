@@ -60,6 +60,16 @@ def test_few_shot_demos_are_chat_turns(smollm2):
                     "<|im_start|>user\nWhat is 3 + 3?<|im_end|>\n<|im_start|>assistant\n")
 
 
+def test_chat_targets_end_with_the_boxed_answer():
+    from w2s_lf.tasks import Example
+    gsm8k, math_task = get_task("gsm8k"), get_task("math")
+    assert gsm8k.chat_target(Example("q", "2 * 3 = <<2*3=6>>6 apples.\n#### 6", "6")) == \
+        "2 * 3 = 6 apples.\nThe answer is \\boxed{6}"
+    boxed = "So $x = \\boxed{5}$."   # MATH solutions box their answer already: kept as they are
+    assert math_task.chat_target(Example("q", boxed, "5")) == boxed
+    assert math_task.chat_target(Example("q", "So $x = 5$.", "5")) == "So $x = 5$.\nThe answer is \\boxed{5}"
+
+
 def test_llamafactory_template_renders_what_generation_renders(smollm2):
     """Training (LLaMA-Factory's template) and generation (the tokenizer's chat template) must
     see the same tokens for the same turns, and the target must end with the end-of-turn token

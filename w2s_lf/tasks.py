@@ -50,11 +50,14 @@ class Task:
 
     def chat_target(self, example: Example) -> str:
         """The gold SFT target for chat models: the worked solution without the task's own answer
-        marker, ending with the answer in `\\boxed{}`, the convention chat models answer in."""
+        marker, ending with the answer in `\\boxed{}`, the convention chat models answer in. A
+        solution whose last `\\boxed{}` already holds the answer (MATH's) is kept as it is."""
         body = self.gold_target(example)
         if self.answer_key in body:
             body = body.rsplit(self.answer_key, 1)[0]
         body = body.rstrip()
+        if last_boxed(body) == example.answer:
+            return body
         return f"{body}\nThe answer is \\boxed{{{example.answer}}}" if body else f"The answer is \\boxed{{{example.answer}}}"
 
     def read(self, record: dict, path: str = "<record>", line: int = 0) -> Example:
