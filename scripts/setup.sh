@@ -95,6 +95,13 @@ if [[ $MODE == cpu ]]; then
     step "CPU shims (torchaudio stand-in, no CUDA torchvision)" cpu_shims
 fi
 step "installing w2s-lf (editable)" "${PIP[@]}" install --no-deps -e .
+# `llamafactory-cli` of this environment learns our w2s_vanilla template (see w2s_lf/lf_hook.py).
+lf_hook() {
+    local site
+    site=$($VENV/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+    echo "import w2s_lf.lf_hook" >"$site/w2s_lf_templates.pth"
+}
+step "llamafactory-cli learns the w2s_vanilla template (w2s_lf_templates.pth)" lf_hook
 step "final check (scripts/check_env.py --$MODE)" $VENV/bin/python scripts/check_env.py --$MODE
 echo "$want" >$STAMP
 grep '^ok ' "$LOG" | sed 's/^ok  */setup:   /'

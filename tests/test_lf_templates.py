@@ -92,3 +92,32 @@ def test_template_choice():
     from w2s_lf.errors import W2SError
     with pytest.raises(W2SError, match="set `training.template`"):
         chat_template_for("my-own-model")
+
+
+KNOWS_TEMPLATE = "from llamafactory.data.template import TEMPLATES; print('w2s_vanilla' in TEMPLATES)"
+
+
+def _fresh_python(code: str, *pre: str) -> str:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "DISABLE_VERSION_CHECK": "1"}
+    out = subprocess.run([sys.executable, "-c", "; ".join([*pre, code])], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_the_start_up_hook_registers_the_template_when_llamafactory_loads_it():
+    assert _fresh_python(KNOWS_TEMPLATE, "import w2s_lf.lf_hook") == "True"
+
+
+def test_llamafactory_cli_of_this_environment_knows_the_template():
+    """`llamafactory-cli train llama_factory_configs/dpo_70b.yaml` works in the environment
+    `scripts/setup.sh` builds: its `w2s_lf_templates.pth` loads the hook in every Python there."""
+    import sysconfig
+    from pathlib import Path
+    if not (Path(sysconfig.get_paths()["purelib"]) / "w2s_lf_templates.pth").is_file():
+        pytest.skip("this environment was not built by scripts/setup.sh (no w2s_lf_templates.pth)")
+    assert _fresh_python(KNOWS_TEMPLATE) == "True"
