@@ -99,7 +99,9 @@ step "installing w2s-lf (editable)" "${PIP[@]}" install --no-deps -e .
 lf_hook() {
     local site
     site=$($VENV/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
-    echo "import w2s_lf.lf_hook" >"$site/w2s_lf_templates.pth"
+    # silent when w2s_lf is gone (an uninstalled package must not break every Python of the venv)
+    echo 'import importlib.util as u; u.find_spec("w2s_lf") and u.find_spec("w2s_lf.lf_hook") and __import__("w2s_lf.lf_hook")' \
+        >"$site/w2s_lf_templates.pth"
 }
 step "llamafactory-cli learns the w2s_vanilla template (w2s_lf_templates.pth)" lf_hook
 step "final check (scripts/check_env.py --$MODE)" $VENV/bin/python scripts/check_env.py --$MODE
