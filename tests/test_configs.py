@@ -9,10 +9,13 @@ import yaml
 
 from w2s_lf.configs import (
     LORA_TARGET,
+    absolute_paths,
     for_lf_version,
     make_export_config,
     make_train_config,
+    plan_train_config,
     render_yaml,
+    resolve_batch,
 )
 from w2s_lf.errors import W2SError
 from w2s_lf.shipped_configs import REPO_CONFIGS, render_shipped
@@ -42,6 +45,58 @@ def test_presets():
         cfg(preset="13b")
     with pytest.raises(W2SError, match="unknown config kind"):
         cfg("ppo")
+
+
+def test_gpu_presets_bound_waits_and_keep_two_checkpoints():
+    for preset in ("70b", "7b"):
+        c = cfg(preset=preset)
+        assert c["ddp_timeout"] == 1800 and c["save_total_limit"] == 2 and c["overwrite_output_dir"] is False
+        assert "global_batch_size" not in c        # not a LLaMA-Factory key
+    assert "ddp_timeout" not in cfg(preset="cpu")
+
+
+@pytest.mark.parametrize("preset,nproc,nnodes,steps", [
+    ("70b", 8, 1, 8), ("70b", 8, 2, 4), ("70b", 1, 1, 64), ("70b", 16, 4, 1),
+    ("7b", 1, 1, 8), ("7b", 8, 1, 1), ("7b", 4, 1, 2)])
+def test_global_batch_is_the_same_on_any_hardware(preset, nproc, nnodes, steps):
+    planned = plan_train_config("sft", preset, "base", "ds", "d", "o")
+    assert planned["global_batch_size"] == {"70b": 64, "7b": 16}[preset]
+    assert "gradient_accumulation_steps" not in planned
+    lf, note = resolve_batch(planned, nproc, nnodes)
+    assert lf["gradient_accumulation_steps"] == steps and "global_batch_size" not in lf
+    assert lf["per_device_train_batch_size"] * nproc * nnodes * steps == planned["global_batch_size"]
+    assert note.startswith(f"global batch {planned['global_batch_size']} = ")
+    assert make_train_config("sft", preset, "base", "ds", "d", "o", nproc_per_node=nproc, nnodes=nnodes) == lf
+
+
+def test_global_batch_errors_and_overrides():
+    with pytest.raises(W2SError, match=r"global_batch_size 64 is not a multiple of .* 3 process\(es\) per node"):
+        resolve_batch(plan_train_config("sft", "70b", "b", "d", "d", "o"), 3)
+    with pytest.raises(W2SError, match="global_batch_size 16 is not a multiple"):
+        resolve_batch(plan_train_config("sft", "7b", "b", "d", "d", "o"), 16)
+    bigger = plan_train_config("sft", "70b", "b", "d", "d", "o", overrides={"global_batch_size": 128})
+    assert resolve_batch(bigger, 8)[0]["gradient_accumulation_steps"] == 16
+    fixed = plan_train_config("sft", "70b", "b", "d", "d", "o", overrides={"gradient_accumulation_steps": 2})
+    assert "global_batch_size" not in fixed
+    lf, note = resolve_batch(fixed, 8, 2)
+    assert lf["gradient_accumulation_steps"] == 2 and "global batch 32" in note and "fixed by the config" in note
+    with pytest.raises(W2SError, match="not both"):
+        plan_train_config("sft", "70b", "b", "d", "d", "o",
+                          overrides={"gradient_accumulation_steps": 2, "global_batch_size": 64})
+    cpu = plan_train_config("sft", "cpu", "b", "d", "d", "o")
+    assert resolve_batch(cpu, 1)[0] == cpu
+
+
+def test_absolute_paths(tmp_path):
+    (tmp_path / "models/m").mkdir(parents=True)
+    c = absolute_paths({"model_name_or_path": "models/m", "ref_model": "meta-llama/Llama-2-70b-hf",
+                        "adapter_name_or_path": "models/m,hub/adapter", "output_dir": "saves/x",
+                        "dataset_dir": "data", "deepspeed": "ds.json", "export_dir": "/abs/out", "stage": "sft"},
+                       tmp_path)
+    assert c["model_name_or_path"] == str(tmp_path / "models/m") and c["ref_model"] == "meta-llama/Llama-2-70b-hf"
+    assert c["adapter_name_or_path"] == f"{tmp_path / 'models/m'},hub/adapter"
+    assert c["output_dir"] == str(tmp_path / "saves/x") and c["dataset_dir"] == str(tmp_path / "data")
+    assert c["deepspeed"] == str(tmp_path / "ds.json") and c["export_dir"] == "/abs/out" and c["stage"] == "sft"
 
 
 def test_overrides_and_key_order():
@@ -110,3 +165,17 @@ def test_cli(cli, tmp_path):
     assert yaml.safe_load(r.output)["export_dir"] == "x"
     r = cli("configs", "sft", "--model", "m", "--output-dir", "o")
     assert r.exit_code == 2 and "--dataset is required" in r.output
+
+
+def test_cli_resolves_the_global_batch(cli):
+    from click.testing import CliRunner
+
+    from w2s_lf.cli import main
+    args = ["configs", "sft", "--model", "m", "--dataset", "p", "--output-dir", "o"]
+    r = CliRunner().invoke(main, [*args, "--nproc-per-node", "8", "--nnodes", "2"])
+    assert r.exit_code == 0, r.output
+    assert "# global batch 64 = 1 per device x 8 process(es) per node x 2 node(s) x 4 accumulation" in r.stderr
+    assert yaml.safe_load(r.stdout)["gradient_accumulation_steps"] == 4
+    assert yaml.safe_load(cli(*args).output.split("\n", 1)[1])["gradient_accumulation_steps"] == 8   # preset's 8 GPUs
+    r = cli(*args, "--preset", "7b", "--nproc-per-node", "3")
+    assert r.exit_code == 2 and "global_batch_size 16 is not a multiple" in r.output

@@ -25,6 +25,7 @@ demo checkpoint must never be resumed silently.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import yaml
@@ -65,22 +66,39 @@ DEEPSPEED_Z3_CONFIG = {
 
 # Hardware presets. The paper did not publish learning rates, epochs, betas or LoRA rank; the
 # method settings below are LLaMA-Factory's example values (examples/train_lora/*.yaml).
+#
+# `global_batch_size` is not a LLaMA-Factory key: the launcher turns it into
+# gradient_accumulation_steps = global / (per_device_train_batch_size x processes per node x
+# nodes) for the hardware it launches on (`resolve_batch`), so the optimisation, and the number
+# of steps, is the same on 1, 8 or 16 GPUs. 70b: 64 sequences per step, what the 8-GPU setup
+# these presets were written for gave (1 per device x 8 GPUs x 8 accumulation; the paper does
+# not state its batch size). 7b: 16, as its one-GPU setup gave; 2 per device.
+#
+# `ddp_timeout` is how long a rank waits in a collective (NCCL/gloo) before the job fails.
+# LLaMA-Factory's examples use 180000000 s (5.7 years): a rank that dies on another node then
+# leaves the others waiting forever. The longest legitimate wait here is rank 0 tokenizing the
+# dataset (`main_process_first`) or writing a checkpoint, seconds to minutes for these datasets;
+# 1800 s (transformers' own default) bounds a hung job to half an hour.
+#
+# `save_total_limit: 2` keeps the last two checkpoints: the last one to resume from, and the one
+# before it in case the last was cut off while being written. A 70B LoRA-64 checkpoint carries
+# ~10 GB of optimizer state.
 PRESETS: dict[str, dict] = {
     "70b": {   # 8 x 80 GB per node, DeepSpeed ZeRO-3, bf16
         "lora_rank": 64, "lora_alpha": 128, "lora_dropout": 0.05,
         "cutoff_len": 2048, "preprocessing_num_workers": 16, "dataloader_num_workers": 4,
-        "logging_steps": 10, "save_steps": 200, "overwrite_output_dir": False,
-        "per_device_train_batch_size": 1, "gradient_accumulation_steps": 8,
-        "bf16": True, "ddp_timeout": 180000000, "deepspeed": DEEPSPEED_Z3,
+        "logging_steps": 10, "save_steps": 200, "save_total_limit": 2, "overwrite_output_dir": False,
+        "per_device_train_batch_size": 1, "global_batch_size": 64,
+        "bf16": True, "ddp_timeout": 1800, "deepspeed": DEEPSPEED_Z3,
     },
-    "7b": {    # one 80 GB GPU (or DDP over several with torchrun), bf16
+    "7b": {    # one 80 GB GPU, or DDP over several with the same global batch
         "lora_rank": 16, "lora_alpha": 32, "lora_dropout": 0.05,
         "cutoff_len": 2048, "preprocessing_num_workers": 8, "dataloader_num_workers": 2,
-        "logging_steps": 10, "save_steps": 500, "overwrite_output_dir": False,
-        "per_device_train_batch_size": 4, "gradient_accumulation_steps": 4,
-        "bf16": True, "ddp_timeout": 180000000,
+        "logging_steps": 10, "save_steps": 500, "save_total_limit": 2, "overwrite_output_dir": False,
+        "per_device_train_batch_size": 2, "global_batch_size": 16,
+        "bf16": True, "ddp_timeout": 1800,
     },
-    "cpu": {   # the demo and tests: a few steps on a tiny model
+    "cpu": {   # the demo and tests: a few steps on a tiny model, one process
         "lora_rank": 8, "lora_alpha": 16, "lora_dropout": 0.0,
         "cutoff_len": 512, "dataloader_num_workers": 0,
         "logging_steps": 1, "save_strategy": "no", "overwrite_output_dir": True,
@@ -88,6 +106,9 @@ PRESETS: dict[str, dict] = {
         "use_cpu": True, "bf16": False,
     },
 }
+# Processes per node each preset was written for: the shipped configs and `w2s-lf configs`
+# resolve the global batch for it unless told otherwise.
+PRESET_NPROC = {"70b": 8, "7b": 1, "cpu": 1}
 
 METHODS: dict[str, dict] = {
     "weak_sft": {"stage": "sft", "learning_rate": 1.0e-4, "num_train_epochs": 3.0},
@@ -105,9 +126,9 @@ _ORDER = ["model_name_or_path", "adapter_name_or_path", "trust_remote_code",
           "ref_model", "ref_model_adapters", "deepspeed",
           "dataset", "dataset_dir", "template", "cutoff_len", "overwrite_cache",
           "preprocessing_num_workers", "dataloader_num_workers",
-          "output_dir", "logging_steps", "save_strategy", "save_steps", "plot_loss",
+          "output_dir", "logging_steps", "save_strategy", "save_steps", "save_total_limit", "plot_loss",
           "overwrite_output_dir", "report_to",
-          "per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
+          "per_device_train_batch_size", "global_batch_size", "gradient_accumulation_steps", "learning_rate",
           "num_train_epochs", "max_steps", "lr_scheduler_type", "warmup_steps", "warmup_ratio",
           "use_cpu", "bf16", "ddp_timeout", "seed"]
 
@@ -118,18 +139,33 @@ def _ordered(cfg: dict) -> dict:
 
 
 def make_train_config(kind: str, preset: str, model: str, dataset: str | list[str],
+                      dataset_dir: str, output_dir: str, *, nproc_per_node: int | None = None,
+                      nnodes: int = 1, **kwargs) -> dict:
+    """A LLaMA-Factory train config for one step of the recipe, its batch resolved for
+    `nproc_per_node` (default: what the preset was written for) x `nnodes` processes.
+
+    See `plan_train_config` for the arguments.
+    """
+    cfg = plan_train_config(kind, preset, model, dataset, dataset_dir, output_dir, **kwargs)
+    return resolve_batch(cfg, nproc_per_node or PRESET_NPROC[preset], nnodes)[0]
+
+
+def plan_train_config(kind: str, preset: str, model: str, dataset: str | list[str],
                       dataset_dir: str, output_dir: str, *, adapter: str | None = None,
                       ref_model: str | None = None, ref_adapter: str | None = None,
                       lf_version: str = "0.9.5", template: str = TEMPLATE,
                       overrides: dict | None = None) -> dict:
-    """A LLaMA-Factory train config for one step of the recipe.
+    """A train config that does not depend on the hardware: with a `global_batch_size` in
+    place of gradient_accumulation_steps when the preset states one (`resolve_batch` makes
+    the LLaMA-Factory config for a given number of processes).
 
     kind: `weak_sft` (weak model on train_1 gold), `sft` (M_plus and the two baselines: only
     the dataset differs), `dpo`, `orpo`. For `dpo`/`orpo`, `model` is the merged M_plus, or
     give the base as `model` and M_plus's LoRA as `adapter` (see the module docstring).
     `template`: LLaMA-Factory template (see `w2s_lf.lf_templates.template_for`).
-    `overrides` (`key: value`, as `llamafactory-cli` takes them) are applied last; a None
-    value removes a key.
+    `overrides` (`key: value`, as `llamafactory-cli` takes them, plus `global_batch_size`)
+    are applied last; a None value removes a key. An explicit gradient_accumulation_steps
+    replaces the preset's global batch (which then grows with the number of processes).
     """
     if kind not in KINDS:
         raise W2SError(f"unknown config kind '{kind}'; expected one of {', '.join(KINDS)}")
@@ -155,12 +191,44 @@ def make_train_config(kind: str, preset: str, model: str, dataset: str | list[st
             # model, not M_plus. Name M_plus (base + its adapter) as the reference.
             cfg["ref_model"] = model
             cfg["ref_model_adapters"] = adapter
-    for key, value in (overrides or {}).items():
+    overrides = overrides or {}
+    if overrides.get("gradient_accumulation_steps") is not None:
+        if overrides.get("global_batch_size") is not None:
+            raise W2SError("set global_batch_size or gradient_accumulation_steps, not both")
+        cfg.pop("global_batch_size", None)
+    elif overrides.get("global_batch_size") is not None:
+        cfg.pop("gradient_accumulation_steps", None)
+    for key, value in overrides.items():
         if value is None:
             cfg.pop(key, None)
         else:
             cfg[key] = value
     return _ordered(for_lf_version(cfg, lf_version))
+
+
+def resolve_batch(cfg: dict, nproc_per_node: int = 1, nnodes: int = 1) -> tuple[dict, str]:
+    """The LLaMA-Factory config for `nproc_per_node` x `nnodes` processes, and a line that says
+    how the global batch comes about. A `global_batch_size` becomes gradient_accumulation_steps;
+    a config without one is returned as it is."""
+    per_device = int(cfg.get("per_device_train_batch_size", 8))   # LLaMA-Factory's default
+    world = int(nproc_per_node) * int(nnodes)
+    if world < 1:
+        raise W2SError(f"nproc_per_node ({nproc_per_node}) and nnodes ({nnodes}) must be at least 1")
+    out = {k: v for k, v in cfg.items() if k != "global_batch_size"}
+    if "global_batch_size" in cfg:
+        total = int(cfg["global_batch_size"])
+        if total % (per_device * world):
+            raise W2SError(
+                f"global_batch_size {total} is not a multiple of per_device_train_batch_size {per_device} "
+                f"x {nproc_per_node} process(es) per node x {nnodes} node(s) = {per_device * world}: change "
+                "the number of processes (training.launch) or per_device_train_batch_size / global_batch_size")
+        out["gradient_accumulation_steps"] = total // (per_device * world)
+        out = _ordered(out)
+    steps = int(out.get("gradient_accumulation_steps", 1))
+    note = (f"global batch {per_device * world * steps} = {per_device} per device x {nproc_per_node} "
+            f"process(es) per node x {nnodes} node(s) x {steps} accumulation step(s)"
+            + ("" if "global_batch_size" in cfg else " (gradient_accumulation_steps fixed by the config)"))
+    return out, note
 
 
 def for_lf_version(cfg: dict, version: str) -> dict:
@@ -207,6 +275,32 @@ def make_export_config(model: str, adapter: str, export_dir: str, *, device: str
     return cfg
 
 
+# Keys whose values LLaMA-Factory resolves against its working directory.
+PATH_KEYS = ("output_dir", "export_dir", "dataset_dir", "deepspeed")
+MODEL_KEYS = ("model_name_or_path", "adapter_name_or_path", "ref_model", "ref_model_adapters")
+
+
+def absolute_paths(cfg: dict, base: str | Path | None = None) -> dict:
+    """`cfg` with every path made absolute against `base` (default: the working directory), so
+    that the config means the same from any directory. PATH_KEYS are always paths; a model or
+    adapter (comma-separated lists too) only when it names an existing local path, since
+    otherwise it is a hub id such as meta-llama/Llama-2-70b-hf."""
+    base = Path(base or Path.cwd()).absolute()
+
+    def local(value: str) -> str:
+        path = base / value
+        return os.path.normpath(path) if path.exists() else value
+
+    out = dict(cfg)
+    for key in PATH_KEYS:
+        if isinstance(out.get(key), str):
+            out[key] = os.path.normpath(base / out[key])
+    for key in MODEL_KEYS:
+        if isinstance(out.get(key), str):
+            out[key] = ",".join(local(v.strip()) for v in out[key].split(","))
+    return out
+
+
 def render_yaml(cfg: dict, header: str | None = None) -> str:
     body = yaml.safe_dump(cfg, sort_keys=False, default_flow_style=False, width=120)
     if not header:
@@ -215,8 +309,8 @@ def render_yaml(cfg: dict, header: str | None = None) -> str:
     return comments + "\n" + body
 
 
-def deepspeed_json() -> str:
-    return json.dumps(DEEPSPEED_Z3_CONFIG, indent=2) + "\n"
+def deepspeed_json(ds_config: dict | None = None) -> str:
+    return json.dumps(DEEPSPEED_Z3_CONFIG if ds_config is None else ds_config, indent=2) + "\n"
 
 
 def write_config(path: str | Path, cfg: dict, header: str | None = None) -> Path:

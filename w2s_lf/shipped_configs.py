@@ -15,10 +15,12 @@ from pathlib import Path
 
 from w2s_lf.configs import (
     DEEPSPEED_Z3,
+    PRESET_NPROC,
     deepspeed_json,
     make_export_config,
-    make_train_config,
+    plan_train_config,
     render_yaml,
+    resolve_batch,
 )
 
 WEAK_7B = "meta-llama/Llama-2-7b-hf"
@@ -31,7 +33,8 @@ LAUNCH_70B = """\
 Launch from the repository root (DeepSpeed ZeRO-3 needs a distributed launch):
   one node, 8 GPUs:  FORCE_TORCHRUN=1 python -m w2s_lf.lf_launch train {path}
   two nodes:         FORCE_TORCHRUN=1 NNODES=2 NODE_RANK=<0|1> MASTER_ADDR=<node 0 address> \\
-                       MASTER_PORT=29500 python -m w2s_lf.lf_launch train {path}   (on each node)
+                       MASTER_PORT=29500 python -m w2s_lf.lf_launch train {path} \\
+                       gradient_accumulation_steps=4   (on each node; 4 keeps the global batch at 64)
 Rerunning resumes from the last checkpoint-* in output_dir (overwrite_output_dir: false)."""
 
 CPU_NOTE = """\
@@ -41,7 +44,14 @@ and data from `w2s-lf prepare` plus the builders in data/embedded."""
 
 
 def _train(kind, preset, model, dataset, data_dir, out, title, note, **kw):
-    return ("train", make_train_config(kind, preset, model, dataset, data_dir, out, **kw), title, note)
+    planned = plan_train_config(kind, preset, model, dataset, data_dir, out, **kw)
+    cfg, batch = resolve_batch(planned, PRESET_NPROC[preset])
+    if "global_batch_size" in planned:   # say how to keep the global batch on other hardware
+        note += "\n" + textwrap.fill(
+            f"Batch: {batch}. On other hardware keep the global batch: gradient_accumulation_steps = "
+            f"{planned['global_batch_size']} / ({cfg['per_device_train_batch_size']} x GPUs in all), as "
+            f"`w2s-lf configs {kind} --preset {preset} --nproc-per-node N --nnodes M ...` and `w2s-lf run` do.", 100)
+    return ("train", cfg, title, note)
 
 
 def shipped() -> dict[str, tuple[str, dict, str, str]]:
