@@ -7,6 +7,7 @@ failure an error that quotes the log's last lines.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -16,8 +17,9 @@ from collections import deque
 from pathlib import Path
 
 
-from w2s_lf.configs import write_config
+from w2s_lf.configs import resolve_batch, write_config
 from w2s_lf.errors import W2SError
+from w2s_lf.proctree import Supervised
 
 # recipe `training.launch` key -> environment variable read by `llamafactory-cli`
 LAUNCH_ENV = {"nnodes": "NNODES", "node_rank": "NODE_RANK", "master_addr": "MASTER_ADDR",
@@ -25,21 +27,51 @@ LAUNCH_ENV = {"nnodes": "NNODES", "node_rank": "NODE_RANK", "master_addr": "MAST
 PROGRESS = re.compile(r"(\d+)/(\d+) \[")
 
 
-def launch_env(launch: dict | None = None) -> dict[str, str]:
-    """Environment for `llamafactory-cli`: multi-GPU / multi-node settings and version checks off.
-
-    `DISABLE_VERSION_CHECK=1` because w2s-lf runs LLaMA-Factory on a newer transformers than it
-    pins (see scripts/setup.sh); `FORCE_TORCHRUN=1` whenever more than one process is asked for.
-    """
-    env = {"DISABLE_VERSION_CHECK": "1"}
-    launch = launch or {}
+def _check_launch(launch: dict) -> None:
     unknown = set(launch) - set(LAUNCH_ENV)
     if unknown:
         raise W2SError(f"training.launch: unknown key(s) {sorted(unknown)}; known: {sorted(LAUNCH_ENV)}")
+
+
+def launch_from_env() -> dict:
+    """`training.launch` as the llamafactory-cli variables in our environment say (NNODES, ...)."""
+    return {key: os.environ[var] for key, var in LAUNCH_ENV.items() if os.environ.get(var)}
+
+
+def visible_gpus() -> int:
+    """CUDA devices this process sees (0 without torch or CUDA); does not create a CUDA context."""
+    try:
+        import torch
+    except ImportError:
+        return 0
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def launch_world(launch: dict | None = None) -> tuple[int, int]:
+    """(processes per node, nodes) a training launch uses: `training.launch` where it says, else
+    one process per visible GPU (what llamafactory-cli itself would start), at least one."""
+    launch = launch or {}
+    _check_launch(launch)
+    nproc = int(launch.get("nproc_per_node") or max(1, visible_gpus()))
+    return nproc, int(launch.get("nnodes") or 1)
+
+
+def launch_env(launch: dict | None = None, deepspeed: bool = False) -> dict[str, str]:
+    """Environment for `llamafactory-cli`: multi-GPU / multi-node settings and version checks off.
+
+    `DISABLE_VERSION_CHECK=1` because w2s-lf runs LLaMA-Factory on a newer transformers than it
+    pins (see scripts/setup.sh). NPROC_PER_NODE is always set, to the count the global batch was
+    divided by. `FORCE_TORCHRUN=1` whenever more than one process is asked for, and for DeepSpeed
+    even on one GPU (LLaMA-Factory refuses DeepSpeed outside torchrun).
+    """
+    launch = launch or {}
+    nproc, nnodes = launch_world(launch)
+    env = {"DISABLE_VERSION_CHECK": "1"}
     for key, var in LAUNCH_ENV.items():
         if launch.get(key) is not None:
             env[var] = str(launch[key])
-    if int(launch.get("nnodes") or 1) > 1 or int(launch.get("nproc_per_node") or 1) > 1:
+    env["NPROC_PER_NODE"] = str(nproc)
+    if nproc * nnodes > 1 or deepspeed:
         env["FORCE_TORCHRUN"] = "1"
     return env
 
@@ -54,27 +86,20 @@ def prepare_output_dir(output_dir: str | Path) -> None:
     """Keep a folder with checkpoints (LLaMA-Factory resumes from the last one); clear any other
     leftovers, which would otherwise stop LLaMA-Factory with 'Output directory already exists'.
 
-    A checkpoint without trainer_state.json (which transformers writes last) was cut off by a
-    kill or a lost node while being written; resuming would pick it as the last one and fail,
-    so it goes and the rerun resumes from the one before."""
+    A checkpoint without a readable trainer_state.json (which transformers writes last) was cut
+    off by a kill or a lost node while being written; resuming would pick it as the last one and
+    fail, so it goes and the rerun resumes from the one before (why the GPU presets keep two:
+    `save_total_limit: 2`)."""
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
         return
     for checkpoint in output_dir.glob("checkpoint-*"):
-        if checkpoint.is_dir() and not (checkpoint / "trainer_state.json").is_file():
+        try:
+            json.loads((checkpoint / "trainer_state.json").read_text())
+        except (OSError, ValueError):
             shutil.rmtree(checkpoint)
     if not any(output_dir.glob("checkpoint-*")):
         shutil.rmtree(output_dir)
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGKILL when the parent dies (Linux), so a killed `w2s-lf run` never
-    leaves a generation or training process behind writing into the run folder."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def run_logged(cmd: list[str], log_path: str | Path, env: dict[str, str] | None = None,
@@ -91,25 +116,25 @@ def run_logged(cmd: list[str], log_path: str | Path, env: dict[str, str] | None 
                     leave=False, dynamic_ncols=True)
     with open(log_path, "ab") as log:   # append: a stage's several commands, and its resumes
         log.write(("$ " + " ".join(cmd) + "\n").encode())
-        try:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    env={**os.environ, **(env or {})}, preexec_fn=_die_with_parent)
+        try:   # under a supervisor: the whole tree ends with us (see w2s_lf.proctree)
+            tree = Supervised(cmd, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         except OSError as e:
             raise W2SError(f"could not start {cmd[0]}: {e}") from None
-        pending = b""
-        while chunk := proc.stdout.read1(65536):
-            log.write(chunk)
-            pending += chunk
-            *pieces, pending = re.split(rb"[\r\n]", pending)
-            for piece in pieces:
-                text = piece.decode(errors="replace").strip()
-                if not text:
-                    continue
-                last_lines.append(text)
-                if m := PROGRESS.search(text):
-                    bar.total, bar.n = int(m.group(2)), int(m.group(1))
-                    bar.refresh()
-        returncode = proc.wait()
+        with tree:
+            pending = b""
+            while chunk := tree.proc.stdout.read1(65536):
+                log.write(chunk)
+                pending += chunk
+                *pieces, pending = re.split(rb"[\r\n]", pending)
+                for piece in pieces:
+                    text = piece.decode(errors="replace").strip()
+                    if not text:
+                        continue
+                    last_lines.append(text)
+                    if m := PROGRESS.search(text):
+                        bar.total, bar.n = int(m.group(2)), int(m.group(1))
+                        bar.refresh()
+            returncode = tree.wait()
     bar.close()
     if returncode != 0:
         quoted = "\n  ".join(last_lines)
@@ -124,20 +149,38 @@ def run_llamafactory(command: str, config_path: str | Path, log_path: str | Path
                f"{command} {Path(config_path).stem}", progress)
 
 
+def write_train_config(config: dict, config_path: str | Path, launch: dict | None = None,
+                       deepspeed: dict | None = None) -> tuple[dict, dict[str, str], str]:
+    """Resolve a planned config for the launch and write what LLaMA-Factory reads.
+
+    The global batch becomes gradient_accumulation_steps for `launch_world(launch)`; with
+    `deepspeed` (the JSON content), that file is written where `config["deepspeed"]` points.
+    Returns (the LLaMA-Factory config, its launch environment, a line about the batch).
+    """
+    nproc, nnodes = launch_world(launch)
+    lf_config, note = resolve_batch(config, nproc, nnodes)
+    if deepspeed is not None:
+        from w2s_lf.configs import deepspeed_json
+        from w2s_lf.io import write_text
+        write_text(lf_config["deepspeed"], deepspeed_json(deepspeed))
+    write_config(config_path, lf_config)
+    return lf_config, launch_env(launch, bool(lf_config.get("deepspeed"))), note
+
+
 def train(config: dict, config_path: str | Path, log_path: str | Path, launch: dict | None = None,
-          validate: bool = True, progress: bool = True) -> Path:
-    """Check a training config, write it, and train; returns the output folder."""
+          validate: bool = True, progress: bool = True, deepspeed: dict | None = None) -> Path:
+    """Resolve, write and check a training config, then train; returns the output folder."""
+    lf_config, env, _ = write_train_config(config, config_path, launch, deepspeed)
     if validate:
         from w2s_lf.validate import check_config
-        check_config(config)
-    write_config(config_path, config)
-    prepare_output_dir(config["output_dir"])
-    run_llamafactory("train", config_path, log_path, launch_env(launch), progress)
-    return Path(config["output_dir"])
+        check_config(lf_config, name=str(config_path))
+    prepare_output_dir(lf_config["output_dir"])
+    run_llamafactory("train", config_path, log_path, env, progress)
+    return Path(lf_config["output_dir"])
 
 
 def export(config: dict, config_path: str | Path, log_path: str | Path, progress: bool = True) -> Path:
     """Merge a LoRA adapter into its base model (`llamafactory-cli export`)."""
     write_config(config_path, config)
-    run_llamafactory("export", config_path, log_path, launch_env(), progress)
+    run_llamafactory("export", config_path, log_path, {"DISABLE_VERSION_CHECK": "1"}, progress)
     return Path(config["export_dir"])

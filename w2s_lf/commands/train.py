@@ -32,7 +32,9 @@ def train(config, overrides, log_path, no_validate, ray_workers, ray_address, ra
     they are passed through. Several nodes: `--ray-workers N` runs the stage as one job of N
     ranks on a Ray cluster, from this one command; inside a SLURM allocation `--slurm-nodes N`
     runs it as one srun + torchrun step instead (see docs/scale.md). Every path in the config
-    must be on a file system all nodes share.
+    must be on a file system all nodes share. torchrun is taken from this Python's environment,
+    activated or not, and stopping this command (Ctrl-C, kill, even kill -9) stops torchrun and
+    every worker.
 
     \b
     Examples:
@@ -47,6 +49,7 @@ def train(config, overrides, log_path, no_validate, ray_workers, ray_address, ra
     import yaml
 
     from w2s_lf.errors import W2SError
+    from w2s_lf.train import launch_from_env
     from w2s_lf.train import train as launch
 
     path = Path(config)
@@ -71,5 +74,5 @@ def train(config, overrides, log_path, no_validate, ray_workers, ray_address, ra
         from w2s_lf.srun_train import SrunJob, train_with_srun
         out = train_with_srun(cfg, written, log, SrunJob(slurm_nodes, slurm_gpus_per_node), validate=not no_validate)
     else:
-        out = launch(cfg, written, log, validate=not no_validate)
+        out = launch(cfg, written, log, launch_from_env(), validate=not no_validate)
     click.echo(f"trained: {out} (log: {log})")

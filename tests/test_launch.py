@@ -1,0 +1,196 @@
+"""Launching training: the venv's torchrun without activation, and no process left behind.
+
+The real case: `w2s-lf train` on a 2-process CPU torchrun (gloo) LLaMA-Factory run of the tiny
+model, with a PATH that lacks the venv; SIGKILL of `w2s-lf` mid-training must take torchrun and
+both workers (each in a session of its own) down within seconds, and the rerun resumes from the
+last complete checkpoint. The other signals are checked on a cheap tree of the same shape.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+NO_VENV_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def tree(root: int) -> list[int]:
+    """Live descendants of `root` (by parent pid, zombies left out)."""
+    from w2s_lf.proctree import _live_descendants
+    return _live_descendants(root)
+
+
+def alive(pids: list[int]) -> list[int]:
+    out = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != b"Z":
+            out.append(pid)
+    return out
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def wait_for(condition, timeout: float, what: str, proc: subprocess.Popen | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (value := condition()):
+            return value
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the parent exited ({proc.returncode}) before {what}")
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def parent_env() -> dict[str, str]:
+    """A shell where the venv is not activated: its bin folder is not on PATH."""
+    return {**os.environ, "PATH": NO_VENV_PATH, "PYTHONPATH": str(REPO), "DISABLE_VERSION_CHECK": "1"}
+
+
+def test_child_env_puts_this_venv_first(monkeypatch, tmp_path):
+    from w2s_lf.proctree import child_env
+    from w2s_lf.train import run_logged
+    monkeypatch.setenv("PATH", NO_VENV_PATH)
+    venv_bin = str(Path(sys.executable).parent)
+    assert child_env()["PATH"].split(os.pathsep)[0] == venv_bin
+    assert child_env({"PATH": f"/x:{venv_bin}"})["PATH"] == f"{venv_bin}:/x"
+    run_logged(["sh", "-c", "command -v torchrun; command -v llamafactory-cli"], tmp_path / "log", progress=False)
+    assert (tmp_path / "log").read_text().splitlines()[1:] == [f"{venv_bin}/torchrun", f"{venv_bin}/llamafactory-cli"]
+
+
+# A tree shaped like torchrun's: a child in our session, and one that made a session of its own
+# and whose parent then died (re-parented: invisible to a process-group kill).
+SHAPE = "setsid sh -c 'sleep 300 & wait' & sleep 300 & wait"
+PARENT = ("import sys; from w2s_lf.train import run_logged; "
+          "run_logged(['sh', '-c', sys.argv[1]], sys.argv[2], progress=False)")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+def test_killing_the_parent_ends_the_whole_tree(tmp_path, sig):
+    proc = subprocess.Popen([sys.executable, "-c", PARENT, SHAPE, str(tmp_path / "log")], env=parent_env())
+    try:
+        sleeps = wait_for(lambda: [p for p in tree(proc.pid) if cmdline(p).startswith("sleep")] if
+                          len([p for p in tree(proc.pid) if cmdline(p).startswith("sleep")]) == 2 else None,
+                          20, "the tree to start", proc)
+        everything = tree(proc.pid)
+        proc.send_signal(sig)
+        wait_for(lambda: not alive(everything), 8, f"the tree to end after {sig.name}")
+        assert proc.wait(10) != 0 and not alive(sleeps)
+    finally:
+        proc.kill()
+
+
+def test_a_finished_command_leaves_nothing_behind(tmp_path):
+    from w2s_lf.errors import W2SError
+    from w2s_lf.train import run_logged
+    marker = f"sleep {300 + os.getpid() % 100}"   # unique among the machine's processes
+    with pytest.raises(W2SError, match="exit 3"):
+        run_logged(["sh", "-c", f"setsid {marker} & echo started; exit 3"], tmp_path / "log", progress=False)
+    time.sleep(0.2)
+    assert not [p for p in map(int, filter(str.isdigit, os.listdir("/proc"))) if cmdline(p).strip() == marker]
+
+
+# ----------------------------------------------------------------------------- real torchrun
+
+
+@pytest.fixture
+def two_process_config(tmp_path, tiny_model):
+    from w2s_lf.configs import make_train_config
+    from w2s_lf.io import write_json
+    data = tmp_path / "data"
+    write_json(data / "toy.json", [{"instruction": f"Question: {i} + {i}?\nAnswer:", "input": "",
+                                    "output": f" {2 * i}"} for i in range(32)])
+    write_json(data / "dataset_info.json", {"toy": {"file_name": "toy.json"}})
+    cfg = make_train_config("sft", "cpu", str(tiny_model), "toy", str(data), str(tmp_path / "out"), overrides={
+        "max_steps": 200, "save_strategy": "steps", "save_steps": 1, "save_total_limit": 2,
+        "overwrite_output_dir": False, "cutoff_len": 64, "logging_steps": 1})   # on CPU accelerate takes gloo
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path, tmp_path / "out"
+
+
+def is_worker(cmd: str) -> bool:
+    """torchrun starts each worker as `python -u -m w2s_lf.lf_launch worker CONFIG`."""
+    return cmd.split()[1:5] == ["-u", "-m", "w2s_lf.lf_launch", "worker"]
+
+
+def complete_checkpoints(out: Path) -> list[int]:
+    return sorted(int(c.name.split("-")[1]) for c in out.glob("checkpoint-*") if (c / "trainer_state.json").exists())
+
+
+@pytest.mark.slow
+def test_torchrun_training_dies_with_w2s_lf_and_resumes(two_process_config, tmp_path):
+    """2 gloo workers from the venv's torchrun (not on PATH); SIGKILL `w2s-lf train` once a step
+    is checkpointed: no worker survives; the rerun resumes from the last complete checkpoint."""
+    config, out = two_process_config
+    env = {**parent_env(), "FORCE_TORCHRUN": "1", "NPROC_PER_NODE": "2", "MASTER_PORT": str(_free_port())}
+    cmd = [sys.executable, "-m", "w2s_lf", "train", str(config), "--no-validate", "--log", str(tmp_path / "train.log")]
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: complete_checkpoints(out), 120, "a first checkpoint", proc)
+        workers = [p for p in tree(proc.pid) if is_worker(cmdline(p))]
+        assert len(workers) == 2, "\n".join(cmdline(p) for p in tree(proc.pid))
+        assert len({os.getsid(p) for p in workers}) == 2   # torchrun gave each its own session
+        everything = tree(proc.pid)
+        proc.kill()
+        wait_for(lambda: not alive(everything), 10, "torchrun and its workers to end after SIGKILL")
+    finally:
+        proc.kill()
+    log = (tmp_path / "train.log").read_text()
+    assert "world size: 2" in log   # torchrun ran, found without the venv on PATH
+
+    last = complete_checkpoints(out)[-1]
+    assert len(list(out.glob("checkpoint-*"))) <= 2 + 1   # save_total_limit (+ one cut off by the kill)
+    # The rerun, one more step; as a single process to keep the test short (LoRA checkpoints
+    # resume across world sizes; the rank RNG states are then reseeded).
+    single = {k: v for k, v in env.items() if k not in ("FORCE_TORCHRUN", "NPROC_PER_NODE")}
+    done = subprocess.run([*cmd, f"max_steps={last + 1}"], env=single, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    log = (tmp_path / "train.log").read_text()
+    assert f"Resuming training from {out}/checkpoint-{last}" in log
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == last + 1 and (out / "adapter_model.safetensors").exists()
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_resume_skips_a_checkpoint_cut_off_by_a_kill(tmp_path):
+    """transformers writes trainer_state.json last; a checkpoint without it was cut off, and
+    resuming from it would fail. It goes; complete ones and other outputs stay."""
+    from w2s_lf.train import prepare_output_dir
+    out = tmp_path / "out"
+    for step, complete in ((4, True), (6, True), (8, False)):
+        (out / f"checkpoint-{step}").mkdir(parents=True)
+        if complete:
+            (out / f"checkpoint-{step}/trainer_state.json").write_text('{"global_step": %d}' % step)
+    (out / "checkpoint-9").mkdir()
+    (out / "checkpoint-9/trainer_state.json").write_text('{"global_st')   # cut off mid-write
+    prepare_output_dir(out)
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint-4", "checkpoint-6"]
+    (tmp_path / "stale").mkdir()
+    (tmp_path / "stale/adapter_config.json").write_text("{}")
+    prepare_output_dir(tmp_path / "stale")   # no checkpoint: a fresh start
+    assert not (tmp_path / "stale").exists()
