@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+from fake_gpus import fake_gpus, torchrun_env
 from w2s_root import make_root
 
 from w2s_lf.configs import make_train_config
@@ -66,6 +68,47 @@ def test_gpu_config_dry_run_with_stand_in_tokenizer(at_root, tiny_model):
     report = validate_config("llama_factory_configs/dpo_70b.yaml", dry_run=True, tokenizer=str(tiny_model))
     assert report.ok, format_report(report)
     assert any("dry run:" in m for m in report.info)
+
+
+GPU_CONFIGS = [n for n in SHIPPED if not n.startswith("cpu_")]
+NODES = [(0, False), (1, False), (8, False), (8, True)]   # (GPUs, inside torchrun)
+
+
+def _on_node(gpus: int, in_torchrun: bool, monkeypatch, validate):
+    """`validate()` as on a node with `gpus` GPUs (and as a torchrun worker); checks that the
+    distributed environment is left as it was and torch.distributed never started."""
+    import torch.distributed as dist
+    with monkeypatch.context() as m:
+        env = torchrun_env() if in_torchrun else {}
+        for key, value in env.items():
+            m.setenv(key, value)
+        with fake_gpus(gpus):
+            result = validate()
+        assert all(os.environ.get(k) == v for k, v in env.items())
+    assert not dist.is_initialized()
+    return result
+
+
+def _summary(report):
+    return report.errors, report.warnings, report.not_checked
+
+
+def test_simulated_node_reproduces_llamafactory_refusal(at_root):
+    """The simulation is real: on 8 fake GPUs LLaMA-Factory's own parser refuses a plain
+    in-process parse, which is what `validate` used to do."""
+    from llamafactory.hparams import get_train_args
+    cfg = yaml.safe_load(Path("llama_factory_configs/weak_sft_7b.yaml").read_text())
+    with fake_gpus(8), pytest.raises(ValueError, match="Please launch distributed training"):
+        get_train_args(cfg)
+
+
+@pytest.mark.parametrize("gpus,in_torchrun", NODES, ids=[f"{g}gpu{'-torchrun' if t else ''}" for g, t in NODES])
+def test_gpu_configs_pass_the_same_on_any_node(at_root, monkeypatch, gpus, in_torchrun):
+    for name in GPU_CONFIGS:
+        path = f"llama_factory_configs/{name}"
+        report = _on_node(gpus, in_torchrun, monkeypatch, lambda: validate_config(path))
+        assert report.ok, format_report(report)
+        assert _summary(report) == _summary(validate_config(path)), f"{name}: differs on {gpus} GPU(s)"
 
 
 def check(root, name, base="sft", dataset="gsm8k_iter1_hybrid", data_dir="data/embedded", dry_run=False, **changes):
@@ -143,3 +186,78 @@ def test_check_config_in_process(at_root):
     assert check_config(good).ok
     with pytest.raises(W2SError, match="is not preference data"):
         check_config(dict(good, stage="dpo"))
+
+
+# ----------------------------------------------------------------------------- the 70B dry run
+
+RECIPE_70B = Path(__file__).resolve().parents[1] / "recipes/gsm8k_llama2_7b_to_llama2_70b.yaml"
+SMALL_DATA = {"data.source": "embedded", "data.sizes": [20, 20, 10]}
+
+
+@pytest.fixture(scope="module")
+def dry_run_70b(tmp_path_factory):
+    """`w2s-lf run <70B recipe> --dry-run` started in a scratch directory (not the repository),
+    then the run's datasets built for real on the embedded task so its configs can be parsed."""
+    import json
+
+    from click.testing import CliRunner
+
+    from w2s_lf.build.synthetic import synthetic_results
+    from w2s_lf.cli import main
+    from w2s_lf.io import write_jsonl
+    from w2s_lf.recipe import load_recipe
+    from w2s_lf.runner import run_recipe
+
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    with pytest.MonkeyPatch.context() as m:
+        m.chdir(elsewhere)
+        args = [f"{k}={json.dumps(v)}" for k, v in SMALL_DATA.items()]
+        result = CliRunner().invoke(main, ["run", str(RECIPE_70B), *args, "--dry-run"], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        recipe = load_recipe(RECIPE_70B, SMALL_DATA)
+    run = elsewhere / "runs" / recipe.name
+    assert recipe.run_path == run
+    quiet = {"progress": False, "echo": lambda m: None}
+    run_recipe(recipe, only=("prepare",), **quiet)
+    prompts = [f"Question: {r['question']}\nAnswer:" for r in map(json.loads, (run / "data/train_2.jsonl").open())]
+    weak, icl, samples = synthetic_results(len(prompts), k=10, seed=1, prompts=prompts)
+    for name, records in (("weak", weak), ("strong_icl", icl), ("iter2_weak", weak), ("iter2_icl", icl),
+                          ("mplus_samples", samples)):
+        write_jsonl(run / f"gen/{name}_train_2.jsonl", records)
+    run_recipe(recipe, only=("stage1", "stage1_iter2", "vote", "pairs"), **quiet)
+    return run, result.output
+
+
+@pytest.mark.slow
+def test_70b_dry_run_works_from_any_directory(dry_run_70b):
+    from w2s_lf.configs import DEEPSPEED_Z3_CONFIG, MODEL_KEYS, PATH_KEYS
+    run, output = dry_run_70b
+    assert "w2s_lf.lf_launch export" in output and "--tensor-parallel-size 8" in output
+    assert "NPROC_PER_NODE=8 FORCE_TORCHRUN=1 python -m w2s_lf.lf_launch train" in output
+    assert "# global batch 64 = 1 per device x 8 process(es) per node x 1 node(s) x 8 accumulation" in output
+    assert "# global batch 16 = 2 per device x 8 process(es) per node x 1 node(s) x 1 accumulation" in output
+    configs = {c.stem: yaml.safe_load(c.read_text()) for c in (run / "configs").glob("*.yaml")}
+    assert set(configs) >= {"weak_sft", "mplus_sft_iter1", "mplus_sft_iter2", "dpo", "orpo",
+                            "baseline_full_weak", "baseline_gold", "mplus_merge"}
+    for name, cfg in configs.items():
+        for key in PATH_KEYS + MODEL_KEYS:
+            value = cfg.get(key)
+            if value and not value.startswith("meta-llama/"):   # hub ids stay hub ids
+                assert Path(value).is_absolute(), f"{name}.yaml: {key}: {value} is relative"
+        if name != "mplus_merge" and name != "weak_sft":
+            assert cfg["deepspeed"] == str(run / "configs/ds_z3_config.json")
+            assert cfg["gradient_accumulation_steps"] == 8 and cfg["ddp_timeout"] == 1800
+    assert configs["weak_sft"]["gradient_accumulation_steps"] == 1 and "deepspeed" not in configs["weak_sft"]
+    import json
+    assert json.loads((run / "configs/ds_z3_config.json").read_text()) == DEEPSPEED_Z3_CONFIG
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("gpus,in_torchrun", NODES, ids=[f"{g}gpu{'-torchrun' if t else ''}" for g, t in NODES])
+def test_70b_dry_run_configs_pass_on_any_node(dry_run_70b, tmp_path, monkeypatch, gpus, in_torchrun):
+    run, _ = dry_run_70b
+    monkeypatch.chdir(tmp_path)   # yet another directory: nothing may depend on where we are
+    for config in sorted((run / "configs").glob("*.yaml")):
+        report = _on_node(gpus, in_torchrun, monkeypatch, lambda: validate_config(config))
+        assert report.ok, format_report(report)
+        assert _summary(report) == _summary(validate_config(config)), f"{config.name}: differs on {gpus} GPU(s)"

@@ -61,6 +61,19 @@ def hash_path(path: Path, cache: dict | None = None) -> str:
     return h.hexdigest()
 
 
+def portable(value, root: Path):
+    """`value` with the run folder's own absolute path written `$RUN`: configs and commands name
+    paths absolutely, but moving a run folder must not make its finished stages stale."""
+    prefix = str(Path(root).absolute())
+    if isinstance(value, str):
+        return "$RUN" if value == prefix else value.replace(f"{prefix}/", "$RUN/")
+    if isinstance(value, dict):
+        return {k: portable(v, root) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [portable(v, root) for v in value]
+    return value
+
+
 def git_revision() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
@@ -94,7 +107,7 @@ class Run:
             if not p.exists():
                 raise W2SError(f"stage {stage.name}: input {p} is missing; run the stages before it")
             inputs[rel] = hash_path(p, self._digests)
-        return sha256_json({"params": stage.params, "inputs": inputs})
+        return sha256_json({"params": portable(stage.params, self.root), "inputs": inputs})
 
     def is_done(self, stage: Stage, key: str) -> bool:
         entry = self.manifest["stages"].get(stage.name, {})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,7 +127,12 @@ class Recipe:
 
     @property
     def run_path(self) -> Path:
-        return Path(self.run_dir or f"runs/{self.name}")
+        """Absolute (from the working directory at parse time): every path a run writes into its
+        configs and commands is absolute, so they work from any directory."""
+        return self._run_path
+
+    def __post_init__(self):
+        object.__setattr__(self, "_run_path", Path(os.path.abspath(self.run_dir or f"runs/{self.name}")))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

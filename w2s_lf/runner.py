@@ -25,7 +25,8 @@ class Executor:
         log = self.root / "logs" / f"{stage.name}.log"
         for kind, config, path in configs:
             if kind == "train":
-                train.train(config, path, log, self.launch, progress=self.progress)
+                train.train(config, path, log, self.launch, progress=self.progress,
+                            deepspeed=stage.params.get("deepspeed_config"))
             else:
                 train.export(config, path, log, progress=self.progress)
         for cmd in commands:
@@ -42,14 +43,32 @@ def build_plan(recipe: Recipe, progress: bool = True) -> list[Stage]:
     return plan(recipe, Executor(recipe.run_path, progress, recipe.training.launch))
 
 
-def write_configs(stages: list[Stage], root: Path) -> list[Path]:
-    """Write every LLaMA-Factory config of the plan (for --dry-run and `w2s-lf validate`)."""
+def write_configs(stages: list[Stage], root: Path) -> dict[str, str]:
+    """Write every LLaMA-Factory config of the plan (for --dry-run and `w2s-lf validate`) as the
+    launch would, for this machine's GPUs; returns each training stage's batch line."""
     from w2s_lf.configs import write_config
-    written = []
+    from w2s_lf.train import write_train_config
+    notes = {}
     for stage in stages:
-        if stage.params.get("kind") in ("train", "export"):
-            written.append(write_config(root / "configs" / f"{stage.name}.yaml", stage.params["config"]))
-    return written
+        path = root / "configs" / f"{stage.name}.yaml"
+        if stage.params.get("kind") == "train":
+            notes[stage.name] = write_train_config(stage.params["config"], path, stage.params.get("launch"),
+                                                   stage.params.get("deepspeed_config"))[2]
+        elif stage.params.get("kind") == "export":
+            write_config(path, stage.params["config"])
+    return notes
+
+
+def check_batches(stages: list[Stage]) -> None:
+    """Fail before the first stage, not hours in, when a global batch does not divide."""
+    from w2s_lf.configs import resolve_batch
+    from w2s_lf.train import launch_world
+    for stage in stages:
+        if stage.params.get("kind") == "train":
+            try:
+                resolve_batch(stage.params["config"], *launch_world(stage.params.get("launch")))
+            except W2SError as e:
+                raise W2SError(f"stage {stage.name}: {e}") from None
 
 
 def run_recipe(recipe: Recipe, dry_run: bool = False, start: str | None = None, until: str | None = None,
@@ -60,14 +79,18 @@ def run_recipe(recipe: Recipe, dry_run: bool = False, start: str | None = None, 
     header = {"name": recipe.name, "recipe": recipe.to_dict(), "recipe_hash": sha256_json(recipe.to_dict()),
               "task": recipe.task, "grader_mode": recipe.grader, "grader_version": GRADER_VERSION}
     if dry_run:
-        configs = write_configs(stages, recipe.run_path)
+        notes = write_configs(stages, recipe.run_path)
+        written = sum(s.params.get("kind") in ("train", "export") for s in stages)
         echo(f"# plan for recipe '{recipe.name}' in {recipe.run_path} ({len(stages)} stages; "
-             f"{len(configs)} LLaMA-Factory configs written to {recipe.run_path / 'configs'})")
+             f"{written} LLaMA-Factory configs written to {recipe.run_path / 'configs'})")
         for i, stage in enumerate(stages, 1):
             echo(f"\n## {i}. {stage.name}")
+            if stage.name in notes:
+                echo(f"# {notes[stage.name]}")
             for line in stage.commands:
                 echo(line)
         return [(s.name, "planned") for s in stages]
+    check_batches(stages)
     _fetch_builtin_models(recipe)
     run = Run(recipe.run_path, header)
     with _lock(recipe.run_path):

@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from w2s_lf.errors import W2SError
 from w2s_lf.pipeline import Stage
 from w2s_lf.recipe import Recipe
 
@@ -95,24 +96,47 @@ class Planner:
 
     def train(self, name: str, kind: str, model: ModelRef | str, dataset: str, out: str,
               preset: str | None = None, inputs: tuple = ()) -> None:
-        from w2s_lf.configs import make_train_config
+        """A LoRA training stage. Its params hold the hardware-independent config (a global
+        batch, not accumulation steps); the launcher resolves it for the GPUs it runs on."""
+        from w2s_lf.configs import absolute_paths, plan_train_config
+        from w2s_lf.train import launch_env
         t = self.r.training
         base = model.base if isinstance(model, ModelRef) else model
         in_run = isinstance(model, ModelRef) and model.base_in_run
         overrides = {**t.overrides, **(t.pref_overrides if kind in ("dpo", "orpo") else t.sft_overrides)}
-        config = make_train_config(kind, preset or t.preset, self.p(base) if in_run else self.model_arg(base),
+        config = plan_train_config(kind, preset or t.preset, self.p(base) if in_run else self.model_arg(base),
                                    dataset, self.p("data"), self.p(out), overrides=overrides,
                                    template=self.template(self.r.strong.model if in_run else base))
+        params = {"kind": "train", "config": config, "launch": t.launch}
+        if config.get("deepspeed"):
+            params["deepspeed_config"] = self.deepspeed_config(name, config)
+        params["config"] = config = absolute_paths(config)
         cfg_path = self.p(f"configs/{name}.yaml")
-        from w2s_lf.train import launch_env
-        env = " ".join(f"{k}={v}" for k, v in launch_env(t.launch).items())
+        env = " ".join(f"{k}={v}" for k, v in launch_env(t.launch, bool(config.get("deepspeed"))).items())
         cmd = f"{env} python -m w2s_lf.lf_launch train {shlex.quote(cfg_path)}"
         # Inputs are the dataset files themselves, not dataset_info.json: later builders add
         # entries to it, which must not make finished training stages look stale.
         model_inputs = [base] if in_run else []
-        self.add(name, {"kind": "train", "config": config, "launch": t.launch},
-                 [*model_inputs, *inputs], [out], [cmd], resumable=True,
+        self.add(name, params, [*model_inputs, *inputs], [out], [cmd], resumable=True,
                  configs=[("train", config, cfg_path)])
+
+    def deepspeed_config(self, name: str, config: dict) -> dict:
+        """The DeepSpeed JSON a config names, to be copied into the run's configs/ (and the
+        config pointed there): the run folder then holds everything its training reads, and
+        the stage's key changes when the JSON does."""
+        import json
+
+        from w2s_lf.configs import DEEPSPEED_Z3, DEEPSPEED_Z3_CONFIG
+        source = config["deepspeed"]
+        if source == DEEPSPEED_Z3:
+            config["deepspeed"] = self.p("configs/ds_z3_config.json")
+            return DEEPSPEED_Z3_CONFIG
+        try:
+            content = json.loads(Path(source).read_text())
+        except (OSError, ValueError) as e:
+            raise W2SError(f"training overrides: deepspeed config {Path(source).absolute()} cannot be read: {e}") from None
+        config["deepspeed"] = self.p(f"configs/{name}.deepspeed.json")
+        return content
 
     # -- the recipe ------------------------------------------------------------------------
     def plan(self) -> list[Stage]:
@@ -199,11 +223,11 @@ class Planner:
 
     def stage2(self, mplus: str) -> None:
         """Merge M_plus (so DPO's implicit reference is M_plus), sample, vote, pair, optimise."""
-        from w2s_lf.configs import make_export_config
+        from w2s_lf.configs import absolute_paths, make_export_config
         r, s2 = self.r, self.r.stage2
         merged = f"{mplus}_merged"
-        config = make_export_config(self.model_arg(r.strong.model), self.p(mplus), self.p(merged),
-                                    template=self.template(r.strong.model))
+        config = absolute_paths(make_export_config(self.model_arg(r.strong.model), self.p(mplus), self.p(merged),
+                                                   template=self.template(r.strong.model)))
         cfg_path = self.p("configs/mplus_merge.yaml")
         self.add("mplus_merge", {"kind": "export", "config": config}, [mplus], [merged],
                  [f"DISABLE_VERSION_CHECK=1 python -m w2s_lf.lf_launch export {shlex.quote(cfg_path)}"],

@@ -5,13 +5,15 @@ deprecated keys, the DPO reference, silent resume), then LLaMA-Factory's own par
 (`get_train_args`), then the datasets (entry, file, ranking vs stage, mapped columns and types),
 then optionally a tokenizer-only dry run through LLaMA-Factory's own `get_dataset`.
 
-A GPU config is checked on a CPU machine with bf16 and DeepSpeed relaxed for the parser; the
-report says so under "not checked", and a model that is not available offline skips the dry run
-the same way. Only errors make the exit status non-zero.
+Every config is parsed as one CPU process, with bf16 and DeepSpeed relaxed and the distributed
+environment hidden, so the result is the same on 0, 1 or 8 GPUs and inside torchrun or not; the
+report lists what that leaves unchecked under "not checked". A model that is not available
+offline skips the dry run the same way. Only errors make the exit status non-zero.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
@@ -105,7 +107,7 @@ def validate_dict(cfg: dict, name: str = "<config>", *, dry_run: bool = False,
     _check_choices(cfg, report)
     _check_reference(cfg, report)
     _check_resume(cfg, report)
-    relaxed = _relax_for_cpu(cfg, report)
+    relaxed = _hardware_neutral(cfg, report)
     parsed = _parse(relaxed, report)
     stage = str(cfg.get("stage", "sft"))
     datasets = [d.strip() for d in str(cfg.get("dataset") or "").split(",") if d.strip()]
@@ -184,40 +186,73 @@ def _check_resume(cfg: dict, report: Report) -> None:
             "Set `overwrite_output_dir: true` or a new `output_dir` to start fresh")
 
 
-def _relax_for_cpu(cfg: dict, report: Report) -> dict:
-    """The config as LLaMA-Factory can parse it here: GPU-only settings off, each one reported."""
-    import torch
+def _hardware_neutral(cfg: dict, report: Report) -> dict:
+    """The config as LLaMA-Factory parses it in one CPU process, whatever the machine.
+
+    LLaMA-Factory 0.9.5 checks the launch, not only the config: with several visible GPUs and
+    no torchrun it refuses ("Please launch distributed training with `llamafactory-cli` or
+    `torchrun`"), and with DeepSpeed outside torchrun it asks for FORCE_TORCHRUN=1. So on a GPU
+    node every real config would fail here. Mixed precision and DeepSpeed are therefore always
+    taken out (the DeepSpeed JSON file itself is checked), and the parse runs as one CPU
+    process: what `validate` says is the same on 0, 1 or 8 GPUs, inside torchrun or not.
+    """
     relaxed = dict(cfg)
-    if torch.cuda.is_available():
-        return relaxed
     if (cfg.get("bf16") or cfg.get("fp16") or cfg.get("pure_bf16")) and not cfg.get("use_cpu"):
         for key in ("bf16", "fp16", "pure_bf16"):
             relaxed.pop(key, None)
         relaxed["use_cpu"] = True
-        report.not_checked.append("bf16/fp16 mixed precision (no GPU here); parsed as a CPU run")
+        report.not_checked.append("bf16/fp16 mixed precision: the GPUs' support for it (configs are parsed "
+                                  "as one CPU process, so the result does not depend on the GPUs here)")
     if cfg.get("deepspeed"):
         ds = Path(str(cfg["deepspeed"]))
         if not ds.is_file():
-            report.errors.append(f"deepspeed config {ds} not found (paths are relative to where "
-                                 "llamafactory-cli runs, the repository root)")
+            report.errors.append(f"deepspeed: config {ds} not found (a relative path is taken from where "
+                                 "llamafactory-cli runs; `w2s-lf run` writes absolute ones)")
         else:
             try:
                 ds_cfg = json.loads(ds.read_text())
                 if "zero_optimization" not in ds_cfg:
-                    report.warnings.append(f"deepspeed config {ds} has no zero_optimization section")
+                    report.warnings.append(f"deepspeed: config {ds} has no zero_optimization section")
             except ValueError as e:
-                report.errors.append(f"deepspeed config {ds} is not valid JSON: {e}")
+                report.errors.append(f"deepspeed: config {ds} is not valid JSON: {e}")
         relaxed.pop("deepspeed")
         report.not_checked.append("DeepSpeed launch (needs GPUs, the deepspeed package and "
-                                  "FORCE_TORCHRUN=1); the JSON file itself was checked")
+                                  "torchrun); the JSON file itself was checked")
+    if relaxed.pop("ddp_backend", None) is not None:   # accelerate fails on a backend outside torchrun
+        report.not_checked.append(f"ddp_backend {cfg['ddp_backend']} (used only under torchrun)")
     return relaxed
+
+
+# Set by torchrun, MPI launchers and accelerate; LLaMA-Factory and accelerate read them to
+# decide the process is one rank of a distributed job (and would join its rendezvous).
+DISTRIBUTED_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE",
+                   "ROLE_RANK", "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "PMI_SIZE", "PMI_RANK",
+                   "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_RANK",
+                   "MV2_COMM_WORLD_SIZE", "MV2_COMM_WORLD_RANK", "CCL_WORKER_COUNT")
+DISTRIBUTED_PREFIXES = ("TORCHELASTIC_", "ACCELERATE_")
+
+
+@contextlib.contextmanager
+def one_cpu_process():
+    """Parse as a lone CPU process: the distributed environment hidden, accelerate's global
+    state reset before and after (transformers keeps it across TrainingArguments)."""
+    from accelerate.state import AcceleratorState
+    hidden = {k: os.environ.pop(k) for k in list(os.environ)
+              if k in DISTRIBUTED_ENV or k.startswith(DISTRIBUTED_PREFIXES)}
+    AcceleratorState._reset_state(reset_partial_state=True)
+    try:
+        yield
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+        os.environ.update(hidden)
 
 
 def _parse(relaxed: dict, report: Report):
     """LLaMA-Factory's own argument parser, in-process (about 0.1 s after the import)."""
     from llamafactory.hparams import get_train_args
     try:
-        return get_train_args(dict(relaxed))
+        with one_cpu_process():
+            return get_train_args(dict(relaxed))
     except (ValueError, TypeError, ImportError) as e:
         msg = str(e)
         if "not used by the HfArgumentParser" in msg:
@@ -277,13 +312,12 @@ def _dry_run(relaxed: dict, stand_in: str | None, report: Report) -> None:
     if stand_in:
         cfg["model_name_or_path"] = stand_in
         report.info.append(f"dry run with stand-in tokenizer {stand_in}")
-    import contextlib
     import io
 
     import datasets
     datasets.disable_progress_bars()
     try:   # LLaMA-Factory prints a decoded training example to stdout; keep the report clean
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), one_cpu_process():
             model_args, data_args, training_args, finetuning_args, _ = get_train_args(cfg)
             module = load_tokenizer(model_args)
             template = get_template_and_fix_tokenizer(module["tokenizer"], data_args)
