@@ -79,7 +79,8 @@ DEEPSPEED_Z3_CONFIG = {
 # leaves the others waiting forever. The longest legitimate wait here is rank 0 tokenizing the
 # dataset (`main_process_first`) or writing a checkpoint, seconds to minutes for these datasets;
 # 1800 s (transformers' own default) bounds a hung job to half an hour.
-#
+DDP_TIMEOUT = 1800
+
 # `save_total_limit: 2` keeps the last two checkpoints: the last one to resume from, and the one
 # before it in case the last was cut off while being written. A 70B LoRA-64 checkpoint carries
 # ~10 GB of optimizer state.
@@ -89,14 +90,14 @@ PRESETS: dict[str, dict] = {
         "cutoff_len": 2048, "preprocessing_num_workers": 16, "dataloader_num_workers": 4,
         "logging_steps": 10, "save_steps": 200, "save_total_limit": 2, "overwrite_output_dir": False,
         "per_device_train_batch_size": 1, "global_batch_size": 64,
-        "bf16": True, "ddp_timeout": 1800, "deepspeed": DEEPSPEED_Z3,
+        "bf16": True, "ddp_timeout": DDP_TIMEOUT, "deepspeed": DEEPSPEED_Z3,
     },
     "7b": {    # one 80 GB GPU, or DDP over several with the same global batch
         "lora_rank": 16, "lora_alpha": 32, "lora_dropout": 0.05,
         "cutoff_len": 2048, "preprocessing_num_workers": 8, "dataloader_num_workers": 2,
         "logging_steps": 10, "save_steps": 500, "save_total_limit": 2, "overwrite_output_dir": False,
         "per_device_train_batch_size": 2, "global_batch_size": 16,
-        "bf16": True, "ddp_timeout": 1800,
+        "bf16": True, "ddp_timeout": DDP_TIMEOUT,
     },
     "cpu": {   # the demo and tests: a few steps on a tiny model, one process
         "lora_rank": 8, "lora_alpha": 16, "lora_dropout": 0.0,
@@ -276,7 +277,7 @@ def make_export_config(model: str, adapter: str, export_dir: str, *, device: str
 
 
 # Keys whose values LLaMA-Factory resolves against its working directory.
-PATH_KEYS = ("output_dir", "export_dir", "dataset_dir", "deepspeed")
+PATH_KEYS = ("output_dir", "export_dir", "dataset_dir", "deepspeed", "tokenized_path")
 MODEL_KEYS = ("model_name_or_path", "adapter_name_or_path", "ref_model", "ref_model_adapters")
 
 

@@ -36,15 +36,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from w2s_lf.configs import DDP_TIMEOUT   # a rank's longest wait in a collective (why: see there)
 from w2s_lf.errors import W2SError
 from w2s_lf.ray_env import actor_env
 
-# How long a rank may wait in a collective before the job fails (transformers' own default).
-# LLaMA-Factory's examples use 180000000 s (5.7 years): a hung rank then never ends the job.
-DDP_TIMEOUT = 1800
 PLACEMENTS = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
-PATH_KEYS = ("output_dir", "dataset_dir", "deepspeed", "tokenized_path")
-MODEL_KEYS = ("model_name_or_path", "adapter_name_or_path", "ref_model", "ref_model_adapters")
 
 
 @dataclass(frozen=True)
@@ -76,24 +72,11 @@ class RayJob:
         return out
 
 
-def _absolute(cfg: dict, base: Path) -> dict:
-    """Paths valid on every node: relative ones joined to `base`. A model or adapter only when it
-    names an existing local path (otherwise it is a hub id such as meta-llama/Llama-2-70b-hf)."""
-    out = dict(cfg)
-    for key in PATH_KEYS:
-        if isinstance(out.get(key), str):
-            out[key] = os.path.normpath(base / out[key])
-    for key in MODEL_KEYS:
-        if isinstance(out.get(key), str):
-            parts = [v.strip() for v in out[key].split(",")]
-            out[key] = ",".join(os.path.normpath(base / v) if (base / v).exists() else v for v in parts)
-    return out
-
-
 def rank_config(cfg: dict, gpus_per_worker: int, base: str | Path | None = None) -> dict:
     """The config as every rank must see it: absolute paths; on CPU ranks `use_cpu` with gloo;
     `ddp_timeout` bounded (a config may set a shorter one)."""
-    out = _absolute(cfg, Path(base or Path.cwd()).absolute())
+    from w2s_lf.configs import absolute_paths
+    out = absolute_paths(cfg, base)
     if gpus_per_worker == 0:
         out.update(use_cpu=True, ddp_backend="gloo", bf16=False, fp16=False)
         out.pop("deepspeed", None)   # ZeRO needs an accelerator
