@@ -18,8 +18,10 @@ def validate(config, dry_run, tokenizer):
     """Validate each CONFIG: LLaMA-Factory's parser, the choices it does not check, deprecated keys,
     the DPO reference, silent resume, datasets (entry, file, ranking vs stage, columns and types).
 
-    Run from where llamafactory-cli will run (relative paths). GPU-only settings (bf16, DeepSpeed)
-    are relaxed on a CPU machine and listed under "not checked". Exit status 1 on any error.
+    Run from where llamafactory-cli will run (relative paths). Every config is parsed as one CPU
+    process (bf16, DeepSpeed and ddp_backend relaxed, the torchrun environment hidden), so the
+    answer is the same on a laptop, on a node with 1 or 8 GPUs, and inside torchrun; what that
+    leaves out is listed under "not checked". Exit status 1 on any error.
 
     \b
     Examples:
