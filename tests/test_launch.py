@@ -194,3 +194,17 @@ def test_resume_skips_a_checkpoint_cut_off_by_a_kill(tmp_path):
     (tmp_path / "stale/adapter_config.json").write_text("{}")
     prepare_output_dir(tmp_path / "stale")   # no checkpoint: a fresh start
     assert not (tmp_path / "stale").exists()
+
+
+def test_launch_environment_matches_the_batch_derivation():
+    from fake_gpus import fake_gpus
+
+    from w2s_lf.train import launch_env, launch_world
+    assert launch_world({}) == (1, 1)   # no GPU here: one process
+    with fake_gpus(8):
+        assert launch_world({}) == (8, 1) and launch_world({"nproc_per_node": 4, "nnodes": 2}) == (4, 2)
+        assert launch_env({})["NPROC_PER_NODE"] == "8" and launch_env({})["FORCE_TORCHRUN"] == "1"
+    one = launch_env({"nproc_per_node": 1})
+    assert one["NPROC_PER_NODE"] == "1" and "FORCE_TORCHRUN" not in one
+    # LLaMA-Factory refuses DeepSpeed outside torchrun, even on one GPU
+    assert launch_env({"nproc_per_node": 1}, deepspeed=True)["FORCE_TORCHRUN"] == "1"

@@ -104,3 +104,18 @@ def test_file_digests_are_read_once_per_invocation_and_redone_after_a_rewrite(tm
     again = Run(tmp_path, {"name": "t"})   # a second invocation: its own cache, one read
     assert [again.execute(s, echo=lambda m: None) for s in readers] == ["done"] * 3
     assert reads.count(str(tmp_path / "big.bin")) == 2
+
+
+def test_keys_do_not_depend_on_where_the_run_folder_is(tmp_path):
+    """Configs and commands name the run folder absolutely; the key writes it `$RUN`."""
+    from w2s_lf.pipeline import portable
+    keys = []
+    for root in (tmp_path / "a", tmp_path / "elsewhere/b"):
+        root.mkdir(parents=True)
+        (root / "in.txt").write_text("same")
+        stage = Stage("s", {"cmd": ["-o", str(root / "out.txt")], "config": {"output_dir": str(root / "m")}},
+                      ["in.txt"], ["out.txt"], lambda s: None)
+        keys.append(Run(root, {}).key(stage))
+    assert keys[0] == keys[1]
+    assert portable({"x": [f"{tmp_path}/a/m", f"--dir={tmp_path}/a/d", f"{tmp_path}/ab"]}, tmp_path / "a") == \
+        {"x": ["$RUN/m", "--dir=$RUN/d", f"{tmp_path}/ab"]}

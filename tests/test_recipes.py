@@ -91,3 +91,14 @@ def test_cli_reports_recipe_error_with_file(tmp_path, cli):
     result = cli("run", bad, "--dry-run")
     assert result.exit_code == 2
     assert f"{bad}: stage3: unknown key (did you mean 'stage2'?)" in result.output
+
+
+def test_a_global_batch_that_does_not_divide_stops_the_run_before_any_stage(tmp_path, cli):
+    recipe = Path(__file__).resolve().parents[1] / "recipes/gsm8k_llama2_7b_to_llama2_70b.yaml"
+    run_dir = tmp_path / "run"
+    for dry in (["--dry-run"], []):
+        result = cli("run", recipe, f"run_dir={run_dir}", "training.launch.nproc_per_node=3", *dry)
+        assert result.exit_code == 2
+        assert "stage weak_sft: global_batch_size 16 is not a multiple of per_device_train_batch_size 2 x 3" \
+            in result.output
+        assert not run_dir.exists()

@@ -78,6 +78,7 @@ def run_recipe(recipe: Recipe, dry_run: bool = False, start: str | None = None, 
     stages = select(build_plan(recipe, progress), start, until, only)
     header = {"name": recipe.name, "recipe": recipe.to_dict(), "recipe_hash": sha256_json(recipe.to_dict()),
               "task": recipe.task, "grader_mode": recipe.grader, "grader_version": GRADER_VERSION}
+    check_batches(stages)   # before any work, and before the dry run writes configs
     if dry_run:
         notes = write_configs(stages, recipe.run_path)
         written = sum(s.params.get("kind") in ("train", "export") for s in stages)
@@ -90,7 +91,6 @@ def run_recipe(recipe: Recipe, dry_run: bool = False, start: str | None = None, 
             for line in stage.commands:
                 echo(line)
         return [(s.name, "planned") for s in stages]
-    check_batches(stages)
     _fetch_builtin_models(recipe)
     run = Run(recipe.run_path, header)
     with _lock(recipe.run_path):
