@@ -1,7 +1,7 @@
 """Generation spread over data-parallel engines on a simulated two-node Ray cluster (two raylets
 on this machine), with real transformers engines on the tiny Llama.
 
-One test, to pay for the cluster and the engines' start-up once: a single-engine reference run;
+One test, to pay for the engines' start-up once (the cluster is the session's `ray_cluster`): a single-engine reference run;
 then `w2s-lf generate --jobs` with 2 engines (one per node) whose engine 0 is SIGKILLed mid-stage
 (the stage must fail, keeping every finished answer); then a rerun that completes. The result must
 be byte-identical to the single-engine run: no id lost, none duplicated, question order.
@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ray_cluster import local_ray_cluster
 
 from w2s_lf.generation.jobs import SharedEngine, parse_jobs, run_jobs
 
@@ -35,8 +34,8 @@ def _jobs(model, data, root: Path, engines: int, address: str | None) -> dict:
     return {"engine": {"model": str(model), "backend": "hf", "max_new_tokens": 24, "batch_size": 1,
                        "data_parallel_size": engines, "ray_address": address,
                        "options": {"dtype": "float32", "cpus_per_engine": 2}},
-            "jobs": [{"output": str(root / "greedy.jsonl"), "data_dir": str(data), "split": "test", "limit": 16},
-                     {"output": str(root / "sample.jsonl"), "data_dir": str(data), "split": "test", "limit": 4,
+            "jobs": [{"output": str(root / "greedy.jsonl"), "data_dir": str(data), "split": "test", "limit": 12},
+                     {"output": str(root / "sample.jsonl"), "data_dir": str(data), "split": "test", "limit": 2,
                       "mode": "sample", "k": 2}]}
 
 
@@ -44,46 +43,46 @@ def _ids(path: Path) -> list[int]:
     return [json.loads(line)["id"] for line in path.open()]
 
 
-def test_two_engines_on_two_nodes_equal_one_engine_and_survive_a_killed_engine(tiny_model, embedded_data, tmp_path):
+def test_two_engines_on_two_nodes_equal_one_engine_and_survive_a_killed_engine(tiny_model, embedded_data, tmp_path,
+                                                                              ray_cluster):
     single = tmp_path / "single"
     one = parse_jobs(_jobs(tiny_model, embedded_data, single, 1, None))
     reference = run_jobs(one, progress=False)
-    assert [s["generated"] for s in reference] == [16, 4]
+    assert [s["generated"] for s in reference] == [12, 2]
 
-    with local_ray_cluster(nodes=2, cpus_per_node=2) as address:
-        spread = tmp_path / "spread"
-        spread.mkdir()
-        jobs_file = spread / "jobs.yaml"
-        jobs_file.write_text(yaml.safe_dump(_jobs(tiny_model, embedded_data, spread, 2, address)))
-        proc = subprocess.Popen([sys.executable, "-m", "w2s_lf", "generate", "--jobs", str(jobs_file), "--no-progress"],
-                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                env={**os.environ, "PYTHONPATH": str(REPO)})
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
-        reader.start()
-        greedy = spread / "greedy.jsonl"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None and \
-                not (greedy.exists() and greedy.read_text().count("\n") >= 3):
-            time.sleep(0.05)
-        engines = [re.match(r"engine (\d+): \S+ node (\S+) pid (\d+)", line) for line in lines]
-        engines = [m.groups() for m in engines if m]
-        assert len(engines) == 2 and engines[0][1] != engines[1][1], f"one engine per node: {lines}"
-        os.kill(int(engines[0][2]), signal.SIGKILL)
-        assert proc.wait(timeout=60) == 2
-        reader.join(timeout=5)
-        assert "rerun to resume" in "".join(lines), lines
-        kept = _ids(greedy)
-        assert 3 <= len(kept) < 16 and len(set(kept)) == len(kept)
+    spread = tmp_path / "spread"
+    spread.mkdir()
+    jobs_file = spread / "jobs.yaml"
+    jobs_file.write_text(yaml.safe_dump(_jobs(tiny_model, embedded_data, spread, 2, ray_cluster)))
+    proc = subprocess.Popen([sys.executable, "-m", "w2s_lf", "generate", "--jobs", str(jobs_file), "--no-progress"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    greedy = spread / "greedy.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and \
+            not (greedy.exists() and greedy.read_text().count("\n") >= 3):
+        time.sleep(0.05)
+    engines = [re.match(r"engine (\d+): \S+ node (\S+) pid (\d+)", line) for line in lines]
+    engines = [m.groups() for m in engines if m]
+    assert len(engines) == 2 and engines[0][1] != engines[1][1], f"one engine per node: {lines}"
+    os.kill(int(engines[0][2]), signal.SIGKILL)
+    assert proc.wait(timeout=60) == 2
+    reader.join(timeout=5)
+    assert "rerun to resume" in "".join(lines), lines
+    kept = _ids(greedy)
+    assert 3 <= len(kept) < 12 and len(set(kept)) == len(kept)
 
-        engine = SharedEngine(parse_jobs(yaml.safe_load(jobs_file.read_text())).engine, [], str(tiny_model))
-        try:
-            summaries = run_jobs(parse_jobs(yaml.safe_load(jobs_file.read_text())), progress=False, engine=engine)
-            places = engine.backend.places
-        finally:
-            engine.close()
+    engine = SharedEngine(parse_jobs(yaml.safe_load(jobs_file.read_text())).engine, [], str(tiny_model))
+    try:
+        summaries = run_jobs(parse_jobs(yaml.safe_load(jobs_file.read_text())), progress=False, engine=engine)
+        places = engine.backend.places
+    finally:
+        engine.close()
     assert len({p["node"] for p in places}) == 2
-    assert summaries[0]["reused"] == len(kept) and summaries[0]["generated"] == 16 - len(kept)
-    assert _ids(greedy) == list(range(16))
+    assert summaries[0]["reused"] == len(kept) and summaries[0]["generated"] == 12 - len(kept)
+    assert _ids(greedy) == list(range(12))
     for name in ("greedy.jsonl", "sample.jsonl"):
         assert (spread / name).read_bytes() == (single / name).read_bytes(), name

@@ -12,10 +12,11 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
-from w2s_lf.errors import InputError
+from w2s_lf.errors import InputError, W2SError
 
+T = TypeVar("T")
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -60,6 +61,24 @@ def read_json(path: str | Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise InputError(f"malformed JSON ({e.msg})", path, e.lineno) from None
+
+
+def load_yaml_as(path: str | Path, parse: Callable[[Any], T], what: str) -> T:
+    """`parse(yaml.safe_load(file))`, with every error prefixed by the file's path; `what`
+    names the file in "not found" (recipe, jobs file)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise W2SError(f"{path}: {what} not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise W2SError(f"{path}: not valid YAML: {e}") from None
+    try:
+        return parse(data)
+    except W2SError as e:
+        raise W2SError(f"{path}: {e}") from None
 
 
 @contextlib.contextmanager

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-import yaml
 
 from w2s_lf.errors import W2SError
 
@@ -202,14 +201,5 @@ def parse_recipe(data: dict, overrides: dict | None = None) -> Recipe:
 
 
 def load_recipe(path: str | Path, overrides: dict | None = None) -> Recipe:
-    path = Path(path)
-    if not path.is_file():
-        raise W2SError(f"{path}: recipe not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise W2SError(f"{path}: not valid YAML: {e}") from None
-    try:
-        return parse_recipe(data, overrides)
-    except W2SError as e:
-        raise W2SError(f"{path}: {e}") from None
+    from w2s_lf.io import load_yaml_as
+    return load_yaml_as(path, lambda data: parse_recipe(data, overrides), "recipe")

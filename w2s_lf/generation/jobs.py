@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
-import yaml
-
 from w2s_lf.errors import W2SError
 from w2s_lf.generation import prompts as P
 from w2s_lf.generation.runner import GenerationConfig, run
+from w2s_lf.io import load_yaml_as
 
 
 @dataclass
@@ -119,17 +118,7 @@ def parse_jobs(data, where: str = "jobs file") -> JobsFile:
 
 
 def load_jobs(path: str | Path) -> JobsFile:
-    path = Path(path)
-    if not path.is_file():
-        raise W2SError(f"{path}: jobs file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise W2SError(f"{path}: not valid YAML: {e}") from None
-    try:
-        return parse_jobs(data)
-    except W2SError as e:
-        raise W2SError(f"{path}: {e}") from None
+    return load_yaml_as(path, parse_jobs, "jobs file")
 
 
 def backend_options(engine: EngineSpec) -> dict:

@@ -93,6 +93,32 @@ def serve(backend, take, window: int) -> Iterator[tuple[object, list[Completion]
     return _batches(backend, take, window)
 
 
+def pump(take, window: int, submit, finished, cancel) -> Iterator[tuple[object, list[Completion]]]:
+    """The continuous loop of an engine that accepts requests while it runs (vLLM, a server):
+    keep up to `window` requests in it, topping up from `take` (waiting for new ones only when
+    nothing runs), and yield (key, completions) as they finish. `submit(request) -> handle`,
+    `finished(running) -> [(handle, completions)]` (blocks until some finish), and
+    `cancel(handles)` for what is still running when the caller stops early."""
+    running: dict = {}
+    more = True
+    try:
+        while True:
+            if more and len(running) < window:
+                new = take(window - len(running), not running)
+                more = new is not None
+                for r in new or ():
+                    running[submit(r)] = r.key
+            if not running:
+                if not more:
+                    return
+                continue
+            for handle, completions in finished(running):
+                yield running.pop(handle), completions
+    finally:
+        if running:
+            cancel(list(running))
+
+
 def _batches(backend, take, window: int) -> Iterator[tuple[object, list[Completion]]]:
     while (new := take(window, True)) is not None:
         start = 0

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from w2s_lf.errors import W2SError
-from w2s_lf.generation.backends.base import DEFAULT_BATCH_SIZES, BackendInfo, Completion, Sampling
+from w2s_lf.generation.backends.base import DEFAULT_BATCH_SIZES, BackendInfo, Completion, Sampling, pump
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
@@ -101,29 +101,22 @@ class OpenAIBackend:
     def serve(self, take, window: int = 64) -> Iterator[tuple[object, list[Completion]]]:
         """Yield (key, completions) as each request returns (see `base.serve`), keeping
         `window` (at least `concurrency`) requests in flight."""
-        window = max(window, self.concurrency)
-        running: dict = {}
-        more = True
-        try:
-            while True:
-                if more and len(running) < window:
-                    new = take(window - len(running), not running)
-                    more = new is not None
-                    for r in new or ():
-                        future = self.pool.submit(self._one, r.prompt, r.sampling, r.seed, r.adapter or self.model)
-                        running[future] = r.key
-                if not running:
-                    if not more:
-                        return
-                    continue
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    key = running.pop(future)
-                    completions, self.last_tokens = future.result()
-                    yield key, completions
-        finally:
-            for future in running:
+        def submit(r):
+            return self.pool.submit(self._one, r.prompt, r.sampling, r.seed, r.adapter or self.model)
+
+        def finished(running):
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            out = []
+            for future in done:
+                completions, self.last_tokens = future.result()
+                out.append((future, completions))
+            return out
+
+        def cancel(futures):
+            for future in futures:
                 future.cancel()
+
+        return pump(take, max(window, self.concurrency), submit, finished, cancel)
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)

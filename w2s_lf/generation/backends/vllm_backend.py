@@ -17,7 +17,7 @@ from itertools import count
 from pathlib import Path
 
 from w2s_lf.errors import W2SError
-from w2s_lf.generation.backends.base import DEFAULT_BATCH_SIZES, BackendInfo, Completion, Sampling
+from w2s_lf.generation.backends.base import DEFAULT_BATCH_SIZES, BackendInfo, Completion, Sampling, pump
 
 # vLLM accepts only these LoRA ranks for `max_lora_rank`.
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -141,29 +141,23 @@ class VllmBackend:
         from vllm.sampling_params import RequestOutputKind
 
         engine = self.llm.llm_engine
-        running: dict[str, object] = {}
-        more = True
-        try:
-            while True:
-                if more and len(running) < window:
-                    new = take(window - len(running), not running)
-                    more = new is not None
-                    for r in new or ():
-                        params = self._params(r.sampling, r.seed)
-                        params.output_kind = RequestOutputKind.FINAL_ONLY   # one output, when done
-                        rid = f"w2s-{next(self._ids)}"
-                        engine.add_request(rid, r.prompt, params, lora_request=self.lora_request(r.adapter))
-                        running[rid] = r.key
-                if not running:
-                    if not more:
-                        return
-                    continue
-                for out in engine.step():
-                    if out.finished and out.request_id in running:
-                        yield running.pop(out.request_id), _completions(out)
-        finally:
-            if running and self.llm is not None:   # the caller stopped early: free the engine
-                engine.abort_request(list(running))
+
+        def submit(r) -> str:
+            params = self._params(r.sampling, r.seed)
+            params.output_kind = RequestOutputKind.FINAL_ONLY   # one output, when done
+            rid = f"w2s-{next(self._ids)}"
+            engine.add_request(rid, r.prompt, params, lora_request=self.lora_request(r.adapter))
+            return rid
+
+        def finished(running):
+            return [(out.request_id, _completions(out)) for out in engine.step()
+                    if out.finished and out.request_id in running]
+
+        def cancel(rids):
+            if self.llm is not None:   # the caller stopped early: free the engine
+                engine.abort_request(rids)
+
+        return pump(take, window, submit, finished, cancel)
 
     def close(self) -> None:
         llm, self.llm = getattr(self, "llm", None), None
