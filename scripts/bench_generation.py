@@ -57,6 +57,7 @@ def parse_args(argv=None):
     p.add_argument("--skip-hf", action="store_true", help="skip the HF backend (slow for big models)")
     p.add_argument("--parts", default="throughput,tail,lora", help="comma-separated: throughput, tail, lora")
     p.add_argument("--batch", type=int, default=16, help="tail: questions per batch / in flight")
+    p.add_argument("--repeats", type=int, default=2, help="tail: alternated timed runs of each")
     p.add_argument("--adapter", help="lora: adapter folder [default: a random rank-8 adapter]")
     p.add_argument("--json", help="also write the numbers here")
     return p.parse_args(argv)
@@ -106,28 +107,40 @@ def k_passes(backend, prompts, args, Sampling) -> dict:
 
 
 def tail_effect(model, prompts, args, vllm_opts, log) -> dict:
-    """Batch-synchronous vs continuous feeding on one engine, greedy, same questions."""
+    """Batch-synchronous vs continuous feeding on one engine, greedy, same questions, alternated
+    `--repeats` times after one untimed pass (CPU kernels are built per shape on first use)."""
+    from statistics import median
+
     from w2s_lf.generation.backends import Sampling, stream
     from w2s_lf.generation.backends.vllm_backend import VllmBackend
     from w2s_lf.tasks import get_task
 
     greedy = Sampling(max_new_tokens=args.max_new_tokens, stop=get_task("gsm8k").stop)
     engine = VllmBackend(model, **vllm_opts)
-    engine.generate(prompts[:args.batch], greedy)   # build the CPU kernels for these shapes
-    out = {}
-    for name in ("batch_synchronous", "continuous", "batch_synchronous_again"):
-        engine.llm.reset_prefix_cache()
-        start, lengths = time.perf_counter(), []
-        if name.startswith("batch"):
-            for at in range(0, len(prompts), args.batch):
-                lengths += [g[0].num_tokens for g in engine.generate(prompts[at:at + args.batch], greedy)]
-        else:
-            lengths = [g[0].num_tokens for _, g in sorted(stream(engine, prompts, greedy, None, args.batch))]
-        seconds = time.perf_counter() - start
-        out[name] = {"seconds": round(seconds, 3), "tokens": sum(lengths),
-                     "tokens_per_s": round(sum(lengths) / seconds, 1)}
-        log(f"tail: {name.replace('_', ' ')}", out[name])
+
+    def batch_synchronous() -> list[int]:
+        lengths = []
+        for at in range(0, len(prompts), args.batch):
+            lengths += [g[0].num_tokens for g in engine.generate(prompts[at:at + args.batch], greedy)]
+        return lengths
+
+    def continuous() -> list[int]:
+        return [g[0].num_tokens for _, g in sorted(stream(engine, prompts, greedy, None, args.batch))]
+
+    lengths = continuous()
+    out = {"batch_synchronous": [], "continuous": []}
+    for _ in range(args.repeats):
+        for name, run in (("batch_synchronous", batch_synchronous), ("continuous", continuous)):
+            engine.llm.reset_prefix_cache()
+            start = time.perf_counter()
+            assert run() == lengths, "greedy answers must not depend on feeding"
+            seconds = time.perf_counter() - start
+            r = {"seconds": round(seconds, 3), "tokens": sum(lengths), "tokens_per_s": round(sum(lengths) / seconds, 1)}
+            out[name].append(r)
+            log(f"tail: {name.replace('_', ' ')}", r)
     engine.close()
+    for name in ("batch_synchronous", "continuous"):
+        out[f"{name}_median_s"] = median(r["seconds"] for r in out[name])
     # How uneven the answers are: in each batch every slot waits for the longest answer.
     sizes = [lengths[i:i + args.batch] for i in range(0, len(lengths), args.batch)]
     out["answer_tokens"] = {"min": min(lengths), "median": sorted(lengths)[len(lengths) // 2], "max": max(lengths),
@@ -219,8 +232,8 @@ def main(argv=None) -> dict:
     if "tail" in parts:
         results["tail"] = tail_effect(model, zero, args, vllm_opts, log)
         t = results["tail"]
-        print("tail: continuous / batch-synchronous tokens/s:",
-              round(t["continuous"]["tokens_per_s"] / t["batch_synchronous"]["tokens_per_s"], 2),
+        print("tail: batch-synchronous / continuous time (medians):",
+              round(t["batch_synchronous_median_s"] / t["continuous_median_s"], 2),
               "| answer tokens:", json.dumps(t["answer_tokens"]), flush=True)
     if "lora" in parts:
         results["lora"] = lora_cost(model, zero, args, vllm_opts, log)
