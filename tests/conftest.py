@@ -59,12 +59,3 @@ def embedded_data(tmp_path_factory) -> Path:
     task = get_task("gsm8k")
     lib.prepare(task, lib.load_embedded(task, (40, 40, 20), seed=42), out)
     return out
-
-
-@pytest.fixture(scope="session")
-def ray_cluster() -> str:
-    """A two-node Ray cluster on this machine (head + one more raylet, 2 CPUs each), shared by
-    every Ray test of the session (it costs ~20 s to start); yields the head's address."""
-    from ray_cluster import local_ray_cluster
-    with local_ray_cluster(nodes=2, cpus_per_node=2) as address:
-        yield address

@@ -1,7 +1,7 @@
 """Generation spread over data-parallel engines on a simulated two-node Ray cluster (two raylets
 on this machine), with real transformers engines on the tiny Llama.
 
-One test, to pay for the engines' start-up once (the cluster is the session's `ray_cluster`): a single-engine reference run;
+One test, to pay for the cluster and the engines' start-up once: a single-engine reference run;
 then `w2s-lf generate --jobs` with 2 engines (one per node) whose engine 0 is SIGKILLed mid-stage
 (the stage must fail, keeping every finished answer); then a rerun that completes. The result must
 be byte-identical to the single-engine run: no id lost, none duplicated, question order.
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ray_cluster import local_ray_cluster
 
 from w2s_lf.generation.jobs import SharedEngine, parse_jobs, run_jobs
 
@@ -37,6 +38,12 @@ def _jobs(model, data, root: Path, engines: int, address: str | None) -> dict:
             "jobs": [{"output": str(root / "greedy.jsonl"), "data_dir": str(data), "split": "test", "limit": 12},
                      {"output": str(root / "sample.jsonl"), "data_dir": str(data), "split": "test", "limit": 2,
                       "mode": "sample", "k": 2}]}
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    with local_ray_cluster(nodes=2, cpus_per_node=2) as address:
+        yield address
 
 
 def _ids(path: Path) -> list[int]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ray_cluster import local_ray_cluster
 
 from w2s_lf.ray_train import RayJob, order_ranks, rank_config, rank_env
 from w2s_lf.train import prepare_output_dir
@@ -26,8 +27,9 @@ TWO_NODES = RayJob(workers=2, gpus_per_worker=0, placement="STRICT_SPREAD")   # 
 
 
 @pytest.fixture(scope="module")
-def cluster(ray_cluster):
-    return ray_cluster
+def cluster():
+    with local_ray_cluster(nodes=2, cpus_per_node=2) as address:
+        yield address
 
 
 def toy_config(root: Path, model: Path, **overrides) -> dict:
