@@ -23,7 +23,7 @@ import pytest
 import yaml
 from ray_cluster import local_ray_cluster
 
-from w2s_lf.generation.jobs import SharedEngine, parse_jobs, run_jobs
+from w2s_lf.generation.jobs import parse_jobs, run_jobs
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -61,35 +61,45 @@ def test_two_engines_on_two_nodes_equal_one_engine_and_survive_a_killed_engine(t
     spread.mkdir()
     jobs_file = spread / "jobs.yaml"
     jobs_file.write_text(yaml.safe_dump(_jobs(tiny_model, embedded_data, spread, 2, ray_cluster)))
-    proc = subprocess.Popen([sys.executable, "-m", "w2s_lf", "generate", "--jobs", str(jobs_file), "--no-progress"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
-    reader.start()
+    # The controller runs as the pipeline runs it, in a process of its own (which also keeps
+    # Ray's settings, read when ray is first imported, those of the cluster).
+    first = _controller(jobs_file)
     greedy = spread / "greedy.jsonl"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None and \
+    while time.monotonic() < deadline and first.poll() is None and \
             not (greedy.exists() and greedy.read_text().count("\n") >= 3):
         time.sleep(0.05)
-    engines = [re.match(r"engine (\d+): \S+ node (\S+) pid (\d+)", line) for line in lines]
-    engines = [m.groups() for m in engines if m]
-    assert len(engines) == 2 and engines[0][1] != engines[1][1], f"one engine per node: {lines}"
+    engines = _engines(first.lines)
+    assert len(engines) == 2 and engines[0][1] != engines[1][1], f"one engine per node: {first.lines}"
     os.kill(int(engines[0][2]), signal.SIGKILL)
-    assert proc.wait(timeout=60) == 2
-    reader.join(timeout=5)
-    assert "rerun to resume" in "".join(lines), lines
+    assert first.wait(timeout=60) == 2
+    first.reader.join(timeout=5)
+    assert "rerun to resume" in "".join(first.lines), first.lines
     kept = _ids(greedy)
     assert 3 <= len(kept) < 12 and len(set(kept)) == len(kept)
 
-    engine = SharedEngine(parse_jobs(yaml.safe_load(jobs_file.read_text())).engine, [], str(tiny_model))
-    try:
-        summaries = run_jobs(parse_jobs(yaml.safe_load(jobs_file.read_text())), progress=False, engine=engine)
-        places = engine.backend.places
-    finally:
-        engine.close()
-    assert len({p["node"] for p in places}) == 2
-    assert summaries[0]["reused"] == len(kept) and summaries[0]["generated"] == 12 - len(kept)
+    rerun = _controller(jobs_file)
+    assert rerun.wait(timeout=180) == 0, rerun.lines
+    rerun.reader.join(timeout=5)
+    assert len({node for _, node, _ in _engines(rerun.lines)}) == 2
+    assert f"{greedy}: 12 questions ({12 - len(kept)} generated, {len(kept)} resumed)" in "".join(rerun.lines)
     assert _ids(greedy) == list(range(12))
     for name in ("greedy.jsonl", "sample.jsonl"):
         assert (spread / name).read_bytes() == (single / name).read_bytes(), name
+
+
+def _controller(jobs_file: Path) -> subprocess.Popen:
+    """`w2s-lf generate --jobs FILE` in the background; its output lines gather in `.lines`."""
+    proc = subprocess.Popen([sys.executable, "-m", "w2s_lf", "generate", "--jobs", str(jobs_file), "--no-progress"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc.lines = []
+    proc.reader = threading.Thread(target=lambda: proc.lines.extend(proc.stdout), daemon=True)
+    proc.reader.start()
+    return proc
+
+
+def _engines(lines: list[str]) -> list[tuple[str, str, str]]:
+    """(engine, node, pid) from the controller's placement lines."""
+    found = (re.match(r"engine (\d+): \S+ node (\S+) pid (\d+)", line) for line in lines)
+    return [m.groups() for m in found if m]
