@@ -21,6 +21,7 @@ import yaml
 from ray_cluster import local_ray_cluster
 
 from w2s_lf.ray_train import RayJob, order_ranks, rank_config, rank_env
+from w2s_lf.srun_train import SrunJob
 from w2s_lf.train import prepare_output_dir
 
 TWO_NODES = RayJob(workers=2, gpus_per_worker=0, placement="STRICT_SPREAD")   # one rank per node
@@ -76,7 +77,7 @@ def killed_run(cluster, tmp_path_factory, tiny_model):
 
     root = tmp_path_factory.mktemp("ray_train")
     config = root / "toy.yaml"
-    config.write_text(yaml.safe_dump(toy_config(root, tiny_model, max_steps=30, save_steps=2,
+    config.write_text(yaml.safe_dump(toy_config(root, tiny_model, max_steps=30, save_steps=2, global_batch_size=2,
                                                 overwrite_output_dir=False)))
     out, log = root / "saves/toy", root / "toy.log"
     proc = train_cli(root, config, log)
@@ -96,7 +97,7 @@ def killed_run(cluster, tmp_path_factory, tiny_model):
 
 @pytest.mark.slow
 def test_killed_rank_fails_the_stage_within_seconds(killed_run):
-    assert killed_run["returncode"] != 0 and "rank 1 failed" in killed_run["output"], killed_run["output"][-2000:]
+    assert killed_run["returncode"] != 0 and "rank 1 died" in killed_run["output"], killed_run["output"][-2000:]
     assert killed_run["took"] < 30, f"a killed rank took {killed_run['took']:.0f} s to fail the stage"
     out = killed_run["out"]
     assert not (out / "adapter_model.safetensors").exists() and (out / "checkpoint-2").is_dir()
@@ -124,6 +125,7 @@ def test_rerun_resumes_and_trains_one_job_over_two_nodes(killed_run):
     written = yaml.safe_load((root / "saves/toy.train.yaml").read_text())
     assert written["output_dir"] == str(out) and written["dataset_dir"] == str(root / "data")   # absolute for every node
     assert written["ddp_backend"] == "gloo" and written["ddp_timeout"] <= 1800
+    assert written["gradient_accumulation_steps"] == 1 and "global_batch_size" not in written   # 2 = 1 x 2 ranks
 
 
 def test_rank_order_and_env():
@@ -167,3 +169,20 @@ def test_ranks_get_the_controllers_settings_but_not_its_devices():
     env = actor_env({"NCCL_SOCKET_IFNAME": "ib0", "HF_HOME": "/shared/hf", "PYTHONPATH": "/repo",
                      "CUDA_VISIBLE_DEVICES": "0", "RAY_ADDRESS": "h:6379", "USE_RAY": "1", "HOME": "/root"})
     assert env == {"NCCL_SOCKET_IFNAME": "ib0", "HF_HOME": "/shared/hf", "PYTHONPATH": f"{CODE}:/repo"}
+
+
+@pytest.mark.parametrize("job, accumulation", [(RayJob(workers=4, gpus_per_worker=0), 4),
+                                               (SrunJob(nodes=2, gpus_per_node=8, rdzv_host="gpu01"), 1)])
+def test_cluster_job_divides_the_global_batch_by_its_ranks(tmp_path, monkeypatch, job, accumulation):
+    """What `train(..., cluster=job)` writes and starts (the start itself is the slow tests')."""
+    from w2s_lf import train as train_module
+    started = {}
+    monkeypatch.setattr(train_module, "run_logged", lambda cmd, log, env, label, progress: started.update(cmd=cmd))
+    monkeypatch.chdir(tmp_path)
+    cfg = {"output_dir": "saves/x", "dataset_dir": "data", "per_device_train_batch_size": 1, "global_batch_size": 16}
+    out = train_module.train(cfg, tmp_path / "x.yaml", tmp_path / "x.log", validate=False, cluster=job)
+    written = yaml.safe_load((tmp_path / "x.yaml").read_text())
+    assert written["gradient_accumulation_steps"] == accumulation and "global_batch_size" not in written
+    assert out == tmp_path / "saves/x" and written["dataset_dir"] == str(tmp_path / "data")
+    assert started["cmd"][0] == ("srun" if isinstance(job, SrunJob) else sys.executable)
+    assert str(tmp_path / "x.yaml") in started["cmd"]

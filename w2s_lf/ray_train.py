@@ -1,7 +1,7 @@
 """One LLaMA-Factory training stage as ONE distributed job on a Ray cluster.
 
-The controller (`w2s-lf train --ray-workers N`, or a pipeline stage) starts this module as a
-child process, `python -m w2s_lf.ray_train CONFIG --workers N ...`, teed into the stage log like
+The controller (`w2s_lf.train.train(..., cluster=RayJob(...))`: `w2s-lf train --ray-workers N`
+or a pipeline stage) starts this module as a child process, `python -m w2s_lf.ray_train CONFIG --workers N ...`, teed into the stage log like
 `llamafactory-cli`. That driver connects to the cluster, reserves one placement-group bundle per
 rank, starts one Ray actor per bundle, and each actor runs LLaMA-Factory's `run_exp` as one
 torch.distributed rank (NCCL on GPUs, gloo on CPUs; rendezvous `env://` at rank 0's node).
@@ -36,7 +36,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from w2s_lf.configs import DDP_TIMEOUT   # a rank's longest wait in a collective (why: see there)
+from w2s_lf.configs import (
+    DDP_TIMEOUT,  # a rank's longest wait in a collective (why: see there)
+)
 from w2s_lf.errors import W2SError
 from w2s_lf.ray_env import actor_env
 
@@ -62,14 +64,27 @@ class RayJob:
         if self.placement not in PLACEMENTS:
             raise W2SError(f"ray placement: '{self.placement}' is not one of {', '.join(PLACEMENTS)}")
 
-    def argv(self) -> list[str]:
-        """The driver's command-line options for this job."""
-        out = ["--workers", str(self.workers), "--gpus-per-worker", str(self.gpus_per_worker),
+    kind = "ray"
+
+    @property
+    def gpus_per_rank(self) -> int:
+        return self.gpus_per_worker
+
+    def launch(self) -> dict:
+        """The world the global batch is divided by (see w2s_lf.train.write_train_config)."""
+        return {"nproc_per_node": self.workers}
+
+    def command(self, config_path: str | Path) -> list[str]:
+        """The driver that trains `config_path` as this job (also what a dry run shows)."""
+        out = [sys.executable, "-m", "w2s_lf.ray_train", str(Path(config_path).absolute()),
+               "--workers", str(self.workers), "--gpus-per-worker", str(self.gpus_per_worker),
                "--cpus-per-worker", f"{self.cpus_per_worker:g}", "--placement", self.placement,
                "--ready-timeout", f"{self.ready_timeout:g}"]
-        if self.address:
-            out += ["--address", self.address]
-        return out
+        return out + (["--address", self.address] if self.address else [])
+
+    def env(self) -> dict[str, str]:
+        # RAY_DEDUP_LOGS=0: every rank's lines reach the stage log, not "[repeated 2x across cluster]"
+        return {"RAY_DEDUP_LOGS": "0", "PYTHONUNBUFFERED": "1", "DISABLE_VERSION_CHECK": "1"}
 
 
 def rank_config(cfg: dict, gpus_per_worker: int, base: str | Path | None = None) -> dict:
@@ -82,31 +97,6 @@ def rank_config(cfg: dict, gpus_per_worker: int, base: str | Path | None = None)
         out.pop("deepspeed", None)   # ZeRO needs an accelerator
     out["ddp_timeout"] = min(int(out.get("ddp_timeout") or DDP_TIMEOUT), DDP_TIMEOUT)
     return out
-
-
-def ray_driver_command(config_path: str | Path, job: RayJob) -> list[str]:
-    """The command that trains `config_path` as `job` (what a dry run shows for the stage)."""
-    return [sys.executable, "-m", "w2s_lf.ray_train", str(Path(config_path).absolute()), *job.argv()]
-
-
-def train_on_ray(config: dict, config_path: str | Path, log_path: str | Path, job: RayJob,
-                 validate: bool = True, progress: bool = True) -> Path:
-    """Check, write and train `config` as one job on the Ray cluster; returns output_dir.
-    Raises W2SError (quoting the log) when any rank fails."""
-    from w2s_lf.configs import write_config
-    from w2s_lf.train import prepare_output_dir, run_logged
-
-    if validate:
-        from w2s_lf.validate import check_config
-        check_config(config)
-    config = rank_config(config, job.gpus_per_worker)
-    write_config(config_path, config)
-    prepare_output_dir(config["output_dir"])
-    cmd = ray_driver_command(config_path, job)
-    # RAY_DEDUP_LOGS=0: every rank's lines reach the stage log, not "[repeated 2x across cluster]"
-    run_logged(cmd, log_path, {"RAY_DEDUP_LOGS": "0", "PYTHONUNBUFFERED": "1"}, f"train {Path(config_path).stem} (ray)",
-               progress)
-    return Path(config["output_dir"])
 
 
 # ---- the driver (runs in its own process) -------------------------------------------------------
@@ -186,8 +176,23 @@ def _reserve(ray, job: RayJob, workers: int):
     return pg
 
 
-def _supervise(ray, actors: list, refs: list) -> None:
-    """Wait for every rank; on the first failure kill the others (blocked in a collective) and raise."""
+def _failures(ray, refs: dict, first: tuple[int, Exception], grace: float) -> dict[int, Exception]:
+    """The first failure and any other within `grace` seconds (a killed rank breaks its peers'
+    collectives at about the time Ray reports its death)."""
+    failures = dict([first])
+    if refs:
+        done, _ = ray.wait(list(refs), num_returns=len(refs), timeout=grace)
+        for ref in done:
+            try:
+                ray.get(ref)
+            except ray.exceptions.RayError as e:
+                failures[refs[ref]] = e
+    return failures
+
+
+def _supervise(ray, actors: list, refs: list, grace: float = 3) -> None:
+    """Wait for every rank; on the first failure kill the others (blocked in a collective) and
+    raise, naming first a rank that died outright (the cause) over those its death broke."""
     pending = dict(zip(refs, range(len(refs))))
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
@@ -195,12 +200,19 @@ def _supervise(ray, actors: list, refs: list) -> None:
         try:
             ray.get(done[0])
         except ray.exceptions.RayError as e:   # RayActorError (killed, OOM, node lost), RayTaskError (Python)
+            failures = _failures(ray, pending, (rank, e), grace)
             for actor in actors:
                 ray.kill(actor)
-            print(f"[w2s-lf] rank {rank} failed:\n{e}", flush=True)
+            for r, err in sorted(failures.items()):
+                print(f"[w2s-lf] rank {r} failed:\n{err}", flush=True)
             time.sleep(2)   # the ranks' last lines reach this log through Ray's log monitor, late
-            reason = str(e).strip().splitlines()
-            raise W2SError(f"rank {rank} failed, so the job was stopped: {reason[-1] if reason else type(e).__name__}") from None
+            cause = min(failures, key=lambda r: (not isinstance(failures[r], ray.exceptions.RayActorError), r))
+            how = "died" if isinstance(failures[cause], ray.exceptions.RayActorError) else "failed"
+            reason = str(failures[cause]).strip().splitlines()
+            others = sorted(set(failures) - {cause})
+            raise W2SError(f"rank {cause} {how}, so the job was stopped"
+                           + (f" (then rank(s) {', '.join(map(str, others))} failed too)" if others else "")
+                           + f": {reason[-1] if reason else type(failures[cause]).__name__}") from None
         print(f"[w2s-lf] rank {rank} finished", flush=True)
 
 

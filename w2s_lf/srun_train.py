@@ -45,6 +45,25 @@ class SrunJob:
         if self.nodes < 1 or self.gpus_per_node < 1:
             raise W2SError(f"slurm: nodes ({self.nodes}) and gpus_per_node ({self.gpus_per_node}) must be at least 1")
 
+    kind = "srun"
+
+    @property
+    def gpus_per_rank(self) -> int:
+        return 1
+
+    def launch(self) -> dict:
+        """The world the global batch is divided by (see w2s_lf.train.write_train_config)."""
+        return {"nproc_per_node": self.gpus_per_node, "nnodes": self.nodes}
+
+    def command(self, config_path: str | Path) -> list[str]:
+        return srun_torchrun_command(config_path, self)
+
+    def env(self) -> dict[str, str]:
+        """What LLaMA-Factory's own torchrun launch adds to the ranks' environment (srun passes
+        ours on)."""
+        return {"DISABLE_VERSION_CHECK": "1", "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True",
+                "TORCH_NCCL_AVOID_RECORD_STREAMS": "1", "PYTHONUNBUFFERED": "1"}
+
 
 def first_node(nodelist: str | None = None) -> str:
     """The first host of `$SLURM_JOB_NODELIST` (`scontrol show hostnames` expands `gpu[01-04]`)."""
@@ -72,28 +91,3 @@ def srun_torchrun_command(config_path: str | Path, job: SrunJob, rdzv_id: str | 
             torchrun, f"--nnodes={job.nodes}", f"--nproc-per-node={job.gpus_per_node}",
             "--rdzv-backend=c10d", f"--rdzv-endpoint={host}:{job.rdzv_port}", f"--rdzv-id={rdzv_id}",
             "--max-restarts=0", "-m", "w2s_lf.lf_launch", "worker", str(Path(config_path).absolute())]
-
-
-def srun_env() -> dict[str, str]:
-    """What LLaMA-Factory's own torchrun launch adds to the ranks' environment (srun passes ours on)."""
-    return {"DISABLE_VERSION_CHECK": "1", "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True",
-            "TORCH_NCCL_AVOID_RECORD_STREAMS": "1", "PYTHONUNBUFFERED": "1"}
-
-
-def train_with_srun(config: dict, config_path: str | Path, log_path: str | Path, job: SrunJob,
-                    validate: bool = True, progress: bool = True) -> Path:
-    """Check, write and train `config` as one srun/torchrun step; returns output_dir."""
-    from w2s_lf.configs import write_config
-    from w2s_lf.ray_train import rank_config
-    from w2s_lf.train import prepare_output_dir, run_logged
-
-    if validate:
-        from w2s_lf.validate import check_config
-        check_config(config)
-    config = rank_config(config, job.gpus_per_node)
-    write_config(config_path, config)
-    prepare_output_dir(config["output_dir"])
-    run_logged(srun_torchrun_command(config_path, job), log_path, srun_env(),
-               f"train {Path(config_path).stem} (srun x{job.nodes})", progress)
-    return Path(config["output_dir"])
-

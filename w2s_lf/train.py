@@ -170,14 +170,28 @@ def write_train_config(config: dict, config_path: str | Path, launch: dict | Non
 
 
 def train(config: dict, config_path: str | Path, log_path: str | Path, launch: dict | None = None,
-          validate: bool = True, progress: bool = True, deepspeed: dict | None = None) -> Path:
-    """Resolve, write and check a training config, then train; returns the output folder."""
+          validate: bool = True, progress: bool = True, deepspeed: dict | None = None,
+          cluster=None) -> Path:
+    """Resolve, write and check a training config, then train; returns the output folder.
+
+    `cluster`: None trains on this machine (torchrun per `launch`); a `ray_train.RayJob` runs the
+    stage as one job over a Ray cluster, an `srun_train.SrunJob` as one srun + torchrun step in a
+    SLURM allocation. Either way the global batch is divided by the job's own number of ranks,
+    and every path in the written config is absolute (the nodes share the file system)."""
+    if cluster is not None:
+        from w2s_lf.ray_train import rank_config
+        config, launch = rank_config(config, cluster.gpus_per_rank), cluster.launch()
+        deepspeed = deepspeed if "deepspeed" in config else None   # CPU ranks drop ZeRO
     lf_config, env, _ = write_train_config(config, config_path, launch, deepspeed)
     if validate:
         from w2s_lf.validate import check_config
         check_config(lf_config, name=str(config_path))
     prepare_output_dir(lf_config["output_dir"])
-    run_llamafactory("train", config_path, log_path, env, progress)
+    if cluster is None:
+        run_llamafactory("train", config_path, log_path, env, progress)
+    else:
+        run_logged(cluster.command(config_path), log_path, cluster.env(),
+                   f"train {Path(config_path).stem} ({cluster.kind})", progress)
     return Path(lf_config["output_dir"])
 
 

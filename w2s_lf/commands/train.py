@@ -66,13 +66,12 @@ def train(config, overrides, log_path, no_validate, ray_workers, ray_address, ra
     beside = Path(cfg["output_dir"]).parent / f"{Path(cfg['output_dir']).name}.train.yaml"
     written = beside if overrides or ray_workers or slurm_nodes else path
     log = log_path or Path(cfg["output_dir"]).parent / f"{Path(cfg['output_dir']).name}.train.log"
+    cluster = None
     if ray_workers:
-        from w2s_lf.ray_train import RayJob, train_on_ray
-        job = RayJob(ray_workers, ray_gpus_per_worker, ray_cpus_per_worker, ray_address, ray_placement)
-        out = train_on_ray(cfg, written, log, job, validate=not no_validate)
+        from w2s_lf.ray_train import RayJob
+        cluster = RayJob(ray_workers, ray_gpus_per_worker, ray_cpus_per_worker, ray_address, ray_placement)
     elif slurm_nodes:
-        from w2s_lf.srun_train import SrunJob, train_with_srun
-        out = train_with_srun(cfg, written, log, SrunJob(slurm_nodes, slurm_gpus_per_node), validate=not no_validate)
-    else:
-        out = launch(cfg, written, log, launch_from_env(), validate=not no_validate)
+        from w2s_lf.srun_train import SrunJob
+        cluster = SrunJob(slurm_nodes, slurm_gpus_per_node)
+    out = launch(cfg, written, log, launch_from_env(), validate=not no_validate, cluster=cluster)
     click.echo(f"trained: {out} (log: {log})")
