@@ -132,8 +132,10 @@ def test_qwen_recipe_plans_with_chat_templates_and_its_configs_validate(tmp_path
     overrides = {"run_dir": str(tmp_path / "run"), "data.source": "embedded", "data.sizes": [20, 20, 10]}
     result = cli("run", path, *[f"{k}={json.dumps(v)}" for k, v in overrides.items()], "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "--prompt-style chat" in result.output and "--grader robust" in result.output
     run = tmp_path / "run"
+    assert "--prompt-style chat" in result.output   # prepare: gold targets as chat turns
+    engines = [yaml.safe_load(f.read_text())["engine"] for f in (run / "configs/generate").glob("*.yaml")]
+    assert engines and all(e["prompt_style"] == "chat" and e["grader"] == "robust" for e in engines)
     configs = sorted((run / "configs").glob("*.yaml"))
     assert {yaml.safe_load(c.read_text())["template"] for c in configs} == {"qwen"}
 
@@ -141,7 +143,7 @@ def test_qwen_recipe_plans_with_chat_templates_and_its_configs_validate(tmp_path
     run_recipe(recipe, only=("prepare",), progress=False, echo=lambda m: None)
     write_chat_results(run / "data/train_2.jsonl", run / "gen",
                        ("weak_train_2", "strong_icl_train_2", "mplus_samples_train_2"), k=10)
-    run_recipe(recipe, only=("stage1", "vote", "pairs"), progress=False, echo=lambda m: None)
+    run_recipe(recipe, only=("full_weak", "stage1", "vote", "pairs"), progress=False, echo=lambda m: None)
     result = cli("validate", *configs)
     assert result.exit_code == 0, result.output
     assert result.output.count(": OK") == len(configs)

@@ -175,3 +175,21 @@ def test_one_engine_serves_base_and_adapters_like_separate_engines(tiny_model, a
     assert responses[0] != responses[1] != responses[2] != responses[0], "each adapter changes greedy output"
     info = json.loads(Path(f"{tmp_path / 'shared_a.jsonl'}.run.json").read_text())
     assert info["settings"]["adapter"] == a and info["complete"]
+
+
+@pytest.mark.slow
+def test_a_job_takes_hand_made_shards_as_its_output_without_an_engine(tiny_model, embedded_data, tmp_path):
+    """Shards made by hand (`--shard i/N`, e.g. on other machines) that hold exactly the job's
+    questions become its output; they are kept, and no engine starts."""
+    common = {"data_dir": str(embedded_data), "split": "test", "limit": 5}
+    out = tmp_path / "eval.jsonl"
+    for i in range(2):
+        run(GenerationConfig(model=str(tiny_model), output=f"{out}.shard{i}-of-2.jsonl", backend="hf",
+                             max_new_tokens=8, shard=f"{i}/2", progress=False, **common))
+    jobs = parse_jobs({"engine": {"model": str(tiny_model), "backend": "hf", "max_new_tokens": 8},
+                       "jobs": [{"output": str(out), **common}]})
+    engine = SharedEngine(jobs.engine, [], str(tiny_model))
+    run_jobs(jobs, progress=False, engine=engine)
+    assert engine.starts == 0
+    assert [r["id"] for r in _rows(out)] == [0, 1, 2, 3, 4]
+    assert all(Path(f"{out}.shard{i}-of-2.jsonl").exists() for i in range(2))

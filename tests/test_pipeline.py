@@ -99,14 +99,14 @@ def test_sigkill_mid_generation_then_rerun_completes(tmp_path, tiny_gsm):
     time.sleep(2.0)
     assert samples.read_text().count("\n") == killed_at, "a child process kept writing after the kill"
     manifest = json.loads((tmp_path / "run/manifest.json").read_text())
-    assert manifest["stages"]["sample"]["status"] == "running"
+    assert manifest["stages"]["mplus_generate"]["status"] == "running"
 
     messages = []
     recipe = parse_recipe(data)
     outcomes = dict(run_recipe(recipe, progress=False, echo=messages.append))
-    assert "[run ] sample (resuming)" in messages
+    assert any(m.startswith("[") and " mplus_generate ... resumed, done in " in m for m in messages)
     assert outcomes["prepare"] == "skipped" and outcomes["mplus_sft_iter1"] == "skipped"
-    assert outcomes["sample"] == "done" and outcomes["report"] == "done"
+    assert outcomes["mplus_generate"] == "done" and outcomes["report"] == "done"
     assert sorted(_ids(samples)) == list(range(16))   # none lost, none duplicated
     manifest = json.loads((tmp_path / "run/manifest.json").read_text())
     assert all(s["status"] == "done" for s in manifest["stages"].values())

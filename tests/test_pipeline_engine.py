@@ -106,16 +106,57 @@ def test_file_digests_are_read_once_per_invocation_and_redone_after_a_rewrite(tm
     assert reads.count(str(tmp_path / "big.bin")) == 2
 
 
-def test_keys_do_not_depend_on_where_the_run_folder_is(tmp_path):
-    """Configs and commands name the run folder absolutely; the key writes it `$RUN`."""
-    from w2s_lf.pipeline import portable
-    keys = []
-    for root in (tmp_path / "a", tmp_path / "elsewhere/b"):
-        root.mkdir(parents=True)
-        (root / "in.txt").write_text("same")
-        stage = Stage("s", {"cmd": ["-o", str(root / "out.txt")], "config": {"output_dir": str(root / "m")}},
-                      ["in.txt"], ["out.txt"], lambda s: None)
-        keys.append(Run(root, {}).key(stage))
-    assert keys[0] == keys[1]
-    assert portable({"x": [f"{tmp_path}/a/m", f"--dir={tmp_path}/a/d", f"{tmp_path}/ab"]}, tmp_path / "a") == \
-        {"x": ["$RUN/m", "--dir=$RUN/d", f"{tmp_path}/ab"]}
+def test_progress_lines_say_position_and_time(tmp_path):
+    lines = []
+    stages = _stages(tmp_path, [])
+    for k, s in enumerate(stages, 1):
+        s.position = (k, 2)
+    run = Run(tmp_path, {"name": "t"})
+    [run.execute(s, echo=lines.append) for s in stages]
+    [Run(tmp_path, {"name": "t"}).execute(s, echo=lines.append) for s in stages]
+    assert lines[0].startswith("[1/2] first ... done in ") and lines[0].endswith("s")
+    assert lines[2:] == ["[1/2] first ... up to date", "[2/2] second ... up to date"]
+
+
+def test_outputs_not_written_by_this_run_are_never_deleted(tmp_path):
+    """A file in an output's place that the manifest does not vouch for (made by hand or by
+    another node) is continued from by a stage that can (generation), else moved aside."""
+    (tmp_path / "one.txt").write_text("made by hand")
+    calls, lines = [], []
+    first, second = _stages(tmp_path, calls)
+    Run(tmp_path, {"name": "t"}).execute(first, echo=lines.append)
+    assert (tmp_path / "one.txt.foreign").read_text() == "made by hand"
+    assert (tmp_path / "one.txt").read_text() == "a" and "kept as" in lines[0]
+
+    (tmp_path / "two.txt").write_text("shards merged by hand")
+    second.adopts = True
+    Run(tmp_path, {"name": "t"}).execute(second, echo=lines.append)
+    assert (tmp_path / "two.txt").read_text() == "shards merged by hand+resumed"
+    assert "continued from existing outputs, done in" in lines[-1]
+
+
+def test_tampered_output_is_kept_aside(tmp_path):
+    _run_all(tmp_path, _stages(tmp_path, []))
+    (tmp_path / "two.txt").write_text("edited by hand")
+    _run_all(tmp_path, _stages(tmp_path, []))
+    assert (tmp_path / "two.txt.foreign").read_text() == "edited by hand"
+
+
+def test_lock_of_another_host_is_never_taken(tmp_path):
+    from w2s_lf.runner import _lock
+    (tmp_path / ".lock").write_text("other-node 12345")
+    with pytest.raises(W2SError, match="in use by `w2s-lf run` on host other-node"):
+        with _lock(tmp_path):
+            pass
+    assert (tmp_path / ".lock").read_text() == "other-node 12345"
+    import socket
+    (tmp_path / ".lock").write_text(f"{socket.gethostname()} 999999999")   # a dead local run
+    with _lock(tmp_path):
+        assert (tmp_path / ".lock").read_text().endswith(f" {__import__('os').getpid()}")
+
+
+def test_a_run_refuses_to_start_without_the_disk_it_needs(tmp_path):
+    from w2s_lf.runner import check_disk
+    check_disk(tmp_path / "new" / "run", 1.0)
+    with pytest.raises(W2SError, match="the run needs ~1.0 PB|the run needs ~1000.0 TB"):
+        check_disk(tmp_path, 1e15)

@@ -34,6 +34,7 @@ TINY_MATH = {
     "generation": {"backend": "hf", "max_new_tokens": 48, "batch_size": 8, "options": {"shots": 1}},
     "training": {"preset": "cpu", "overrides": {"max_steps": 1, "cutoff_len": 160}},
     "stage1": {"target_count": 6},
+    "baselines": [],
     # temperature 0.5: the tiny model's samples then agree often enough for 3-pair questions
     "stage2": {"k": 6, "temperature": 0.5, "keep_threshold": 0.0, "flip_threshold": 0.0},
 }
@@ -99,8 +100,8 @@ def test_math_rules_run_end_to_end(tmp_path, tiny_gsm, w2s_in_process):
     start = time.perf_counter()
     outcomes = run_recipe(recipe, until="pairs", progress=False, echo=lambda m: None)
     seconds = time.perf_counter() - start
-    assert [name for name, _ in outcomes] == ["prepare", "weak_generate", "strong_icl", "stage1",
-                                              "mplus_sft_iter1", "mplus_merge", "sample", "vote", "pairs"]
+    assert [name for name, _ in outcomes] == ["prepare", "weak_generate", "full_weak", "strong_generate", "stage1",
+                                              "mplus_sft_iter1", "mplus_merge", "mplus_generate", "vote", "pairs"]
     run = tmp_path / "run"
     test = [json.loads(line) for line in (run / "data/test.jsonl").read_text().splitlines()]
     assert test[0]["source"] == "MATH" and set(test[0]["tag"]) == {"subject", "level", "unique_id"}

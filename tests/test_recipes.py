@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -56,16 +57,54 @@ def test_given_weak_adapter_is_used_from_where_it_is(tmp_path, monkeypatch):
     stages = {s.name: s for s in build_plan(recipe, progress=False)}
     assert "weak_sft" not in stages
     gen = stages["weak_generate"]
-    assert str(tmp_path / "my_adapter") in gen.inputs and f"--adapter {tmp_path / 'my_adapter'}" in gen.commands[0]
+    adapter = str(tmp_path / "my_adapter")
+    (_, jobs, _), = gen.configs
+    assert adapter in gen.inputs and {j["adapter"] for j in jobs["jobs"]} == {adapter}
     from w2s_lf.pipeline import Run
-    assert Run(recipe.run_path, {}).path(gen.inputs[1]) == tmp_path / "my_adapter"   # outside the run
+    assert Run(recipe.run_path, {}).path(adapter) == tmp_path / "my_adapter"   # outside the run
 
 
-def test_generation_options_become_generate_flags():
-    recipe = parse_recipe({"name": "x", "generation": {"options": {
-        "tensor_parallel_size": 8, "prefix_caching": False, "enforce_eager": True}}})
-    cmd = {s.name: s for s in build_plan(recipe, progress=False)}["weak_generate"].commands[0]
-    assert "--tensor-parallel-size 8" in cmd and "--no-prefix-caching" in cmd and "--enforce-eager" in cmd
+def test_generation_is_grouped_by_engine_and_options_reach_the_engine():
+    recipe = parse_recipe({"name": "x", "strong": {"model": "big", "tensor_parallel_size": 4},
+                           "generation": {"options": {"enforce_eager": True}}})
+    stages = {s.name: s for s in build_plan(recipe, progress=False)}
+    generating = [n for n, s in stages.items() if s.params["kind"] == "generate"]
+    assert generating == ["weak_generate", "strong_generate", "mplus_generate", "mpro_evaluate"]
+    (_, strong, path), = stages["strong_generate"].configs
+    assert path.endswith("configs/generate/strong_generate.yaml") and path in stages["strong_generate"].commands[0]
+    assert strong["engine"]["model"] == "big" and strong["engine"]["tensor_parallel_size"] == 4
+    assert strong["engine"]["options"] == {"enforce_eager": True}
+    outputs = {j["output"].split("/x/")[-1]: j for j in strong["jobs"]}
+    assert set(outputs) == {"gen/strong_icl_train_2.jsonl", "eval/strong_full_weak.jsonl", "eval/strong_gold.jsonl"}
+    assert outputs["gen/strong_icl_train_2.jsonl"]["mode"] == "few-shot"
+    assert outputs["eval/strong_gold.jsonl"]["adapter"].endswith("models/strong_gold")
+    # the baselines are trained before the strong engine starts, so it can serve them
+    order = list(stages)
+    assert order.index("baseline_gold") < order.index("strong_generate")
+
+
+def test_placement_is_not_part_of_a_stage_key(tmp_path):
+    """Moving a run between a laptop, a node and a cluster (or another folder) keeps its stages done."""
+    def params(**over):
+        recipe = parse_recipe({"name": "x", "run_dir": str(tmp_path / over.pop("dir", "a"))}, over)
+        return {s.name: s.params for s in build_plan(recipe, progress=False)}
+    base = params()
+    moved = params(**{"dir": "b", "cluster.backend": "ray", "cluster.nodes": 2, "cluster.gpus_per_node": 8,
+                      "strong.tensor_parallel_size": 8, "training.launch.nproc_per_node": 8})
+    assert moved == base
+    assert params(**{"stage2.k": 3}) != base
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"training.launch.nnodes": 2}, "training.launch.nnodes: several nodes are one `cluster`"),
+    ({"training.launch.node_rank": 1}, "training.launch.node_rank"),
+    ({"generation.options.tensor_parallel_size": 8}, "strong.tensor_parallel_size"),
+    ({"cluster.backend": "k8s"}, "cluster.backend: 'k8s' is not one of"),
+    ({"cluster.nodes": 2}, "cluster.nodes: several nodes need cluster.backend ray or slurm"),
+])
+def test_placement_errors_name_the_key(override, message):
+    with pytest.raises(W2SError, match=re.escape(message)):
+        parse_recipe({"name": "x"}, override)
 
 
 def test_training_template_follows_the_prompt_style_and_the_override():
@@ -102,3 +141,21 @@ def test_a_global_batch_that_does_not_divide_stops_the_run_before_any_stage(tmp_
         assert "stage weak_sft: global_batch_size 16 is not a multiple of per_device_train_batch_size 2 x 3" \
             in result.output
         assert not run_dir.exists()
+
+
+def test_the_dry_run_is_a_plan_with_gpus_disk_and_placement(tmp_path, cli):
+    recipe = Path(__file__).resolve().parents[1] / "recipes/gsm8k_llama2_7b_to_llama2_70b.yaml"
+    plan = cli("run", recipe, f"run_dir={tmp_path / 'run'}", "--dry-run").output
+    assert "w2s_lf.lf_launch train" in plan and "NPROC_PER_NODE=8 FORCE_TORCHRUN=1" in plan
+    assert "w2s_lf.lf_launch export" in plan and "generate --jobs" in plan
+    assert "## [7/22] strong_generate  [to run; 8 GPU(s); writes ~" in plan and "1 engine(s) x TP 8 on this node" in plan
+    assert "## [3/22] weak_generate  [to run; 8 GPU(s)" in plan and "8 engine(s) x TP 1" in plan
+    assert re.search(r"mplus_merge  \[to run; no GPU; writes ~1\d\d\.\d GB", plan)   # a 70B merge
+    assert "# disk: ~" in plan
+    ray = cli("run", recipe, f"run_dir={tmp_path / 'run'}", "cluster.backend=ray", "cluster.nodes=2", "--dry-run").output
+    assert "# cluster: ray, 2 node(s) x 8 GPU(s)" in ray
+    assert "16 process(es) over 2 node(s), a Ray train job" in ray and "python -m w2s_lf.ray_train" in ray
+    assert "2 engine(s) x TP 8 on 2 node(s) via ray" in ray
+    assert "x 8 process(es) per node x 2 node(s)" in ray   # the 70B global batch over the cluster
+    weak = ray[ray.index("] weak_sft"):ray.index("] weak_generate")]   # a batch of 16 fills one node
+    assert "8 process(es) over 1 node(s)" in weak and "--workers 8" in weak

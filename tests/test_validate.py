@@ -224,7 +224,7 @@ def dry_run_70b(tmp_path_factory):
     for name, records in (("weak", weak), ("strong_icl", icl), ("iter2_weak", weak), ("iter2_icl", icl),
                           ("mplus_samples", samples)):
         write_jsonl(run / f"gen/{name}_train_2.jsonl", records)
-    run_recipe(recipe, only=("stage1", "stage1_iter2", "vote", "pairs"), **quiet)
+    run_recipe(recipe, only=("full_weak", "stage1", "stage1_iter2", "vote", "pairs"), **quiet)
     return run, result.output
 
 
@@ -232,7 +232,7 @@ def dry_run_70b(tmp_path_factory):
 def test_70b_dry_run_works_from_any_directory(dry_run_70b):
     from w2s_lf.configs import DEEPSPEED_Z3_CONFIG, MODEL_KEYS, PATH_KEYS
     run, output = dry_run_70b
-    assert "w2s_lf.lf_launch export" in output and "--tensor-parallel-size 8" in output
+    assert "w2s_lf.lf_launch export" in output and "generate --jobs" in output
     assert "NPROC_PER_NODE=8 FORCE_TORCHRUN=1 python -m w2s_lf.lf_launch train" in output
     assert "# global batch 64 = 1 per device x 8 process(es) per node x 1 node(s) x 8 accumulation" in output
     assert "# global batch 16 = 2 per device x 8 process(es) per node x 1 node(s) x 1 accumulation" in output

@@ -2,9 +2,12 @@
 
 A stage is done only when its key (a hash of its result-affecting parameters and of the content of
 its inputs) matches the one recorded in the run's `manifest.json` and its outputs still hash as
-recorded; a file merely existing proves nothing. A stage whose key changed has its outputs removed
-before it runs again. A stage that was interrupted (status `running`, same key) runs again over its
-partial outputs: generation resumes by question id and training from its last checkpoint.
+recorded; a file merely existing proves nothing. A stage that was interrupted (status `running`,
+same key) runs again over its partial outputs: generation resumes by question id and training from
+its last checkpoint. Outputs are removed only when the manifest proves they are this run's (recorded
+hashes still match); anything else found in an output's place (a shard merged by hand, a file
+written by another node or edited by hand) is never deleted: a stage that can continue from it
+(generation, which checks settings and ids) does; any other stage moves it aside and says so.
 """
 
 from __future__ import annotations
@@ -33,6 +36,17 @@ class Stage:
     run: Callable[["Stage"], dict | None]   # does the work; returns stats for the manifest
     commands: list[str] = field(default_factory=list)   # shell equivalents, for --dry-run
     resumable: bool = False             # keep partial outputs when re-running an interrupted stage
+    configs: list = field(default_factory=list)   # (kind, config, path) written before the commands
+    adopts: bool = False                # may continue from outputs it did not write (generation)
+    gpus: int = 0                       # for the plan: GPUs the stage occupies
+    disk_bytes: float = 0.0             # for the plan: estimated bytes written
+    placement: str = "this machine"     # for the plan: where it runs
+    position: tuple[int, int] = (0, 0)  # (k, N) of this invocation, for the progress lines
+
+    @property
+    def label(self) -> str:
+        k, n = self.position
+        return f"[{k}/{n}] {self.name}" if n else self.name
 
 
 def hash_path(path: Path, cache: dict | None = None) -> str:
@@ -117,21 +131,44 @@ class Run:
         return all(self.path(rel).exists() and recorded.get(rel) == hash_path(self.path(rel), self._digests)
                    for rel in stage.outputs)
 
+    def state(self, stage: Stage, key: str) -> str:
+        """done | resume (interrupted, same key) | redo (ours, stale) | new (nothing there) |
+        foreign (outputs there that this run's manifest does not vouch for)."""
+        if self.is_done(stage, key):
+            return "done"
+        entry = self.manifest["stages"].get(stage.name, {})
+        if entry.get("status") in ("running", "failed") and entry.get("key") == key and stage.resumable:
+            return "resume"
+        present = [rel for rel in stage.outputs if self.path(rel).exists()]
+        if not present:
+            return "new"
+        recorded = entry.get("outputs", {})
+        ours = entry.get("status") in ("running", "failed") or all(
+            recorded.get(rel) == hash_path(self.path(rel), self._digests) for rel in present)
+        return "redo" if ours else "foreign"
+
+    def _clear(self, stage: Stage, state: str, echo: Callable[[str], None]) -> None:
+        for rel in stage.outputs:
+            p = self.path(rel)
+            if not p.exists():
+                continue
+            if state == "redo":   # provably this run's own stale or partial output
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+            else:
+                aside = _free_name(p)
+                p.rename(aside)
+                echo(f"{stage.label}: {p} was not written by this run; kept as {aside}")
+
     def execute(self, stage: Stage, echo: Callable[[str], None] = print) -> str:
         """Run one stage unless it is done; returns 'skipped' or 'done'."""
         key = self.key(stage)
-        if self.is_done(stage, key):
-            echo(f"[skip] {stage.name}: up to date")
+        state = self.state(stage, key)
+        if state == "done":
+            echo(f"{stage.label} ... up to date")
             return "skipped"
-        entry = self.manifest["stages"].get(stage.name, {})
-        # Killed (`running`) or crashed (`failed`) with the same inputs: partial outputs are
-        # valid checkpoints (generation appends finished ids, training saves checkpoints).
-        interrupted = entry.get("status") in ("running", "failed") and entry.get("key") == key
-        if not (interrupted and stage.resumable):
-            for rel in stage.outputs:   # stale or partial outputs of other inputs: start clean
-                p = self.path(rel)
-                shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
-        echo(f"[run ] {stage.name}" + (" (resuming)" if interrupted and stage.resumable else ""))
+        if state in ("redo", "foreign") and not (state == "foreign" and stage.adopts):
+            self._clear(stage, state, echo)
+        how = {"resume": "resumed, ", "foreign": "continued from existing outputs, "}.get(state, "")
         self.manifest["stages"][stage.name] = {"status": "running", "key": key, "params": stage.params}
         self.save()
         start = time.perf_counter()
@@ -144,13 +181,24 @@ class Run:
         missing = [rel for rel in stage.outputs if not self.path(rel).exists()]
         if missing:
             raise W2SError(f"stage {stage.name} finished without writing {missing}")
+        wall = time.perf_counter() - start
         self.manifest["stages"][stage.name] = {
             "status": "done", "key": key, "params": stage.params,
             "outputs": {rel: hash_path(self.path(rel), self._digests) for rel in stage.outputs},
-            "wall_s": round(time.perf_counter() - start, 2), "stats": stats,
+            "wall_s": round(wall, 2), "stats": stats,
         }
         self.save()
+        echo(f"{stage.label} ... {how}done in {wall:.1f}s")
         return "done"
+
+
+def _free_name(path: Path) -> Path:
+    """`out.jsonl` -> `out.jsonl.foreign` (or `.foreign.2`, ...): a name nothing else uses."""
+    n, candidate = 1, path.with_name(path.name + ".foreign")
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.foreign.{n}")
+    return candidate
 
 
 def select(stages: list[Stage], start: str | None = None, until: str | None = None,

@@ -37,6 +37,7 @@ class ModelSpec:
     model: str = "smollm2-135m"             # a folder, a hub id, or a built-in name (w2s-lf models)
     train: bool = True                      # weak only: fine-tune on train_1 gold first
     adapter: Optional[str] = None           # weak only: an already trained adapter to use instead
+    tensor_parallel_size: int = 1           # GPUs per generation engine (70B: 8); engines = GPUs / this
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ class GenerationSpec:
     prompt_style: Literal["raw", "chat"] = "raw"
     max_new_tokens: Optional[int] = None    # task default (GSM8K 1024, MATH 2048)
     batch_size: Optional[int] = None
-    options: dict = field(default_factory=dict)   # extra `w2s-lf generate` flags, e.g. tensor_parallel_size
+    data_parallel_size: Optional[int] = None   # engines per generation stage (default: every GPU of the cluster)
+    options: dict = field(default_factory=dict)   # other backend options (dtype, enforce_eager, engine_args)
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,19 @@ class TrainingSpec:
     overrides: dict = field(default_factory=dict)        # every config
     sft_overrides: dict = field(default_factory=dict)
     pref_overrides: dict = field(default_factory=dict)   # DPO and ORPO
-    launch: dict = field(default_factory=dict)           # nnodes, node_rank, master_addr, master_port, nproc_per_node
+    launch: dict = field(default_factory=dict)           # nproc_per_node, master_port (nodes: see `cluster`)
     template: Optional[str] = None          # LLaMA-Factory template; default: w2s_vanilla (raw) or the model family's chat template
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Where the run executes. How a stage is placed never changes what it computes, so nothing
+    here is part of a stage's key: a run moves between a laptop, one node and a cluster."""
+
+    backend: Literal["local", "ray", "slurm"] = "local"
+    address: Optional[str] = None           # ray: the head's address (default: $RAY_ADDRESS or auto)
+    nodes: int = 1
+    gpus_per_node: Optional[int] = None     # default: the GPUs this machine sees
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,7 @@ class Recipe:
     stage2: Stage2Spec = field(default_factory=Stage2Spec)
     baselines: list = field(default_factory=lambda: ["full_weak", "gold"])
     evaluate: EvaluateSpec = field(default_factory=EvaluateSpec)
+    cluster: ClusterSpec = field(default_factory=ClusterSpec)
     grader: Literal["robust", "seed"] = "robust"
     seed: int = 42
     run_dir: Optional[str] = None           # default runs/<name>
@@ -120,9 +134,30 @@ class Recipe:
             raise W2SError("data.from_dir: required when data.source is 'local'")
         if self.data.source == "hf" and not self.data.hf_name:
             raise W2SError("data.hf_name: required when data.source is 'hf'")
+        self._validate_placement()
         if self.data.source == "embedded" and self.task not in ("gsm8k", "math"):
             raise W2SError(f"data.source: the embedded tasks are GSM8K- and MATH-style; task '{self.task}' "
                            f"needs local or hf")
+
+    def _validate_placement(self) -> None:
+        if "tensor_parallel_size" in self.generation.options:
+            raise W2SError("generation.options.tensor_parallel_size: set it per model instead "
+                           "(strong.tensor_parallel_size: 8), so a 7B weak model is not split over 8 GPUs")
+        for key in ("nnodes", "node_rank", "master_addr"):
+            if key in self.training.launch:
+                raise W2SError(f"training.launch.{key}: several nodes are one `cluster` "
+                               "(cluster.backend: ray or slurm, cluster.nodes: N); run `w2s-lf run` once, "
+                               "on one machine, and it drives every node")
+        unknown = set(self.training.launch) - {"nproc_per_node", "master_port"}
+        if unknown:
+            raise W2SError(f"training.launch.{sorted(unknown)[0]}: unknown key; known: master_port, nproc_per_node")
+        for spec, where in ((self.weak, "weak"), (self.strong, "strong")):
+            if spec.tensor_parallel_size < 1:
+                raise W2SError(f"{where}.tensor_parallel_size: must be at least 1")
+        if self.cluster.nodes < 1:
+            raise W2SError(f"cluster.nodes: must be at least 1, got {self.cluster.nodes}")
+        if self.cluster.backend == "local" and self.cluster.nodes > 1:
+            raise W2SError("cluster.nodes: several nodes need cluster.backend ray or slurm")
 
     @property
     def run_path(self) -> Path:

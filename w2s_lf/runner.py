@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import socket
 from pathlib import Path
 from typing import Callable
 
@@ -11,28 +13,31 @@ from w2s_lf.errors import W2SError
 from w2s_lf.grading import GRADER_VERSION
 from w2s_lf.io import read_json, sha256_json
 from w2s_lf.pipeline import Run, Stage, select
+from w2s_lf.cluster import shape_of
 from w2s_lf.recipe import Recipe
 
 
 class Executor:
     """Runs one stage's commands: writes its configs, then each command with a log in logs/."""
 
-    def __init__(self, root: Path, progress: bool = True, launch: dict | None = None):
-        self.root, self.progress, self.launch = root, progress, launch or {}
+    def __init__(self, root: Path, shape, launch: dict, progress: bool = True):
+        self.root, self.shape, self.launch, self.progress = root, shape, launch, progress
 
     def __call__(self, stage: Stage, commands: list, configs, stats_file: str | None) -> dict:
         from w2s_lf import train
         log = self.root / "logs" / f"{stage.name}.log"
         for kind, config, path in configs:
             if kind == "train":
-                train.train(config, path, log, self.launch, progress=self.progress,
-                            deepspeed=stage.params.get("deepspeed_config"))
-            else:
+                self.shape.train(config, path, log, self.launch, progress=self.progress,
+                                 deepspeed=stage.params.get("deepspeed_config"))
+            elif kind == "export":
                 train.export(config, path, log, progress=self.progress)
+            else:   # a generation job file, read by the command below
+                write_jobs(path, config)
         for cmd in commands:
             # A string is the shown form of a LLaMA-Factory launch, already run from `configs`.
             if isinstance(cmd, list):
-                train.run_logged(cmd, log, {"DISABLE_VERSION_CHECK": "1"}, stage.name, self.progress)
+                train.run_logged(cmd, log, {"DISABLE_VERSION_CHECK": "1"}, stage.label, self.progress)
         if stats_file and (self.root / stats_file).exists():
             return read_json(self.root / stats_file)
         return {}
@@ -40,35 +45,69 @@ class Executor:
 
 def build_plan(recipe: Recipe, progress: bool = True) -> list[Stage]:
     from w2s_lf.stages import plan
-    return plan(recipe, Executor(recipe.run_path, progress, recipe.training.launch))
+    return plan(recipe, Executor(recipe.run_path, shape_of(recipe), recipe.training.launch, progress))
 
 
-def write_configs(stages: list[Stage], root: Path) -> dict[str, str]:
-    """Write every LLaMA-Factory config of the plan (for --dry-run and `w2s-lf validate`) as the
-    launch would, for this machine's GPUs; returns each training stage's batch line."""
+def write_jobs(path: str | Path, jobs: dict) -> Path:
+    import yaml
+
+    from w2s_lf.io import write_text
+    write_text(path, yaml.safe_dump(jobs, sort_keys=False))
+    return Path(path)
+
+
+def write_configs(stages: list[Stage], shape, launch: dict) -> dict[str, str]:
+    """Write every config of the plan as the launch would (LLaMA-Factory YAML with the batch
+    resolved for `shape`, generation job files), for --dry-run and `w2s-lf validate`; returns
+    each training stage's batch line."""
     from w2s_lf.configs import write_config
-    from w2s_lf.train import write_train_config
     notes = {}
     for stage in stages:
-        path = root / "configs" / f"{stage.name}.yaml"
-        if stage.params.get("kind") == "train":
-            notes[stage.name] = write_train_config(stage.params["config"], path, stage.params.get("launch"),
-                                                   stage.params.get("deepspeed_config"))[2]
-        elif stage.params.get("kind") == "export":
-            write_config(path, stage.params["config"])
+        for kind, config, path in stage.configs:
+            if kind == "train":
+                deepspeed = stage.params.get("deepspeed_config")
+                notes[stage.name] = shape.write_training_config(config, path, launch, deepspeed)[2]
+            elif kind == "export":
+                write_config(path, config)
+            else:
+                write_jobs(path, config)
     return notes
 
 
-def check_batches(stages: list[Stage]) -> None:
+def check_batches(stages: list[Stage], shape, launch: dict) -> None:
     """Fail before the first stage, not hours in, when a global batch does not divide."""
     from w2s_lf.configs import resolve_batch
-    from w2s_lf.train import launch_world
     for stage in stages:
         if stage.params.get("kind") == "train":
             try:
-                resolve_batch(stage.params["config"], *launch_world(stage.params.get("launch")))
+                resolve_batch(stage.params["config"], *shape.training_world(launch, stage.params["config"]))
             except W2SError as e:
                 raise W2SError(f"stage {stage.name}: {e}") from None
+
+
+def describe(stage: Stage, state: str) -> str:
+    from w2s_lf.plan_sizes import human
+    gpus = f"{stage.gpus} GPU(s)" if stage.gpus else "no GPU"
+    return f"[{state}; {gpus}; writes ~{human(stage.disk_bytes)}; {stage.placement}]"
+
+
+def disk_needed(run: Run, stages: list[Stage]) -> float:
+    """Bytes the stages still to run will write (a finished stage writes nothing again)."""
+    def finished(stage: Stage) -> bool:
+        ready = all(run.path(i).exists() for i in stage.inputs)
+        return ready and run.state(stage, run.key(stage)) == "done"
+    return sum(s.disk_bytes for s in stages if not finished(s))
+
+
+def check_disk(root: Path, needed: float) -> None:
+    from w2s_lf.plan_sizes import human
+    probe = root
+    while not probe.exists():
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if needed > free:
+        raise W2SError(f"{root}: the run needs ~{human(needed)} of disk and its file system has {human(free)} "
+                       "free; free space, or set run_dir to a larger disk")
 
 
 def run_recipe(recipe: Recipe, dry_run: bool = False, start: str | None = None, until: str | None = None,
@@ -76,43 +115,74 @@ def run_recipe(recipe: Recipe, dry_run: bool = False, start: str | None = None, 
                echo: Callable[[str], None] = print) -> list[tuple[str, str]]:
     """Run (or, with `dry_run`, describe) the selected stages; returns (stage, outcome) pairs."""
     stages = select(build_plan(recipe, progress), start, until, only)
+    for k, stage in enumerate(stages, 1):
+        stage.position = (k, len(stages))
     header = {"name": recipe.name, "recipe": recipe.to_dict(), "recipe_hash": sha256_json(recipe.to_dict()),
               "task": recipe.task, "grader_mode": recipe.grader, "grader_version": GRADER_VERSION}
-    check_batches(stages)   # before any work, and before the dry run writes configs
+    shape = shape_of(recipe)
+    check_batches(stages, shape, recipe.training.launch)   # before any work, dry run included
     if dry_run:
-        notes = write_configs(stages, recipe.run_path)
-        written = sum(s.params.get("kind") in ("train", "export") for s in stages)
-        echo(f"# plan for recipe '{recipe.name}' in {recipe.run_path} ({len(stages)} stages; "
-             f"{written} LLaMA-Factory configs written to {recipe.run_path / 'configs'})")
-        for i, stage in enumerate(stages, 1):
-            echo(f"\n## {i}. {stage.name}")
-            if stage.name in notes:
-                echo(f"# {notes[stage.name]}")
-            for line in stage.commands:
-                echo(line)
-        return [(s.name, "planned") for s in stages]
+        return _print_plan(recipe, stages, echo)
     _fetch_builtin_models(recipe)
     run = Run(recipe.run_path, header)
     with _lock(recipe.run_path):
+        check_disk(recipe.run_path, disk_needed(run, stages))
         run.save()
         return [(stage.name, run.execute(stage, echo)) for stage in stages]
 
 
+def _print_plan(recipe: Recipe, stages: list[Stage], echo) -> list[tuple[str, str]]:
+    from w2s_lf.plan_sizes import human
+    shape = shape_of(recipe)
+    notes = write_configs(stages, shape, recipe.training.launch)
+    run = Run(recipe.run_path, {}) if (recipe.run_path / "manifest.json").exists() else None
+    echo(f"# plan for recipe '{recipe.name}' in {recipe.run_path} ({len(stages)} stages; "
+         f"configs written to {recipe.run_path / 'configs'})")
+    echo(f"# cluster: {shape.backend}, {shape.nodes} node(s) x {shape.gpus_per_node} GPU(s)"
+         + (f", address {shape.address}" if shape.address else ""))
+    for stage in stages:
+        state = _planned_state(run, stage)
+        echo(f"\n## {stage.label}  {describe(stage, state)}")
+        if stage.name in notes:
+            echo(f"# {notes[stage.name]}")
+        for line in stage.commands:
+            echo(line)
+    echo(f"\n# disk: ~{human(sum(s.disk_bytes for s in stages))} for these stages; "
+         f"a run checks the free space of {recipe.run_path} before it starts")
+    return [(s.name, "planned") for s in stages]
+
+
+def _planned_state(run: Run | None, stage: Stage) -> str:
+    if run is None or not all(run.path(i).exists() for i in stage.inputs):
+        return "to run"
+    state = run.state(stage, run.key(stage))
+    return {"done": "up to date", "resume": "resumes", "redo": "reruns (inputs changed)",
+            "foreign": "continues from existing outputs" if stage.adopts else "moves foreign outputs aside",
+            "new": "to run"}[state]
+
+
 @contextlib.contextmanager
 def _lock(root: Path):
-    """One `w2s-lf run` per run folder: two writers would corrupt the manifest."""
+    """One `w2s-lf run` per run folder: two writers would corrupt the manifest. The lock names
+    host and pid; a lock of another host is never taken over (its process cannot be seen from here)."""
     lock = root / ".lock"
     root.mkdir(parents=True, exist_ok=True)
+    me = socket.gethostname()
     if lock.exists():
+        host, _, pid_text = lock.read_text().strip().rpartition(" ")
+        host = host or me
+        if host != me:
+            raise W2SError(f"{root} is in use by `w2s-lf run` on host {host} (pid {pid_text}); run one "
+                           f"controller per run folder, or delete {lock} if that run is gone")
         try:
-            pid = int(lock.read_text())
+            pid = int(pid_text)
             os.kill(pid, 0)
         except (ValueError, ProcessLookupError):
-            lock.unlink()   # left by a run that was killed
+            lock.unlink()   # left by a run on this host that was killed
         else:
             if pid != os.getpid():
                 raise W2SError(f"{root} is in use by `w2s-lf run` process {pid}")
-    lock.write_text(str(os.getpid()))
+    lock.write_text(f"{me} {os.getpid()}")
     try:
         yield
     finally:

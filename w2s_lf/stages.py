@@ -1,27 +1,38 @@
 """The recipe as stages: what each step reads, writes, and the exact command that does it.
 
-Every stage except training is one `python -m w2s_lf ...` command and every training stage one
-LLaMA-Factory call (`python -m w2s_lf.lf_launch`, its CLI with our template) on a config written into the run folder, so `--dry-run` prints exactly
-what a run executes. Run folder layout:
+Generation is grouped by engine: every output one base model produces in a phase of the recipe
+(a weak model's train_2 answers and its test evaluation; the strong model's few-shot answers and
+the baselines' evaluations, served as LoRA adapters of the same base) is one stage, one
+`w2s-lf generate --jobs FILE` call and one engine start. An engine start is ~15 s on a laptop and
+minutes for a 70B model, so the order of the recipe is arranged to need as few as possible.
+Training is one LLaMA-Factory job per stage on a config written into the run folder.
+
+Run folder layout:
 
     data/      prepared splits, built datasets, dataset_info.json
     gen/       model outputs on train_2 (weak, ICL, samples) and votes
-    configs/   LLaMA-Factory YAML configs         models/  adapters and merged models
-    eval/      greedy results on test per model    logs/    one log per stage
+    configs/   LLaMA-Factory YAML configs, generation job files (configs/generate/)
+    models/    adapters and merged models     eval/  greedy results on test per model
+    logs/      one log per stage
 """
 
 from __future__ import annotations
 
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from w2s_lf import plan_sizes
+from w2s_lf.cluster import shape_of
 from w2s_lf.errors import W2SError
 from w2s_lf.pipeline import Stage
 from w2s_lf.recipe import Recipe
 
 W2S = [sys.executable, "-m", "w2s_lf"]
+PLACEMENT_KEYS = ("tensor_parallel_size", "data_parallel_size", "ray_address")
+# Questions per split when the recipe does not say (GSM8K / MATH train halves and test sets).
+DEFAULT_QUESTIONS = {"train_2": 3700, "test": 1319}
 
 
 @dataclass(frozen=True)
@@ -33,11 +44,27 @@ class ModelRef:
     base_in_run: bool = False    # the base is itself a stage output (a merged model)
 
 
+@dataclass
+class Engine:
+    """One generation stage in the making: a base model and the jobs it serves."""
+
+    base: ModelRef
+    tp: int
+    jobs: list[dict] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    eval_files: list[str] = field(default_factory=list)
+
+    def job(self, out: str, split: str, mode: str = "zero-shot", adapter: str | None = None, **extra) -> None:
+        self.jobs.append({"output": out, "split": split, "mode": mode, "adapter": adapter, **extra})
+        self.inputs += [x for x in (adapter, extra.get("demos")) if x and x not in self.inputs]
+
+
 class Planner:
     def __init__(self, recipe: Recipe, executor):
         self.r = recipe
         self.root = recipe.run_path
-        self.exec = executor     # runs a stage's commands: see w2s_lf.run_recipe
+        self.exec = executor     # runs a stage's commands: see w2s_lf.runner
+        self.shape = shape_of(recipe)
         self.stages: list[Stage] = []
         self.eval_files: list[str] = []      # what the report stage reads
 
@@ -59,66 +86,128 @@ class Planner:
         from w2s_lf.models import BUILDERS, model_dir
         return str(model_dir(spec)) if spec in BUILDERS else spec
 
-    def add(self, name, params, inputs, outputs, commands, resumable=False, stats_file=None, configs=()):
+    def portable(self, value):
+        """`value` with the run folder and the model cache written as `$RUN` / `$CACHE`: a stage's
+        key must not change when the run folder moves to another machine or path."""
+        from w2s_lf.models import cache_dir
+        if isinstance(value, dict):
+            return {k: self.portable(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.portable(v) for v in value]
+        if isinstance(value, str):
+            return value.replace(str(self.root), "$RUN").replace(str(cache_dir()), "$CACHE")
+        return value
+
+    def add(self, name, params, inputs, outputs, commands, *, resumable=False, adopts=False, stats_file=None,
+            configs=(), gpus=0, disk=0.0, placement="this machine"):
         def run(stage: Stage):
             return self.exec(stage, commands, configs, stats_file)
         shown = [" ".join(["python", *map(shlex.quote, cmd[1:])]) if isinstance(cmd, list) else cmd
                  for cmd in commands]
-        self.stages.append(Stage(name, params, inputs, outputs, run, shown, resumable))
+        self.stages.append(Stage(name, self.portable(params), inputs, outputs, run, shown, resumable,
+                                 configs=list(configs), adopts=adopts, gpus=gpus, disk_bytes=disk,
+                                 placement=placement))
 
-    def generate(self, name: str, model: ModelRef, split: str, out: str, mode: str = "zero-shot",
-                 extra: tuple = (), inputs: tuple = ()) -> None:
-        g = self.r.generation
-        cmd = [*W2S, "generate", "--model", self.p(model.base) if model.base_in_run else self.model_arg(model.base),
-               "--task", self.r.task, "--data-dir", self.p("data"), "--split", split, "--mode", mode,
-               "--backend", g.backend, "--prompt-style", g.prompt_style, "--grader", self.r.grader,
-               "--seed", str(self.r.seed), "-o", self.p(out)]
-        if model.adapter:
-            cmd += ["--adapter", self.p(model.adapter)]
-        limit = self.r.data.limit_test if split == "test" else self.r.data.limit_train_2
-        if limit:
-            cmd += ["--limit", str(limit)]
-        if g.max_new_tokens:
-            cmd += ["--max-new-tokens", str(g.max_new_tokens)]
-        if g.batch_size:
-            cmd += ["--batch-size", str(g.batch_size)]
-        for key, value in sorted(g.options.items()):
-            flag = key.replace("_", "-")
-            if isinstance(value, bool):   # click flag pairs: --prefix-caching / --no-prefix-caching
-                cmd.append(f"--{flag}" if value else f"--no-{flag}")
+    def questions(self, split: str) -> int:
+        d = self.r.data
+        limit = d.limit_test if split == "test" else d.limit_train_2
+        sized = d.sizes[1 if split == "train_2" else 2] if d.sizes and len(d.sizes) == 3 else None
+        return limit or sized or DEFAULT_QUESTIONS[split]
+
+    # -- generation ------------------------------------------------------------------------
+    def engine(self, base: ModelRef, tp: int | None = None) -> Engine:
+        return Engine(base, tp or self.r.strong.tensor_parallel_size)
+
+    def generate(self, name: str, engine: Engine, inputs: tuple = ()) -> None:
+        """One stage, one `w2s-lf generate --jobs` call: every job of `engine` on one engine."""
+        from w2s_lf.generation.jobs import JOB_FIELDS
+        r, g = self.r, self.r.generation
+        base = engine.base
+        dp = self.shape.engines(engine.tp, g.data_parallel_size)
+        # `generation.options` holds engine options and per-run ones (shots, top_p, demo_ids)
+        per_job = {k: v for k, v in g.options.items() if k in JOB_FIELDS}
+        spec = {"model": self.p(base.base) if base.base_in_run else base.base, "backend": g.backend,
+                "task": r.task, "prompt_style": g.prompt_style, "grader": r.grader, "seed": r.seed,
+                "max_new_tokens": g.max_new_tokens, "batch_size": g.batch_size,
+                "tensor_parallel_size": engine.tp, "data_parallel_size": dp,
+                "ray_address": (r.cluster.address or "auto") if r.cluster.backend == "ray" else None,
+                "options": {k: v for k, v in g.options.items() if k not in JOB_FIELDS}}
+        jobs = []
+        for job in engine.jobs:
+            split = job["split"]
+            limit = r.data.limit_test if split == "test" else r.data.limit_train_2
+            full = {**per_job, **job, "output": self.p(job["output"]), "data_dir": self.p("data"), "limit": limit,
+                    "adapter": self.p(job["adapter"]) if job["adapter"] and not Path(job["adapter"]).is_absolute()
+                    else job["adapter"]}
+            if "demos" in job:
+                full["demos"] = self.p(job["demos"])
+            jobs.append(full)
+        jobs_file = {"engine": spec, "jobs": jobs}
+        path = self.p(f"configs/generate/{name}.yaml")
+        # What is computed, not where: TP/DP sizes and the Ray address are placement.
+        key = {"engine": {k: v for k, v in spec.items() if k not in PLACEMENT_KEYS}, "jobs": jobs}
+        splits = sorted({j["split"] for j in jobs})
+        disk = sum(plan_sizes.generation_bytes(self.questions(j["split"]), j.get("k", 1),
+                                               g.max_new_tokens or 1024) for j in jobs)
+        self.add(name, {"kind": "generate", "jobs": key},
+                 [f"data/{s}.jsonl" for s in splits] + ([base.base] if base.base_in_run else [])
+                 + engine.inputs + list(inputs),
+                 [j["output"] for j in engine.jobs], [[*W2S, "generate", "--jobs", path]],
+                 resumable=True, adopts=True, configs=[("generate", jobs_file, path)],
+                 gpus=dp * engine.tp if self.shape.gpus else 0, disk=disk,
+                 placement=self.shape.generation_placement(engine.tp, dp))
+        self.eval_files += engine.eval_files
+
+    def evaluate(self, engine: Engine, key: str, adapter: str | None = None) -> None:
+        """Greedy answers of one model on test, written to eval/<key>.jsonl for the report."""
+        if key in self.wanted_evals():
+            engine.job(f"eval/{key}.jsonl", "test", adapter=adapter)
+            engine.eval_files.append(f"eval/{key}.jsonl")
+
+    def wanted_evals(self) -> set[str]:
+        r = self.r
+        wanted = set()
+        for name in r.evaluate.models:
+            if name == "mplus":
+                wanted |= {f"mplus_iter{i}" for i in range(1, r.stage1.iterations + 1)}
+            elif name == "mpro":
+                wanted |= {f"mpro_{m}" for m in r.stage2.methods}
+            elif name in ("strong_full_weak", "strong_gold"):
+                if name.removeprefix("strong_") in r.baselines:
+                    wanted.add(name)
             else:
-                cmd += [f"--{flag}", str(value)]
-        cmd += list(extra)
-        model_inputs = [x for x in (model.adapter, model.base if model.base_in_run else None) if x]
-        params = {"kind": "generate", "cmd": cmd[3:], "model": model.base}
-        self.add(name, params, ["data/" + f"{split}.jsonl", *model_inputs, *inputs], [out], [cmd],
-                 resumable=True)
+                wanted.add(name)
+        return wanted
 
+    # -- training --------------------------------------------------------------------------
     def train(self, name: str, kind: str, model: ModelRef | str, dataset: str, out: str,
               preset: str | None = None, inputs: tuple = ()) -> None:
         """A LoRA training stage. Its params hold the hardware-independent config (a global
-        batch, not accumulation steps); the launcher resolves it for the GPUs it runs on."""
+        batch, not accumulation steps); the launcher resolves it for the processes it starts."""
         from w2s_lf.configs import absolute_paths, plan_train_config
-        from w2s_lf.train import launch_env
         t = self.r.training
         base = model.base if isinstance(model, ModelRef) else model
         in_run = isinstance(model, ModelRef) and model.base_in_run
         overrides = {**t.overrides, **(t.pref_overrides if kind in ("dpo", "orpo") else t.sft_overrides)}
-        config = plan_train_config(kind, preset or t.preset, self.p(base) if in_run else self.model_arg(base),
-                                   dataset, self.p("data"), self.p(out), overrides=overrides,
-                                   template=self.template(self.r.strong.model if in_run else base))
-        params = {"kind": "train", "config": config, "launch": t.launch}
+        model_path = self.p(base) if in_run else self.model_arg(base)
+        config = plan_train_config(kind, preset or t.preset, model_path, dataset, self.p("data"), self.p(out),
+                                   overrides=overrides, template=self.template(self.r.strong.model if in_run else base))
+        params = {"kind": "train", "config": config}
         if config.get("deepspeed"):
             params["deepspeed_config"] = self.deepspeed_config(name, config)
         params["config"] = config = absolute_paths(config)
         cfg_path = self.p(f"configs/{name}.yaml")
-        env = " ".join(f"{k}={v}" for k, v in launch_env(t.launch, bool(config.get("deepspeed"))).items())
-        cmd = f"{env} python -m w2s_lf.lf_launch train {shlex.quote(cfg_path)}"
+        cmd = self.shape.training_command(cfg_path, t.launch, config)
         # Inputs are the dataset files themselves, not dataset_info.json: later builders add
         # entries to it, which must not make finished training stages look stale.
         model_inputs = [base] if in_run else []
-        self.add(name, params, [*model_inputs, *inputs], [out], [cmd], resumable=True,
-                 configs=[("train", config, cfg_path)])
+        per_node, nodes = world = self.shape.training_world(t.launch, config)
+        self.add(name, params, [*model_inputs, *inputs], [out], [cmd],
+                 resumable=True, configs=[("train", config, cfg_path)],
+                 gpus=per_node * nodes if self.shape.gpus else 0,
+                 # a merged model in the run folder has the strong model's size
+                 disk=plan_sizes.training_bytes(config, self.model_arg(self.r.strong.model) if in_run else model_path),
+                 placement=self.shape.training_placement(world))
 
     def deepspeed_config(self, name: str, config: dict) -> dict:
         """The DeepSpeed JSON a config names, to be copied into the run's configs/ (and the
@@ -140,29 +229,22 @@ class Planner:
 
     # -- the recipe ------------------------------------------------------------------------
     def plan(self) -> list[Stage]:
-        r, task = self.r, self.r.task
+        r = self.r
         self.prepare()
         weak = self.weak_model()
-        self.generate("weak_generate", weak, "train_2", "gen/weak_train_2.jsonl")
-        self.generate("strong_icl", ModelRef(r.strong.model), "train_2", "gen/strong_icl_train_2.jsonl",
-                      mode="few-shot", extra=("--demos", self.p("gen/weak_train_2.jsonl"),
-                                              "--demo-strategy", "paper"),
-                      inputs=("gen/weak_train_2.jsonl",))
-        self.stage1("stage1", "gen/weak_train_2.jsonl", "gen/strong_icl_train_2.jsonl", self.ds("iter1"),
-                    full_weak=True)
-        self.train("mplus_sft_iter1", "sft", r.strong.model, self.ds("iter1_hybrid"), "models/mplus_iter1",
+        weak_engine = Engine(weak, r.weak.tensor_parallel_size)
+        weak_engine.job("gen/weak_train_2.jsonl", "train_2", adapter=weak.adapter)
+        self.evaluate(weak_engine, "weak", weak.adapter)
+        self.generate("weak_generate", weak_engine)
+        self.full_weak()
+        self.baselines()
+        self.strong_generate()
+        self.stage1("stage1", "gen/weak_train_2.jsonl", "gen/strong_icl_train_2.jsonl", self.ds("iter1"))
+        s = r.strong.model
+        self.train("mplus_sft_iter1", "sft", s, self.ds("iter1_hybrid"), "models/mplus_iter1",
                    inputs=(f"data/{self.ds('iter1_hybrid')}.json",))
-        mplus = "models/mplus_iter1"
-        if r.stage1.iterations == 2:
-            mplus = self.iteration_2()
-        if "dpo" in r.stage2.methods or "orpo" in r.stage2.methods or r.evaluate.k:
-            self.stage2(mplus)
-        for baseline, dataset in (("full_weak", self.ds("full_weak")), ("gold", self.ds("train_2_gold"))):
-            if baseline in r.baselines:
-                source = f"data/{self.ds('full_weak')}.json" if baseline == "full_weak" else f"data/{task}_train_2.json"
-                self.train(f"baseline_{baseline}", "sft", r.strong.model, dataset,
-                           f"models/strong_{baseline}", inputs=(source,))
-        self.evaluations(weak, mplus)
+        mplus = self.iteration_2() if r.stage1.iterations == 2 else "models/mplus_iter1"
+        self.stage2(mplus)
         self.add("report", {"kind": "report"}, self.eval_files, ["report.md"],
                  [[*W2S, "report", str(self.root), "--recompute"]])
         return self.stages
@@ -193,36 +275,58 @@ class Planner:
                    inputs=(f"data/{self.r.task}_train_1.json",))
         return ModelRef(w.model, "models/weak")
 
-    def stage1(self, name: str, weak: str, icl: str, prefix: str, full_weak: bool = False) -> None:
+    def full_weak(self) -> None:
+        """The naive baseline's data: every weak answer on train_2 as an SFT target."""
+        cmd = [*W2S, "build", "full-weak", "--weak", self.p("gen/weak_train_2.jsonl"), "--out-dir",
+               self.p("data"), "--name", self.ds("full_weak"), "--gold", self.p("data/train_2.jsonl")]
+        self.add("full_weak", {"kind": "build", "cmd": cmd[3:]}, ["gen/weak_train_2.jsonl", "data/train_2.jsonl"],
+                 [f"data/{self.ds('full_weak')}.json"], [cmd])
+
+    def baselines(self) -> None:
+        """Trained before the strong engine starts, so it evaluates them as adapters of its base."""
+        sources = {"full_weak": f"data/{self.ds('full_weak')}.json", "gold": f"data/{self.r.task}_train_2.json"}
+        datasets = {"full_weak": self.ds("full_weak"), "gold": self.ds("train_2_gold")}
+        for baseline in self.r.baselines:
+            self.train(f"baseline_{baseline}", "sft", self.r.strong.model, datasets[baseline],
+                       f"models/strong_{baseline}", inputs=(sources[baseline],))
+
+    def strong_generate(self) -> None:
+        """The strong base: few-shot (ICL) answers on train_2, and base + baselines on test."""
+        engine = self.engine(ModelRef(self.r.strong.model))
+        engine.job("gen/strong_icl_train_2.jsonl", "train_2", "few-shot",
+                   demos="gen/weak_train_2.jsonl", demo_strategy="paper")
+        self.evaluate(engine, "strong_base")
+        for baseline in self.r.baselines:
+            self.evaluate(engine, f"strong_{baseline}", f"models/strong_{baseline}")
+        self.generate("strong_generate", engine)
+
+    def stage1(self, name: str, weak: str, icl: str, prefix: str) -> None:
         cmd = [*W2S, "build", "stage1", "--weak", self.p(weak), "--icl", self.p(icl),
                "--task", self.r.task, "--out-dir", self.p("data"), "--name", prefix,
                "--gold", self.p("data/train_2.jsonl")]
         if self.r.stage1.target_count:
             cmd += ["--target-count", str(self.r.stage1.target_count), "--seed", str(self.r.seed)]
         outputs = [f"data/{prefix}_{kind}.json" for kind in ("weak", "icl", "hybrid")]
-        commands = [cmd]
-        if full_weak:
-            commands.append([*W2S, "build", "full-weak", "--weak", self.p(weak), "--out-dir",
-                             self.p("data"), "--name", self.ds("full_weak"), "--gold", self.p("data/train_2.jsonl")])
-            outputs.append(f"data/{self.ds('full_weak')}.json")
-        self.add(name, {"kind": "build", "cmds": [c[3:] for c in commands]}, [weak, icl, "data/train_2.jsonl"],
-                 outputs, commands, stats_file=f"data/{prefix}_hybrid.stats.json")
+        self.add(name, {"kind": "build", "cmd": cmd[3:]}, [weak, icl, "data/train_2.jsonl"],
+                 outputs, [cmd], stats_file=f"data/{prefix}_hybrid.stats.json")
 
     def iteration_2(self) -> str:
         """Train on iter-1 weak and iter-1 ICL separately, re-label train_2 with each, filter again."""
         s = self.r.strong.model
+        engine = self.engine(ModelRef(s))
         for part in ("weak", "icl"):
             self.train(f"iter1_{part}_sft", "sft", s, self.ds(f"iter1_{part}"), f"models/iter1_{part}",
                        inputs=(f"data/{self.ds(f'iter1_{part}')}.json",))
-            self.generate(f"iter2_{part}_generate", ModelRef(s, f"models/iter1_{part}"), "train_2",
-                          f"gen/iter2_{part}_train_2.jsonl")
+            engine.job(f"gen/iter2_{part}_train_2.jsonl", "train_2", adapter=f"models/iter1_{part}")
+        self.evaluate(engine, "mplus_iter1", "models/mplus_iter1")
+        self.generate("iter2_generate", engine)
         self.stage1("stage1_iter2", "gen/iter2_weak_train_2.jsonl", "gen/iter2_icl_train_2.jsonl", self.ds("iter2"))
         self.train("mplus_sft_iter2", "sft", s, self.ds("iter2_hybrid"), "models/mplus_iter2",
                    inputs=(f"data/{self.ds('iter2_hybrid')}.json",))
         return "models/mplus_iter2"
 
     def stage2(self, mplus: str) -> None:
-        """Merge M_plus (so DPO's implicit reference is M_plus), sample, vote, pair, optimise."""
+        """Merge M_plus (DPO's implicit reference is then M_plus), sample, vote, pair, optimise."""
         from w2s_lf.configs import absolute_paths, make_export_config
         r, s2 = self.r, self.r.stage2
         merged = f"{mplus}_merged"
@@ -231,10 +335,30 @@ class Planner:
         cfg_path = self.p("configs/mplus_merge.yaml")
         self.add("mplus_merge", {"kind": "export", "config": config}, [mplus], [merged],
                  [f"DISABLE_VERSION_CHECK=1 python -m w2s_lf.lf_launch export {shlex.quote(cfg_path)}"],
-                 configs=[("export", config, cfg_path)])
+                 configs=[("export", config, cfg_path)],
+                 disk=plan_sizes.merge_bytes(self.model_arg(r.strong.model), r.training.preset != "cpu"),
+                 placement="this machine")
         merged_ref = ModelRef(merged, base_in_run=True)
-        self.generate("sample", merged_ref, "train_2", "gen/mplus_samples_train_2.jsonl", mode="sample",
-                      extra=("--k", str(s2.k), "--temperature", str(s2.temperature)))
+        engine = self.engine(merged_ref)
+        engine.job("gen/mplus_samples_train_2.jsonl", "train_2", "sample", k=s2.k, temperature=s2.temperature)
+        self.evaluate(engine, Path(mplus).name)
+        if r.evaluate.k:
+            engine.job("eval/mplus.samples.jsonl", "test", "sample", k=r.evaluate.k, temperature=s2.temperature)
+            engine.eval_files.append("eval/mplus.samples.jsonl")
+        self.generate("mplus_generate", engine)
+        if not s2.methods:
+            return
+        self.vote_and_pairs()
+        mpro = self.engine(merged_ref)
+        for method in s2.methods:
+            self.train(method, method, merged_ref, self.ds("pairs"), f"models/mpro_{method}",
+                       inputs=(f"data/{self.ds('pairs')}.json",))
+            self.evaluate(mpro, f"mpro_{method}", f"models/mpro_{method}")
+        if mpro.jobs:
+            self.generate("mpro_evaluate", mpro)
+
+    def vote_and_pairs(self) -> None:
+        r, s2 = self.r, self.r.stage2
         vote_cmd = [*W2S, "build", "vote", "--samples", self.p("gen/mplus_samples_train_2.jsonl"),
                     "--task", r.task, "-o", self.p("gen/votes.jsonl")]
         self.add("vote", {"kind": "build", "cmd": vote_cmd[3:]}, ["gen/mplus_samples_train_2.jsonl"],
@@ -252,43 +376,6 @@ class Planner:
                  ["gen/weak_train_2.jsonl", "gen/votes.jsonl", "gen/mplus_samples_train_2.jsonl",
                   f"data/{self.ds('full_weak')}.json", "data/train_2.jsonl"],
                  [f"data/{self.ds('pairs')}.json"], [pairs_cmd], stats_file=f"data/{self.ds('pairs')}.stats.json")
-        for method in s2.methods:
-            self.train(method, method, merged_ref, self.ds("pairs"), f"models/mpro_{method}",
-                       inputs=(f"data/{self.ds('pairs')}.json",))
-
-    # -- evaluation -------------------------------------------------------------------------
-    def eval_models(self, weak: ModelRef, mplus: str) -> dict[str, ModelRef]:
-        r, s = self.r, self.r.strong.model
-        wanted = set(r.evaluate.models)
-        models = {}
-        if "weak" in wanted:
-            models["weak"] = weak
-        if "strong_base" in wanted:
-            models["strong_base"] = ModelRef(s)
-        if "strong_full_weak" in wanted and "full_weak" in r.baselines:
-            models["strong_full_weak"] = ModelRef(s, "models/strong_full_weak")
-        if "mplus" in wanted:
-            models["mplus_iter1"] = ModelRef(s, "models/mplus_iter1")
-            if r.stage1.iterations == 2:
-                models["mplus_iter2"] = ModelRef(s, "models/mplus_iter2")
-        if "mpro" in wanted:
-            for method in r.stage2.methods:
-                models[f"mpro_{method}"] = ModelRef(f"{mplus}_merged", f"models/mpro_{method}", True)
-        if "strong_gold" in wanted and "gold" in r.baselines:
-            models["strong_gold"] = ModelRef(s, "models/strong_gold")
-        return models
-
-    def evaluations(self, weak: ModelRef, mplus: str) -> None:
-        for key, ref in self.eval_models(weak, mplus).items():
-            out = f"eval/{key}.jsonl"
-            self.generate(f"eval_{key}", ref, "test", out)
-            self.eval_files.append(out)
-        if self.r.evaluate.k:
-            out = "eval/mplus.samples.jsonl"
-            self.generate("eval_mplus_samples", ModelRef(f"{mplus}_merged", base_in_run=True), "test", out,
-                          mode="sample", extra=("--k", str(self.r.evaluate.k),
-                                                "--temperature", str(self.r.stage2.temperature)))
-            self.eval_files.append(out)
 
 
 def plan(recipe: Recipe, executor) -> list[Stage]:

@@ -72,6 +72,9 @@ class JobSpec:
     overwrite: bool = False
 
 
+JOB_FIELDS = frozenset(f.name for f in dataclasses.fields(JobSpec))
+
+
 @dataclass
 class JobsFile:
     engine: EngineSpec
@@ -208,6 +211,8 @@ def run_jobs(jobs: JobsFile, progress: bool = True, engine: SharedEngine | None 
                     check_adapter(cfg.adapter, model)
                 except W2SError as e:
                     raise W2SError(f"jobs[{i}].adapter: {e}") from None
+    for cfg in configs:
+        adopt_hand_made_shards(cfg)
     adapters = list(dict.fromkeys(c.adapter for c in configs if c.adapter))
     owned = engine is None
     engine = engine or SharedEngine(jobs.engine, adapters, model)
@@ -216,3 +221,14 @@ def run_jobs(jobs: JobsFile, progress: bool = True, engine: SharedEngine | None 
     finally:
         if owned:
             engine.close()
+
+
+def adopt_hand_made_shards(cfg: GenerationConfig) -> bool:
+    """A job whose output is missing but whose hand-made shards (`--shard i/N`) hold exactly its
+    questions takes them as its output (they are read, never deleted), so a pipeline stage does
+    not redo generation someone already spread over machines by hand."""
+    from w2s_lf.generation.runner import load_questions
+    from w2s_lf.generation.shards import adopt_shards, shard_files
+    if Path(cfg.output).exists() or not shard_files(cfg.output):
+        return False
+    return adopt_shards(cfg.output, range(len(load_questions(cfg.input_path(), cfg.limit))))
