@@ -1,7 +1,7 @@
 """The shape of the machines a run uses: how many GPUs, how many engines, which launcher.
 
 This only plans; it starts nothing. Coordination across nodes belongs to engines built for it:
-Ray (vLLM engines as actors, LLaMA-Factory's `USE_RAY=1` trainer) or SLURM's `srun` with torchrun.
+Ray (vLLM engines as actors, training ranks as actors: `w2s_lf.ray_train`) or SLURM's `srun` with torchrun.
 """
 
 from __future__ import annotations
@@ -77,22 +77,24 @@ class ClusterShape:
         host = "$FIRST_NODE" if shown and not os.environ.get("SLURM_JOB_NODELIST") else None
         return SrunJob(nodes=world[1], gpus_per_node=world[0], rdzv_host=host)
 
+    def training_job(self, world: tuple[int, int], shown: bool = False):
+        """The job object `w2s_lf.train.train(cluster=...)` launches; None: torchrun on this node."""
+        if self.backend == "ray":
+            return self.ray_job(world)
+        if self.backend == "slurm":
+            return self.srun_job(world, shown)
+        return None
+
     def training_command(self, config_path: str, launch: dict, config: dict) -> str:
         """What a training stage runs, as a shell line (for --dry-run)."""
         import shlex
-        world = self.training_world(launch, config)
-        if self.backend == "ray":
-            from w2s_lf.ray_train import ray_driver_command
-            cmd = ray_driver_command(config_path, self.ray_job(world))
-        elif self.backend == "slurm":
-            from w2s_lf.srun_train import srun_torchrun_command
-            cmd = srun_torchrun_command(config_path, self.srun_job(world, shown=True), rdzv_id="<per launch>")
-        else:
+        job = self.training_job(self.training_world(launch, config), shown=True)
+        if job is None:
             from w2s_lf.train import launch_env
             deepspeed = bool(config.get("deepspeed"))
             env = " ".join(f"{k}={v}" for k, v in launch_env(self.torchrun_launch(launch), deepspeed).items())
             return f"{env} python -m w2s_lf.lf_launch train {shlex.quote(config_path)}"
-        return " ".join("python" if part == sys.executable else shlex.quote(part) for part in cmd)
+        return " ".join("python" if part == sys.executable else shlex.quote(part) for part in job.command(config_path))
 
     def write_training_config(self, config: dict, config_path, launch: dict, deepspeed: dict | None = None):
         """The config with its global batch resolved for this shape, written where it is launched
@@ -104,17 +106,10 @@ class ClusterShape:
 
     def train(self, config: dict, config_path: str, log_path, launch: dict, progress: bool = True,
               deepspeed: dict | None = None):
-        if self.backend == "local":
-            from w2s_lf import train
-            return train.train(config, config_path, log_path, self.torchrun_launch(launch), progress=progress,
-                               deepspeed=deepspeed)
-        world = self.training_world(launch, config)
-        lf_config, _, _ = self.write_training_config(config, config_path, launch, deepspeed)
-        if self.backend == "ray":
-            from w2s_lf.ray_train import train_on_ray
-            return train_on_ray(lf_config, config_path, log_path, self.ray_job(world), progress=progress)
-        from w2s_lf.srun_train import train_with_srun
-        return train_with_srun(lf_config, config_path, log_path, self.srun_job(world), progress=progress)
+        from w2s_lf import train
+        job = self.training_job(self.training_world(launch, config))
+        return train.train(config, config_path, log_path, self.torchrun_launch(launch), progress=progress,
+                           deepspeed=deepspeed, cluster=job)
 
     def generation_placement(self, tp: int, engines: int) -> str:
         if not self.gpus:
