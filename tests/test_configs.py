@@ -18,6 +18,7 @@ from w2s_lf.configs import (
     resolve_batch,
 )
 from w2s_lf.errors import W2SError
+from w2s_lf.hardware import cpu_dtype
 from w2s_lf.shipped_configs import REPO_CONFIGS, render_shipped
 
 
@@ -38,7 +39,9 @@ def test_presets():
     big, cpu = cfg(preset="70b"), cfg(preset="cpu")
     assert big["bf16"] is True and big["deepspeed"] == "llama_factory_configs/deepspeed/ds_z3_config.json"
     assert big["overwrite_output_dir"] is False              # reruns resume long runs on purpose
-    assert cpu["use_cpu"] is True and cpu["bf16"] is False and cpu["max_steps"] == 3
+    assert cpu["use_cpu"] is True and cpu["max_steps"] == 3
+    assert cpu["bf16"] is (cpu_dtype() == "bfloat16")             # per machine: tests/test_hardware.py
+    assert cpu["disable_gradient_checkpointing"] is True
     assert cpu["overwrite_output_dir"] is True and cpu["report_to"] == "none"
     assert "deepspeed" not in cfg(preset="7b")
     with pytest.raises(W2SError, match="unknown preset"):

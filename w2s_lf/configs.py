@@ -104,6 +104,9 @@ PRESETS: dict[str, dict] = {
         "cutoff_len": 512, "dataloader_num_workers": 0,
         "logging_steps": 1, "save_strategy": "no", "overwrite_output_dir": True,
         "per_device_train_batch_size": 1, "gradient_accumulation_steps": 1, "max_steps": 3,
+        # Small models fit in memory; recomputing activations would cost ~30% more per step.
+        "disable_gradient_checkpointing": True,
+        # Portable value; runs on this machine get `machine_bf16()` (see make_train_config).
         "use_cpu": True, "bf16": False,
     },
 }
@@ -131,12 +134,23 @@ _ORDER = ["model_name_or_path", "adapter_name_or_path", "trust_remote_code",
           "overwrite_output_dir", "report_to",
           "per_device_train_batch_size", "global_batch_size", "gradient_accumulation_steps", "learning_rate",
           "num_train_epochs", "max_steps", "lr_scheduler_type", "warmup_steps", "warmup_ratio",
-          "use_cpu", "bf16", "ddp_timeout", "seed"]
+          "use_cpu", "bf16", "disable_gradient_checkpointing", "ddp_timeout", "seed"]
 
 
 def _ordered(cfg: dict) -> dict:
     head = {k: cfg[k] for k in _ORDER if k in cfg}
     return {**head, **{k: v for k, v in cfg.items() if k not in head}}
+
+
+def machine_bf16() -> bool:
+    """`bf16` for the `cpu` preset on this machine: only where the CPU computes bf16 natively.
+
+    In LLaMA-Factory 0.9.5 the weights are loaded in the dtype the model folder is saved in
+    (`torch_dtype="auto"`); `bf16: true` adds bf16 autocast on top. So a float32 folder (every
+    built-in model) trains in float32 with `bf16: false`, and in bf16 autocast with `bf16: true`.
+    """
+    from w2s_lf.hardware import cpu_dtype
+    return cpu_dtype() == "bfloat16"
 
 
 def make_train_config(kind: str, preset: str, model: str, dataset: str | list[str],
@@ -155,7 +169,7 @@ def plan_train_config(kind: str, preset: str, model: str, dataset: str | list[st
                       dataset_dir: str, output_dir: str, *, adapter: str | None = None,
                       ref_model: str | None = None, ref_adapter: str | None = None,
                       lf_version: str = "0.9.5", template: str = TEMPLATE,
-                      overrides: dict | None = None) -> dict:
+                      overrides: dict | None = None, portable: bool = False) -> dict:
     """A train config that does not depend on the hardware: with a `global_batch_size` in
     place of gradient_accumulation_steps when the preset states one (`resolve_batch` makes
     the LLaMA-Factory config for a given number of processes).
@@ -167,6 +181,8 @@ def plan_train_config(kind: str, preset: str, model: str, dataset: str | list[st
     `overrides` (`key: value`, as `llamafactory-cli` takes them, plus `global_batch_size`)
     are applied last; a None value removes a key. An explicit gradient_accumulation_steps
     replaces the preset's global batch (which then grows with the number of processes).
+    The `cpu` preset computes in bf16 where this CPU does so natively (`machine_bf16`), unless
+    `portable` asks for the value that is right on every CPU (fp32).
     """
     if kind not in KINDS:
         raise W2SError(f"unknown config kind '{kind}'; expected one of {', '.join(KINDS)}")
@@ -180,6 +196,8 @@ def plan_train_config(kind: str, preset: str, model: str, dataset: str | list[st
            # transformers >= 5 dropped `warmup_ratio`; a float in [0, 1) here is the ratio
            "lr_scheduler_type": "cosine", "warmup_steps": 0.1, "seed": 42,
            **PRESETS[preset]}
+    if preset == "cpu" and not portable:
+        cfg["bf16"] = machine_bf16()
     if adapter:
         cfg["adapter_name_or_path"] = adapter
     if kind == "dpo":

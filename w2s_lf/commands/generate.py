@@ -44,7 +44,8 @@ from w2s_lf.cli import guarded, parse_overrides
 @click.option("--batch-size", type=int, help="Questions per engine call and per checkpoint flush "
                                              "[default: vllm 256, openai 64, hf 8].")
 @click.option("--backend", type=click.Choice(["vllm", "openai", "hf"]), default="vllm", show_default=True)
-@click.option("--dtype", default="auto", show_default=True, help="vllm/hf: auto, bfloat16, float16, float32.")
+@click.option("--dtype", default="auto", show_default=True,
+              help="vllm/hf: auto (on CPU: bfloat16 where native, else float32), bfloat16, float16, float32.")
 @click.option("--tensor-parallel-size", "--tp", "tp", default=1, show_default=True, help="vllm: GPUs per engine.")
 @click.option("--data-parallel-size", "--dp", "dp", default=1, show_default=True,
               help="Engines, each --tp GPUs, as Ray actors (this node, or the cluster at --ray-address).")

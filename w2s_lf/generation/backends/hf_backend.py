@@ -21,6 +21,9 @@ class HfBackend:
 
         self.torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device == "cpu" and dtype == "auto":   # as vLLM: no emulated bf16 on CPU
+            from w2s_lf.hardware import cpu_dtype
+            dtype = cpu_dtype()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model, padding_side="left")
             self.model = AutoModelForCausalLM.from_pretrained(

@@ -54,6 +54,11 @@ class VllmBackend:
 
         # Every adapter this engine may serve, in a stable order: its LoRA id is its position + 1.
         self.adapters = list(dict.fromkeys([*([adapter] if adapter else []), *adapters]))
+        if cpu and dtype == "auto":
+            # vLLM's auto would pick bf16 (or fp16 for a float32 model), emulated ~60x slower on
+            # CPUs without native bf16: compute in what this CPU does natively.
+            from w2s_lf.hardware import cpu_dtype
+            dtype = cpu_dtype()
         args = dict(model=model, dtype=dtype, tensor_parallel_size=tensor_parallel_size,
                     enable_prefix_caching=enable_prefix_caching, seed=seed,
                     enforce_eager=cpu if enforce_eager is None else enforce_eager)
