@@ -1,7 +1,7 @@
 """An offline GSM8K-style task: word problems with exact integer answers, generated from a seed.
 
-Each problem is a short chain of arithmetic steps written the GSM8K way, with calculator notes
-`<<a*b=c>>` and a final `#### N` line, so every downstream step treats it exactly like GSM8K.
+Each problem is two arithmetic steps written the GSM8K way, with calculator notes `<<a*b=c>>`
+and a final `#### N` line, so every downstream step treats it exactly like GSM8K.
 The generator uses its own `random.Random(seed)`, so the same seed always gives the same data.
 """
 
@@ -12,64 +12,72 @@ import random
 NAMES = ["Ava", "Ben", "Carla", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jamal",
          "Kira", "Liam", "Maya", "Noah", "Olga", "Pablo", "Quinn", "Rosa", "Sami", "Tara"]
 ITEMS = [("apples", "box"), ("pencils", "pack"), ("cookies", "tray"), ("stickers", "sheet"),
-         ("marbles", "bag"), ("eggs", "carton"), ("books", "shelf"), ("cards", "deck")]
+         ("marbles", "bag"), ("eggs", "carton"), ("books", "stack"), ("cards", "deck")]
+
+# Two steps on one-digit numbers, worded tersely: the CPU demo pays for every prompt and target
+# token several times over (training, sampling, five evaluations), so short problems are what
+# let it run on 200 test questions in minutes. SmolLM2-135M learns them to roughly 60% from a few
+# dozen LoRA steps, while a 12-layer slice of it stays near 10% (recipes/cpu_demo.yaml).
 
 
-def _shop(rng: random.Random) -> tuple[str, list[str], int]:
-    name = rng.choice(NAMES)
-    item, unit = rng.choice(ITEMS)
-    count, price, paid_extra = rng.randint(2, 9), rng.randint(2, 15), rng.randint(1, 20)
-    cost = count * price
-    total = cost + paid_extra
-    question = (f"{name} buys {count} {unit}s of {item}. Each {unit} costs ${price}. "
-                f"{name} also pays ${paid_extra} for delivery. How much does {name} pay in total?")
-    steps = [f"The {unit}s cost {count} * {price} = $<<{count}*{price}={cost}>>{cost}.",
-             f"With delivery, {name} pays {cost} + {paid_extra} = $<<{cost}+{paid_extra}={total}>>{total}."]
-    return question, steps, total
+def _digit(rng: random.Random) -> int:
+    return rng.randint(2, 9)
+
+
+def _buy(rng: random.Random) -> tuple[str, list[str], int]:
+    name, (item, unit) = rng.choice(NAMES), rng.choice(ITEMS)
+    have, units, per = _digit(rng), _digit(rng), _digit(rng)
+    bought = units * per
+    total = have + bought
+    question = f"{name} has {have} {item} and buys {units} {unit}s of {per}. How many {item} now?"
+    return question, [f"{units} * {per} = <<{units}*{per}={bought}>>{bought}.",
+                      f"{have} + {bought} = <<{have}+{bought}={total}>>{total}."], total
+
+
+def _give(rng: random.Random) -> tuple[str, list[str], int]:
+    name, (item, unit) = rng.choice(NAMES), rng.choice(ITEMS)
+    units, per, given = _digit(rng), _digit(rng), _digit(rng)
+    start = units * per
+    left = start - given
+    question = f"{name} has {units} {unit}s of {per} {item} and gives away {given}. How many are left?"
+    return question, [f"{units} * {per} = <<{units}*{per}={start}>>{start}.",
+                      f"{start} - {given} = <<{start}-{given}={left}>>{left}."], left
 
 
 def _share(rng: random.Random) -> tuple[str, list[str], int]:
-    name, friend = rng.sample(NAMES, 2)
-    item, unit = rng.choice(ITEMS)
-    per_unit, units, friends = rng.randint(3, 12), rng.randint(2, 8), rng.randint(2, 6)
-    total = per_unit * units
-    give = rng.randint(1, total // friends)
-    given = give * friends
-    left = total - given
-    question = (f"{name} has {units} {unit}s with {per_unit} {item} in each. {name} gives {give} {item} "
-                f"to each of {friends} friends, including {friend}. How many {item} does {name} have left?")
-    steps = [f"{name} starts with {units} * {per_unit} = <<{units}*{per_unit}={total}>>{total} {item}.",
-             f"{name} gives away {give} * {friends} = <<{give}*{friends}={given}>>{given} {item}.",
-             f"{name} has {total} - {given} = <<{total}-{given}={left}>>{left} {item} left."]
-    return question, steps, left
+    name, (item, _) = rng.choice(NAMES), rng.choice(ITEMS)
+    friends, each = _digit(rng), _digit(rng)
+    total = friends * each
+    have = rng.randint(1, total - 1)
+    more = total - have
+    question = (f"{name} has {have} {item}, gets {more} more and shares them equally among "
+                f"{friends} friends. How many does each get?")
+    return question, [f"{have} + {more} = <<{have}+{more}={total}>>{total}.",
+                      f"{total} / {friends} = <<{total}/{friends}={each}>>{each}."], each
 
 
-def _rate(rng: random.Random) -> tuple[str, list[str], int]:
-    name = rng.choice(NAMES)
-    rate, hours, days = rng.randint(8, 30), rng.randint(2, 8), rng.randint(2, 6)
-    daily = rate * hours
-    total = daily * days
-    question = (f"{name} earns ${rate} an hour and works {hours} hours a day. "
-                f"How much does {name} earn in {days} days?")
-    steps = [f"Each day {name} earns {rate} * {hours} = $<<{rate}*{hours}={daily}>>{daily}.",
-             f"In {days} days {name} earns {daily} * {days} = $<<{daily}*{days}={total}>>{total}."]
-    return question, steps, total
-
-
-def _half(rng: random.Random) -> tuple[str, list[str], int]:
-    name = rng.choice(NAMES)
-    item, _ = rng.choice(ITEMS)
-    first = 2 * rng.randint(5, 40)
-    second = first // 2
+def _more(rng: random.Random) -> tuple[str, list[str], int]:
+    name, (item, _) = rng.choice(NAMES), rng.choice(ITEMS)
+    first, extra = _digit(rng), _digit(rng)
+    second = first + extra
     total = first + second
-    question = (f"{name} collected {first} {item} on Monday and half as many on Tuesday. "
-                f"How many {item} did {name} collect in the two days?")
-    steps = [f"On Tuesday {name} collected {first} / 2 = <<{first}/2={second}>>{second} {item}.",
-             f"Altogether {name} collected {first} + {second} = <<{first}+{second}={total}>>{total} {item}."]
-    return question, steps, total
+    question = (f"{name} made {first} {item} on Monday and {extra} more than that on Tuesday. "
+                f"How many in total?")
+    return question, [f"{first} + {extra} = <<{first}+{extra}={second}>>{second}.",
+                      f"{first} + {second} = <<{first}+{second}={total}>>{total}."], total
 
 
-TEMPLATES = (_shop, _share, _rate, _half)
+def _earn(rng: random.Random) -> tuple[str, list[str], int]:
+    name = rng.choice(NAMES)
+    rate, hours, spent = _digit(rng), _digit(rng), _digit(rng)
+    earned = rate * hours
+    left = earned - spent
+    question = f"{name} earns ${rate} an hour for {hours} hours and spends ${spent}. How much is left?"
+    return question, [f"{rate} * {hours} = <<{rate}*{hours}={earned}>>{earned}.",
+                      f"{earned} - {spent} = <<{earned}-{spent}={left}>>{left}."], left
+
+
+TEMPLATES = (_buy, _give, _share, _more, _earn)
 
 
 def generate_problems(n: int, seed: int, prefix: str = "embedded") -> list[dict]:
