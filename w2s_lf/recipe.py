@@ -57,6 +57,7 @@ class TrainingSpec:
     overrides: dict = field(default_factory=dict)        # every config
     sft_overrides: dict = field(default_factory=dict)
     pref_overrides: dict = field(default_factory=dict)   # DPO and ORPO
+    weak_overrides: dict = field(default_factory=dict)   # the weak model's SFT, applied after sft_overrides
     launch: dict = field(default_factory=dict)           # nproc_per_node, master_port (nodes: see `cluster`)
     template: Optional[str] = None          # LLaMA-Factory template; default: w2s_vanilla (raw) or the model family's chat template
 

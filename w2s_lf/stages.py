@@ -181,14 +181,15 @@ class Planner:
 
     # -- training --------------------------------------------------------------------------
     def train(self, name: str, kind: str, model: ModelRef | str, dataset: str, out: str,
-              preset: str | None = None, inputs: tuple = ()) -> None:
+              preset: str | None = None, inputs: tuple = (), extra_overrides: dict | None = None) -> None:
         """A LoRA training stage. Its params hold the hardware-independent config (a global
         batch, not accumulation steps); the launcher resolves it for the processes it starts."""
         from w2s_lf.configs import absolute_paths, plan_train_config
         t = self.r.training
         base = model.base if isinstance(model, ModelRef) else model
         in_run = isinstance(model, ModelRef) and model.base_in_run
-        overrides = {**t.overrides, **(t.pref_overrides if kind in ("dpo", "orpo") else t.sft_overrides)}
+        overrides = {**t.overrides, **(t.pref_overrides if kind in ("dpo", "orpo") else t.sft_overrides),
+                     **(extra_overrides or {})}
         model_path = self.p(base) if in_run else self.model_arg(base)
         config = plan_train_config(kind, preset or t.preset, model_path, dataset, self.p("data"), self.p(out),
                                    overrides=overrides, template=self.template(self.r.strong.model if in_run else base))
@@ -271,9 +272,12 @@ class Planner:
             # A given adapter lives outside the run folder; absolute, `root / path` is the path.
             return ModelRef(w.model, str(Path(w.adapter).resolve()) if w.adapter else None)
         preset = self.r.training.weak_preset or ("cpu" if self.r.training.preset == "cpu" else "7b")
+        t = self.r.training
         self.train("weak_sft", "sft", w.model, f"{self.r.task}_train_1_gold", "models/weak", preset,
-                   inputs=(f"data/{self.r.task}_train_1.json",))
-        return ModelRef(w.model, "models/weak")
+                   inputs=(f"data/{self.r.task}_train_1.json",), extra_overrides=t.weak_overrides)
+        full = {**t.overrides, **t.sft_overrides, **t.weak_overrides}.get("finetuning_type") == "full"
+        # A fully fine-tuned weak model is a whole model folder, not an adapter on its base.
+        return ModelRef("models/weak", base_in_run=True) if full else ModelRef(w.model, "models/weak")
 
     def full_weak(self) -> None:
         """The naive baseline's data: every weak answer on train_2 as an SFT target."""
