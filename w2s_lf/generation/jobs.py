@@ -161,6 +161,10 @@ class SharedEngine:
         from w2s_lf.generation.backends import DEFAULT_BATCH_SIZES
         self.default_batch_size = DEFAULT_BATCH_SIZES[engine.backend]
 
+    def start(self) -> None:
+        """Start the engine now (the runner does, so that start-up is not counted as generation)."""
+        self._started()
+
     def _started(self):
         if self.backend is None:
             spec, options = self.spec, backend_options(self.spec)

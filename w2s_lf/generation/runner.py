@@ -224,6 +224,8 @@ def _run(cfg: GenerationConfig, backend: Backend | None) -> dict:
     if todo:
         owned = backend is None
         backend = backend or _open_backend(cfg, lora_rank)
+        if hasattr(backend, "start"):   # a shared engine starts on first use: not in tokens/s
+            backend.start()
         size = cfg.batch_size or backend.default_batch_size
         bar = _progress(len(todo), cfg.progress)
         started = time.time()
