@@ -174,6 +174,14 @@ def lora_cost(model, prompts, args, vllm_opts, log) -> dict:
     log("lora: merged, plain engine", r)
     out["merged_plain"] = r
     engine.close()
+    if not args.skip_hf:
+        # transformers + PEFT keeps the adapter unmerged too, at a small cost per layer.
+        from w2s_lf.generation.backends.hf_backend import HfBackend
+        hf = HfBackend(model, adapters=[adapter], dtype=args.dtype)
+        r = timed(hf, prompts, greedy, warm=True, adapter=adapter)
+        r.pop("outputs")
+        log("lora: hf + peft, unmerged", r)
+        out["hf_peft_unmerged"] = r
     return out
 
 
