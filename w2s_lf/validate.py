@@ -91,7 +91,8 @@ def validate_config(path: str | Path, *, dry_run: bool = False, tokenizer: str |
 def check_config(cfg: dict, *, dry_run: bool = False, tokenizer: str | None = None,
                  name: str = "<config>") -> Report:
     """In-process check for the pipeline: the Report, or a W2SError with the formatted report."""
-    report = validate_dict(cfg, name, dry_run=dry_run, tokenizer=tokenizer)
+    with _quiet_llamafactory():
+        report = validate_dict(cfg, name, dry_run=dry_run, tokenizer=tokenizer)
     if not report.ok:
         raise W2SError("LLaMA-Factory config check failed:\n" + format_report(report))
     return report
@@ -245,6 +246,24 @@ def one_cpu_process():
     finally:
         AcceleratorState._reset_state(reset_partial_state=True)
         os.environ.update(hidden)
+
+
+@contextlib.contextmanager
+def _quiet_llamafactory():
+    """LLaMA-Factory logs its import and parse (version check, rank, dtype) at INFO/WARNING; in
+    a check inside `w2s-lf run` that is noise on the user's console (the stage's own training
+    logs it again, into the stage log); its errors reach the report as exceptions."""
+    import logging
+
+    from llamafactory.extras import logging as lf_logging
+    lf_logging.get_logger(__name__)    # configures LLaMA-Factory's root logger (level from its env)
+    lf = logging.getLogger("llamafactory")
+    level = lf.level
+    lf.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        lf.setLevel(level)
 
 
 def _parse(relaxed: dict, report: Report):
