@@ -86,8 +86,9 @@ def test_generation_is_grouped_by_engine_and_options_reach_the_engine():
 def test_placement_is_not_part_of_a_stage_key(tmp_path):
     """Moving a run between a laptop, a node and a cluster (or another folder) keeps its stages done."""
     def params(**over):
+        from w2s_lf.pipeline import portable
         recipe = parse_recipe({"name": "x", "run_dir": str(tmp_path / over.pop("dir", "a"))}, over)
-        return {s.name: s.params for s in build_plan(recipe, progress=False)}
+        return {s.name: portable(s.params, recipe.run_path) for s in build_plan(recipe, progress=False)}
     base = params()
     moved = params(**{"dir": "b", "cluster.backend": "ray", "cluster.nodes": 2, "cluster.gpus_per_node": 8,
                       "strong.tensor_parallel_size": 8, "training.launch.nproc_per_node": 8})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -53,10 +52,8 @@ SHIPPED = sorted(p.name for p in (Path(__file__).resolve().parents[1] / "llama_f
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_config_passes(at_root, name):
-    start = time.perf_counter()
     report = validate_config(f"llama_factory_configs/{name}", dry_run=True)
     assert report.ok, format_report(report)
-    assert time.perf_counter() - start < 15
     if name.endswith("70b.yaml") and not name.startswith("export"):
         assert any("DeepSpeed" in m for m in report.not_checked)
         assert any("bf16" in m for m in report.not_checked)

@@ -75,16 +75,16 @@ def hash_path(path: Path, cache: dict | None = None) -> str:
     return h.hexdigest()
 
 
-def portable(value, root: Path):
-    """`value` with the run folder's own absolute path written `$RUN`: configs and commands name
-    paths absolutely, but moving a run folder must not make its finished stages stale."""
+def portable(value, root: Path, token: str = "$RUN"):
+    """`value` with the absolute path `root` written `token`: configs and commands name paths
+    absolutely, but moving a run folder (or the model cache) must not make finished stages stale."""
     prefix = str(Path(root).absolute())
     if isinstance(value, str):
-        return "$RUN" if value == prefix else value.replace(f"{prefix}/", "$RUN/")
+        return token if value == prefix else value.replace(f"{prefix}/", f"{token}/")
     if isinstance(value, dict):
-        return {k: portable(v, root) for k, v in value.items()}
+        return {k: portable(v, root, token) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [portable(v, root) for v in value]
+        return [portable(v, root, token) for v in value]
     return value
 
 

@@ -87,16 +87,11 @@ class Planner:
         return str(model_dir(spec)) if spec in BUILDERS else spec
 
     def portable(self, value):
-        """`value` with the run folder and the model cache written as `$RUN` / `$CACHE`: a stage's
-        key must not change when the run folder moves to another machine or path."""
+        """`value` with the model cache written `$CACHE` (and, when keyed, the run folder `$RUN`):
+        a stage's key must not change when the run moves to another machine or path."""
         from w2s_lf.models import cache_dir
-        if isinstance(value, dict):
-            return {k: self.portable(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [self.portable(v) for v in value]
-        if isinstance(value, str):
-            return value.replace(str(self.root), "$RUN").replace(str(cache_dir()), "$CACHE")
-        return value
+        from w2s_lf.pipeline import portable
+        return portable(value, cache_dir(), "$CACHE")
 
     def add(self, name, params, inputs, outputs, commands, *, resumable=False, adopts=False, stats_file=None,
             configs=(), gpus=0, disk=0.0, placement="this machine"):
