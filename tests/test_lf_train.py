@@ -110,8 +110,10 @@ def test_dpo_explicit_reference_route(root, mplus, tiny_model):
     """The other route: policy = base + the M_plus adapter (trained further), reference named
     explicitly as base + M_plus adapter. Rewards at step 1 are again 0: reference == M_plus."""
     from w2s_lf.configs import make_train_config, write_config
+    # portable (fp32): under bf16 autocast the policy's and the reference's logits already
+    # differ by ~5e-4 at step 1, which would hide the route being wrong
     cfg = make_train_config("dpo", "cpu", str(tiny_model), "gsm8k_pairs", "data/embedded", "saves/dpo_adapter",
-                            adapter="saves/embedded/mplus", overrides={"max_steps": 1})
+                            adapter="saves/embedded/mplus", overrides={"max_steps": 1}, portable=True)
     assert cfg["ref_model"] == str(tiny_model) and cfg["ref_model_adapters"] == "saves/embedded/mplus"
     write_config(root / "dpo_adapter.yaml", cfg)
     lf(root, "train", "dpo_adapter.yaml")

@@ -171,7 +171,7 @@ class Run:
         how = {"resume": "resumed, ", "foreign": "continued from existing outputs, "}.get(state, "")
         self.manifest["stages"][stage.name] = {"status": "running", "key": key, "params": stage.params}
         self.save()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), _cpu_seconds()
         try:
             stats = stage.run(stage) or {}
         except BaseException:
@@ -185,11 +185,21 @@ class Run:
         self.manifest["stages"][stage.name] = {
             "status": "done", "key": key, "params": stage.params,
             "outputs": {rel: hash_path(self.path(rel), self._digests) for rel in stage.outputs},
-            "wall_s": round(wall, 2), "stats": stats,
+            "wall_s": round(wall, 2),
+            # CPU seconds of the stage's processes (all threads): with wall_s, how busy the
+            # machine let it be (scripts/profile_demo.py)
+            "cpu_s": round(_cpu_seconds() - cpu_start, 2), "stats": stats,
         }
         self.save()
         echo(f"{stage.label} ... {how}done in {wall:.1f}s")
         return "done"
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its finished children."""
+    import resource
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 def _free_name(path: Path) -> Path:

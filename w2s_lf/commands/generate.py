@@ -56,6 +56,9 @@ from w2s_lf.cli import guarded, parse_overrides
               help="vllm: reuse the KV cache of shared prompt prefixes (few-shot demos).")
 @click.option("--enforce-eager/--no-enforce-eager", default=None,
               help="vllm: skip graph compilation [default: on for CPU, off on GPU].")
+@click.option("--lora-mode", type=click.Choice(["auto", "merge", "kernels"]), default="auto", show_default=True,
+              help="vllm: serve adapters folded into the weights (merge; auto on CPU, ~2.4x less CPU) "
+                   "or with vLLM's LoRA kernels.")
 @click.option("--engine-arg", multiple=True, metavar="KEY=VALUE",
               help="vllm: any other `vllm.LLM` argument, e.g. pipeline_parallel_size=2 (repeatable).")
 @click.option("--base-url", default="http://127.0.0.1:8000/v1", show_default=True, help="openai: endpoint.")
@@ -67,7 +70,7 @@ from w2s_lf.cli import guarded, parse_overrides
 def generate(ctx, jobs_file, model, adapter, task, data_dir, split, input_file, mode, k, temperature, top_p, seed,
              demos, demo_strategy, demo_ids, shots, prompt_style, max_new_tokens, grade, gold_file, grader,
              output, overwrite, limit, shard, batch_size, backend, dtype, tp, dp, ray_address, max_model_len,
-             gpu_memory_utilization, prefix_caching, enforce_eager, engine_arg, base_url, concurrency,
+             gpu_memory_utilization, prefix_caching, enforce_eager, lora_mode, engine_arg, base_url, concurrency,
              retries, progress):
     """Generate answers for a split and grade them on the fly; rerun to resume.
 
@@ -104,7 +107,7 @@ def generate(ctx, jobs_file, model, adapter, task, data_dir, split, input_file, 
     if backend == "vllm":
         options = dict(dtype=dtype, tensor_parallel_size=tp, max_model_len=max_model_len,
                        gpu_memory_utilization=gpu_memory_utilization, enable_prefix_caching=prefix_caching,
-                       enforce_eager=enforce_eager, engine_args=parse_overrides(engine_arg))
+                       enforce_eager=enforce_eager, lora_mode=lora_mode, engine_args=parse_overrides(engine_arg))
     elif backend == "hf":
         options = dict(dtype=dtype)
     elif backend == "openai":
