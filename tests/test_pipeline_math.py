@@ -126,7 +126,9 @@ def test_math_rules_run_end_to_end(tmp_path, tiny_gsm, w2s_in_process):
     # Stage II: up to 3 pairs per question (GSM8K: 1).
     pairs = json.loads((run / "data/math_pairs.json").read_text())
     per_question = Counter(p["id"] for p in pairs)
-    assert pairs and max(per_question.values()) == 3
+    # more than GSM8K's one pair where the samples allow it, never more than 3 (the cap itself is
+    # tested exactly on built data in test_build_stage2.py)
+    assert pairs and 2 <= max(per_question.values()) <= 3
     assert all(p["chosen"] != p["rejected"] for p in pairs)
     pair_stats = json.loads((run / "data/math_pairs.stats.json").read_text())
     assert pair_stats["max_pairs"] == 3 and pair_stats["task"] == "math"
