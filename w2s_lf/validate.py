@@ -407,6 +407,13 @@ def format_report(report: Report) -> str:
 
 
 def quiet_llamafactory() -> None:
-    """LLaMA-Factory and transformers log at INFO to stderr; a validator should print only its report."""
-    os.environ.setdefault("DISABLE_VERSION_CHECK", "1")
-    os.environ.setdefault("LLAMAFACTORY_VERBOSITY", "WARN")
+    """LLaMA-Factory and transformers log at INFO to stderr; a validator should print only its report.
+    Only loggers of this process are changed, never `os.environ`: children started later (a
+    training in the same process, e.g. under pytest) must keep their own log lines."""
+    import logging
+
+    import transformers
+    from llamafactory.extras import logging as lf_logging
+    lf_logging.get_logger(__name__)    # configures LLaMA-Factory's root logger once, then we lower it
+    logging.getLogger("llamafactory").setLevel(logging.ERROR)
+    transformers.logging.set_verbosity_error()
