@@ -104,3 +104,43 @@ def test_report_gives_wilson_where_the_bootstrap_is_a_point():
     metrics["mplus_iter1"]["accuracy_wilson"] = [0.0, 0.018845]
     text = render_report({"name": "t"}, metrics)
     assert "the bootstrap interval is a single point; the Wilson 95% interval is wider: M_plus iter 1 [0.0, 1.9]." in text
+
+
+def _stage1(kept: int, weak_kept: float, weak_all: float, icl_all: float | None = None) -> dict:
+    stats = {"questions": 400, "kept": kept, "accuracy_weak_kept": weak_kept, "accuracy_weak_all": weak_all}
+    return stats if icl_all is None else {**stats, "accuracy_icl_all": icl_all}
+
+
+def test_stage1_filter_that_selects_better_labels_is_said_so():
+    # 90% of 150 kept vs 40% of 400: Wilson intervals [84, 94] and [35, 45] do not overlap.
+    said = lib.data_findings({"stage1": {"stats": _stage1(150, 0.90, 0.40, icl_all=0.60)}})
+    assert len(said) == 1
+    assert "kept 150 of 400 train_2 questions (37.5%)" in said[0]
+    assert "selected better labels" in said[0] and "below the weak labels" not in said[0]
+
+
+def test_stage1_with_a_strong_model_worse_than_its_weak_labels_explains_why():
+    said = lib.data_findings({"stage1": {"stats": _stage1(7, 0.1429, 0.156, icl_all=0.025)},
+                              "stage1_iter2": {"stats": _stage1(7, 0.1429, 0.156)}})
+    assert said[0].startswith("Stage I (iteration 1) kept 7 of 400")
+    assert "no difference from the full weak set is shown" in said[0]
+    assert "below the weak labels themselves" in said[0]
+    assert said[1].startswith("Stage I (iteration 2)")
+
+
+@pytest.mark.parametrize("chosen, rejected, verdict", [
+    (0.80, 0.20, "mostly prefer right answers"),
+    (0.093, 0.40, "push"),
+    (0.30, 0.25, "no clear direction"),
+])
+def test_pairs_direction_follows_the_intervals(chosen, rejected, verdict):
+    said = lib.data_findings({"pairs": {"stats": {"pairs": 100, "chosen_accuracy": chosen,
+                                                  "rejected_accuracy": rejected}}})
+    assert len(said) == 1 and verdict in said[0]
+
+
+def test_data_without_gold_gives_counts_only():
+    said = lib.data_findings({"stage1": {"stats": {"questions": 50, "kept": 10}}, "pairs": {"stats": {"pairs": 9}},
+                              "vote": {"stats": {"questions": 50}}, "weak_sft": {"status": "done"}})
+    assert said == ["Stage I (iteration 1) kept 10 of 50 train_2 questions (20.0%), those whose weak "
+                    "and strong answers agree."]

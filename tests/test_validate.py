@@ -185,6 +185,23 @@ def test_check_config_in_process(at_root):
         check_config(dict(good, stage="dpo"))
 
 
+
+def test_checks_are_quiet_and_leave_the_environment_alone(at_root, cli, capfd, monkeypatch):
+    """A check inside `w2s-lf run` prints nothing of LLaMA-Factory's or transformers' own, and
+    leaves no LLAMAFACTORY_VERBOSITY behind: a training started afterwards from the same process
+    must still log its rank line (stop 14's CI failure)."""
+    from w2s_lf.validate import check_config
+    monkeypatch.delenv("LLAMAFACTORY_VERBOSITY", raising=False)
+    by_epochs = make_train_config("sft", "cpu", "models/smollm2-135m", "gsm8k_iter1_hybrid", "data/embedded",
+                                  "out/x", overrides={"max_steps": -1, "num_train_epochs": 1.0})
+    capfd.readouterr()
+    for _ in range(2):
+        assert check_config(by_epochs).ok
+    assert cli("validate", "llama_factory_configs/cpu_sft.yaml").exit_code == 0
+    err = capfd.readouterr().err
+    assert "setting up devices" not in err and "Process rank" not in err, err
+    assert "LLAMAFACTORY_VERBOSITY" not in os.environ
+
 # ----------------------------------------------------------------------------- the 70B dry run
 
 RECIPE_70B = Path(__file__).resolve().parents[1] / "recipes/gsm8k_llama2_7b_to_llama2_70b.yaml"

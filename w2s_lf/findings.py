@@ -172,3 +172,75 @@ def findings(metrics: dict, label: Callable[[str], str] = str) -> list[str]:
     if pgr:
         out.append(pgr)
     return [*out, SEED_CAVEAT]
+
+
+def _rate_with_interval(rate: float, n: int) -> tuple[str, tuple[float, float] | None]:
+    """``25.0% [19.0, 31.0]`` for a rate over n items, with its 95% Wilson interval."""
+    bounds = stats.wilson_interval(round(rate * n), n)
+    return f"{fmt_rate(rate)} {fmt_interval(list(bounds) if bounds else None)}", bounds
+
+
+def _compare(a: tuple[float, float] | None, b: tuple[float, float] | None) -> str | None:
+    """"above"/"below" when interval a lies wholly on one side of interval b."""
+    if not a or not b:
+        return None
+    return "above" if a[0] > b[1] else "below" if a[1] < b[0] else None
+
+
+def stage1_sentence(name: str, s: dict) -> str | None:
+    """What stage I selected, against train_2 gold the strong model never saw (when it is known)."""
+    n, kept = s.get("questions"), s.get("kept")
+    if not n or kept is None:
+        return None
+    text = (f"{name} kept {kept} of {n} train_2 questions ({100 * kept / n:.1f}%), those whose weak "
+            "and strong answers agree")
+    if s.get("accuracy_weak_kept") is None or s.get("accuracy_weak_all") is None or not kept:
+        return text + "."
+    kept_text, kept_ci = _rate_with_interval(s["accuracy_weak_kept"], kept)
+    all_text, all_ci = _rate_with_interval(s["accuracy_weak_all"], n)
+    side = _compare(kept_ci, all_ci)
+    verdict = {"above": "the filter selected better labels than the full weak set",
+               "below": "the filter selected worse labels than the full weak set"}.get(
+        side, "no difference from the full weak set is shown at this size")
+    text += f"; their weak labels are {kept_text} correct against gold, all weak labels {all_text}: {verdict}."
+    icl = s.get("accuracy_icl_all")
+    if icl is not None:
+        icl_text, icl_ci = _rate_with_interval(icl, n)
+        text += f" The strong model's answers it compared with were {icl_text} correct"
+        if _compare(icl_ci, all_ci) == "below":
+            text += (", below the weak labels themselves: agreement is then rare and mostly on shared "
+                     "mistakes. The recipe assumes a strong model whose few-shot answers are at least "
+                     "as good as the weak labels (the paper's 70B models were)")
+        text += "."
+    return text
+
+
+def pairs_sentence(s: dict) -> str | None:
+    """Whether stage II's preference pairs point the right way, against train_2 gold."""
+    pairs, chosen, rejected = s.get("pairs"), s.get("chosen_accuracy"), s.get("rejected_accuracy")
+    if not pairs or chosen is None or rejected is None:
+        return None
+    chosen_text, chosen_ci = _rate_with_interval(chosen, pairs)
+    rejected_text, rejected_ci = _rate_with_interval(rejected, pairs)
+    side = _compare(chosen_ci, rejected_ci)
+    verdict = {"above": "the pairs mostly prefer right answers to wrong ones",
+               "below": "the pairs prefer wrong answers more often than right ones, so preference "
+                        "training pushes the wrong way"}.get(side, "the pairs show no clear direction at this size")
+    return (f"Stage II built {pairs} preference pairs; their chosen responses are {chosen_text} correct "
+            f"against gold, the rejected ones {rejected_text}: {verdict}.")
+
+
+def data_findings(stages: dict) -> list[str]:
+    """Sentences on the training data each stage built (manifest `stages` with their stats);
+    intervals are 95% Wilson intervals over the questions or pairs counted."""
+    out = []
+    for stage, entry in stages.items():
+        s = entry.get("stats") if isinstance(entry, dict) else None
+        if not isinstance(s, dict):
+            continue
+        if stage.startswith("stage1"):
+            iteration = stage.removeprefix("stage1").lstrip("_") or "iter1"
+            out.append(stage1_sentence(f"Stage I ({iteration.replace('iter', 'iteration ')})", s))
+        elif stage == "pairs":
+            out.append(pairs_sentence(s))
+    return [sentence for sentence in out if sentence]

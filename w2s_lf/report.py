@@ -14,7 +14,7 @@ from pathlib import Path
 from w2s_lf.errors import InputError
 from w2s_lf.evaluate import (BASELINE, CEILING, FLOOR, METRICS_FILE, eval_files, evaluate_run,
                              fmt_interval, fmt_rate, read_manifest)
-from w2s_lf.findings import (findings, fmt_pgr, fmt_pgr_interval, fmt_points, fmt_points_interval,
+from w2s_lf.findings import (data_findings, findings, fmt_pgr, fmt_pgr_interval, fmt_points, fmt_points_interval,
                              gap_resolved, is_w2s_model, side_of_zero)
 from w2s_lf.io import read_json, write_text
 
@@ -259,6 +259,10 @@ def render_report(manifest: dict, metrics: dict, plots: dict[str, str] | None = 
                    "n/a when gold is unknown."), ""]
         lines += _table(["stage", "status", "statistics"],
                         [[s, v.get("status", "n/a"), fmt_stats(v["stats"])] for s, v in with_stats])
+        said = data_findings(dict(with_stats))
+        if said:
+            lines += ["", "What the training data shows (95% Wilson intervals; gold is used here only to "
+                      "describe the data, never to build it):", ""] + [f"- {sentence}" for sentence in said]
 
     if stages:
         timed = [v.get("wall_s") for v in stages.values() if isinstance(v, dict)]

@@ -91,7 +91,7 @@ def validate_config(path: str | Path, *, dry_run: bool = False, tokenizer: str |
 def check_config(cfg: dict, *, dry_run: bool = False, tokenizer: str | None = None,
                  name: str = "<config>") -> Report:
     """In-process check for the pipeline: the Report, or a W2SError with the formatted report."""
-    with _quiet_llamafactory():
+    with quiet_llamafactory():
         report = validate_dict(cfg, name, dry_run=dry_run, tokenizer=tokenizer)
     if not report.ok:
         raise W2SError("LLaMA-Factory config check failed:\n" + format_report(report))
@@ -249,7 +249,7 @@ def one_cpu_process():
 
 
 @contextlib.contextmanager
-def _quiet_llamafactory():
+def quiet_llamafactory():
     """LLaMA-Factory logs its import and parse (version check, rank, dtype) at INFO/WARNING; in
     a check inside `w2s-lf run` that is noise on the user's console (the stage's own training
     logs it again, into the stage log); its errors reach the report as exceptions."""
@@ -257,13 +257,24 @@ def _quiet_llamafactory():
 
     from llamafactory.extras import logging as lf_logging
     lf_logging.get_logger(__name__)    # configures LLaMA-Factory's root logger (level from its env)
+    import transformers
+
     lf = logging.getLogger("llamafactory")
-    level = lf.level
+    level, hf_level = lf.level, transformers.logging.get_verbosity()
+    verbosity = os.environ.get("LLAMAFACTORY_VERBOSITY")
     lf.setLevel(logging.ERROR)
+    # LLaMA-Factory's parser turns transformers' logging up to INFO unless this says WARN; it is
+    # restored afterwards so that trainings started later from this process log as usual.
+    os.environ["LLAMAFACTORY_VERBOSITY"] = "WARN"
     try:
         yield
     finally:
         lf.setLevel(level)
+        transformers.logging.set_verbosity(hf_level)
+        if verbosity is None:
+            os.environ.pop("LLAMAFACTORY_VERBOSITY", None)
+        else:
+            os.environ["LLAMAFACTORY_VERBOSITY"] = verbosity
 
 
 def _parse(relaxed: dict, report: Report):
@@ -404,16 +415,3 @@ def format_report(report: Report) -> str:
     lines += [f"  not checked: {m}" for m in report.not_checked]
     lines += [f"  {m}" for m in report.info]
     return "\n".join(lines)
-
-
-def quiet_llamafactory() -> None:
-    """LLaMA-Factory and transformers log at INFO to stderr; a validator should print only its report.
-    Only loggers of this process are changed, never `os.environ`: children started later (a
-    training in the same process, e.g. under pytest) must keep their own log lines."""
-    import logging
-
-    import transformers
-    from llamafactory.extras import logging as lf_logging
-    lf_logging.get_logger(__name__)    # configures LLaMA-Factory's root logger once, then we lower it
-    logging.getLogger("llamafactory").setLevel(logging.ERROR)
-    transformers.logging.set_verbosity_error()

@@ -100,5 +100,6 @@ def build_stage1(weak: list[dict], icl: list[dict], *, target_count: int | None 
         stats["accuracy_weak_kept"] = _accuracy([w for w, _ in kept + extras], gold)
         stats["accuracy_icl_kept"] = _accuracy([c for _, c in kept + extras], gold)
         stats["accuracy_weak_all"] = _accuracy(weak, gold)
+        stats["accuracy_icl_all"] = _accuracy(icl, gold)
     result.stats = stats
     return result

@@ -33,11 +33,11 @@ def validate(config, dry_run, tokenizer):
 
     from w2s_lf.validate import format_report, quiet_llamafactory, validate_config
 
-    quiet_llamafactory()
     failed = 0
     for path in config:
         start = time.perf_counter()
-        report = validate_config(path, dry_run=dry_run, tokenizer=tokenizer)
+        with quiet_llamafactory():
+            report = validate_config(path, dry_run=dry_run, tokenizer=tokenizer)
         click.echo(format_report(report) + f"\n  ({time.perf_counter() - start:.1f} s)")
         failed += not report.ok
     click.echo(f"{len(config) - failed} of {len(config)} config(s) passed")
