@@ -272,6 +272,8 @@ def render_report(manifest: dict, metrics: dict, plots: dict[str, str] | None = 
                         [[s, v.get("status", "n/a") if isinstance(v, dict) else "n/a",
                           fmt_seconds(v.get("wall_s") if isinstance(v, dict) else None)]
                          for s, v in stages.items()] + [["**total**", "", f"**{fmt_seconds(total)}**"]])
+        if manifest.get("machine"):
+            lines += ["", f"Measured on: {manifest['machine']} (the latest invocation of the run)."]
         if "wall_time" in plots:
             lines += ["", f"![wall time per stage]({plots['wall_time']})"]
     return "\n".join(lines) + "\n"

@@ -38,5 +38,6 @@ def run(recipe, overrides, dry_run, start, until, only, list_stages):
     outcomes = run_recipe(recipe_obj, dry_run, start, until, tuple(only), echo=click.echo)
     if not dry_run:
         done = sum(1 for _, o in outcomes if o == "done")
+        from w2s_lf.hardware import describe
         click.echo(f"run {recipe_obj.name}: {done} stage(s) run, {len(outcomes) - done} up to date; "
-                   f"report: {recipe_obj.run_path / 'report.md'}")
+                   f"report: {recipe_obj.run_path / 'report.md'}\non: {describe()}")
