@@ -24,14 +24,19 @@ def _digit(rng: random.Random) -> int:
     return rng.randint(2, 9)
 
 
+def _step(a: int, op: str, b: int, result: int) -> str:
+    """One solution line with GSM8K's calculator note: `3 * 4 = <<3*4=12>>12.`"""
+    return f"{a} {op} {b} = <<{a}{op}{b}={result}>>{result}."
+
+
 def _buy(rng: random.Random) -> tuple[str, list[str], int]:
     name, (item, unit) = rng.choice(NAMES), rng.choice(ITEMS)
     have, units, per = _digit(rng), _digit(rng), _digit(rng)
     bought = units * per
     total = have + bought
     question = f"{name} has {have} {item} and buys {units} {unit}s of {per}. How many {item} now?"
-    return question, [f"{units} * {per} = <<{units}*{per}={bought}>>{bought}.",
-                      f"{have} + {bought} = <<{have}+{bought}={total}>>{total}."], total
+    return question, [_step(units, "*", per, bought),
+                      _step(have, "+", bought, total)], total
 
 
 def _give(rng: random.Random) -> tuple[str, list[str], int]:
@@ -40,8 +45,8 @@ def _give(rng: random.Random) -> tuple[str, list[str], int]:
     start = units * per
     left = start - given
     question = f"{name} has {units} {unit}s of {per} {item} and gives away {given}. How many are left?"
-    return question, [f"{units} * {per} = <<{units}*{per}={start}>>{start}.",
-                      f"{start} - {given} = <<{start}-{given}={left}>>{left}."], left
+    return question, [_step(units, "*", per, start),
+                      _step(start, "-", given, left)], left
 
 
 def _share(rng: random.Random) -> tuple[str, list[str], int]:
@@ -52,8 +57,8 @@ def _share(rng: random.Random) -> tuple[str, list[str], int]:
     more = total - have
     question = (f"{name} has {have} {item}, gets {more} more and shares them equally among "
                 f"{friends} friends. How many does each get?")
-    return question, [f"{have} + {more} = <<{have}+{more}={total}>>{total}.",
-                      f"{total} / {friends} = <<{total}/{friends}={each}>>{each}."], each
+    return question, [_step(have, "+", more, total),
+                      _step(total, "/", friends, each)], each
 
 
 def _more(rng: random.Random) -> tuple[str, list[str], int]:
@@ -63,8 +68,8 @@ def _more(rng: random.Random) -> tuple[str, list[str], int]:
     total = first + second
     question = (f"{name} made {first} {item} on Monday and {extra} more than that on Tuesday. "
                 f"How many in total?")
-    return question, [f"{first} + {extra} = <<{first}+{extra}={second}>>{second}.",
-                      f"{first} + {second} = <<{first}+{second}={total}>>{total}."], total
+    return question, [_step(first, "+", extra, second),
+                      _step(first, "+", second, total)], total
 
 
 def _earn(rng: random.Random) -> tuple[str, list[str], int]:
@@ -73,8 +78,8 @@ def _earn(rng: random.Random) -> tuple[str, list[str], int]:
     earned = rate * hours
     left = earned - spent
     question = f"{name} earns ${rate} an hour for {hours} hours and spends ${spent}. How much is left?"
-    return question, [f"{rate} * {hours} = <<{rate}*{hours}={earned}>>{earned}.",
-                      f"{earned} - {spent} = <<{earned}-{spent}={left}>>{left}."], left
+    return question, [_step(rate, "*", hours, earned),
+                      _step(earned, "-", spent, left)], left
 
 
 TEMPLATES = (_buy, _give, _share, _more, _earn)
