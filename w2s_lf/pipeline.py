@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from w2s_lf import __version__, hardware
+from w2s_lf import __version__
 from w2s_lf.errors import W2SError
 from w2s_lf.io import read_json, sha256_file, sha256_json, write_json
 
@@ -104,10 +104,8 @@ class Run:
         self.root = Path(root)
         self.manifest_path = self.root / "manifest.json"
         old = read_json(self.manifest_path) if self.manifest_path.exists() else {}
-        # Wall times mean little without the machine: its CPU capability (an AVX2-only CPU
-        # emulates bf16), cores and dtype, as of the latest invocation.
         self.manifest = {**header, "w2s_lf_version": __version__, "git_revision": git_revision(),
-                         "machine": hardware.describe(), "stages": old.get("stages", {})}
+                         "stages": old.get("stages", {})}
         self._digests: dict = {}   # file digests, shared by every stage of this invocation
 
     def path(self, rel: str) -> Path:

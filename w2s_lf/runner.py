@@ -9,6 +9,7 @@ import socket
 from pathlib import Path
 from typing import Callable
 
+from w2s_lf import hardware
 from w2s_lf.errors import W2SError
 from w2s_lf.grading import GRADER_VERSION
 from w2s_lf.io import read_json, sha256_json
@@ -124,7 +125,9 @@ def run_recipe(recipe: Recipe, dry_run: bool = False, start: str | None = None, 
     if dry_run:
         return _print_plan(recipe, stages, echo)
     _fetch_builtin_models(recipe)
-    run = Run(recipe.run_path, header)
+    # Wall times mean little without the machine: its CPU capability (an AVX2-only CPU emulates
+    # bf16), cores and dtype, as of the latest invocation. A dry run measures nothing.
+    run = Run(recipe.run_path, {**header, "machine": hardware.describe()})
     with _lock(recipe.run_path):
         check_disk(recipe.run_path, disk_needed(run, stages))
         run.save()
