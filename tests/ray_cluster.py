@@ -31,18 +31,26 @@ RAY = str(Path(sys.executable).parent / "ray")
 AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_ADDRESS")
 
 
+def free_ports(n: int) -> list[int]:
+    """n distinct free ports: every socket stays bound until all are picked, so the kernel cannot
+    hand the same port out twice (closing each before the next bind lets it)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for sock in socks:
+            sock.bind(("", 0))
+        return [sock.getsockname()[1] for sock in socks]
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def _node_ports() -> list[str]:
     """Ports that Ray would otherwise take at fixed defaults, clashing between two raylets."""
-    return [f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
-            f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
-            f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
-            "--min-worker-port=0", "--max-worker-port=0"]
+    names = ("node-manager", "object-manager", "dashboard-agent-listen", "dashboard-agent-grpc",
+             "runtime-env-agent", "metrics-export")
+    return [f"--{name}-port={port}" for name, port in zip(names, free_ports(len(names)))] + \
+        ["--min-worker-port=0", "--max-worker-port=0"]
 
 
 def _alive_nodes(address: str, env: dict) -> int:
@@ -53,43 +61,31 @@ def _alive_nodes(address: str, env: dict) -> int:
     return int(out.stdout.strip() or 0) if out.returncode == 0 else 0
 
 
+class ClusterDidNotStart(RuntimeError):
+    pass
+
+
 @contextlib.contextmanager
 def local_ray_cluster(nodes: int = 2, cpus_per_node: int = 2, object_store_mb: int = 150,
-                      timeout: float = 90) -> Iterator[str]:
-    """Start a head plus `nodes - 1` raylets on loopback; yield the head's GCS address."""
-    tmp = Path(tempfile.mkdtemp(prefix="w2s-ray-"))
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
-           "RAY_USAGE_STATS_ENABLED": "0"}
-    env.pop("RAY_ADDRESS", None)
-    address = f"127.0.0.1:{free_port()}"
-    common = ["--block", "--disable-usage-stats", f"--num-cpus={cpus_per_node}", "--num-gpus=0",
-              f"--object-store-memory={object_store_mb * 2**20}"]
-    started: list[subprocess.Popen] = []
+                      timeout: float = 90, attempts: int = 3) -> Iterator[str]:
+    """Start a head plus `nodes - 1` raylets on loopback; yield the head's GCS address.
+
+    A node that does not register in time is retried from scratch, with new ports and a new temp
+    dir: Ray gives a raylet a fixed 30 s to register, which a 2-core machine busy with earlier
+    tests can miss once in a while (seen in CI, not reproduced since). Simulated machines
+    failing to boot is not what the tests using this cluster are about."""
+    errors = []
+    for _ in range(attempts):
+        try:
+            cluster = _start_cluster(nodes, cpus_per_node, object_store_mb, timeout)
+            break
+        except ClusterDidNotStart as exc:
+            errors.append(str(exc))
+    else:
+        raise ClusterDidNotStart(f"local Ray cluster did not come up in {attempts} attempts:\n" + "\n".join(errors))
+    started, tmp, env, address = cluster
     saved = {k: os.environ.get(k) for k in AUTH_ENV}
-
-    names: list[str] = []
-
-    def start(name: str, args: list[str]) -> None:
-        names.append(name)
-        with open(tmp / f"{name}.log", "w") as log:
-            # a temp dir per node, as on separate machines (a shared one makes each node's log
-            # monitor forward every node's worker logs: each line twice)
-            started.append(subprocess.Popen([RAY, "start", *common, *_node_ports(), f"--temp-dir={tmp / name}", *args],
-                                            env=env,
-                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
     try:
-        start("head", ["--head", f"--port={address.split(':')[1]}", "--include-dashboard=false",
-                       f"--ray-client-server-port={free_port()}"])
-        for i in range(1, nodes):
-            start(f"node{i}", [f"--address={address}"])
-        deadline = time.monotonic() + timeout
-        while not all("Ray runtime started" in (tmp / f"{n}.log").read_text() for n in names) \
-                or _alive_nodes(address, env) < nodes:
-            dead = [p.args[2:4] for p in started if p.poll() is not None]
-            if dead or time.monotonic() > deadline:
-                logs = "\n".join((tmp / f).read_text()[-1500:] for f in os.listdir(tmp) if f.endswith(".log"))
-                raise RuntimeError(f"local Ray cluster did not come up ({dead or 'timeout'}):\n{logs}")
-            time.sleep(0.5)
         os.environ.update({k: env[k] for k in AUTH_ENV[:2]}, RAY_ADDRESS=address)
         yield address
     finally:
@@ -100,6 +96,51 @@ def local_ray_cluster(nodes: int = 2, cpus_per_node: int = 2, object_store_mb: i
                 os.environ[k] = v
         _kill_tree(started)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _start_cluster(nodes: int, cpus_per_node: int, object_store_mb: int, timeout: float):
+    """One attempt: (processes, temp dir, env, address), or ClusterDidNotStart with each node's
+    `ray start` output and the tails of its raylet and GCS logs, after killing what it started."""
+    tmp = Path(tempfile.mkdtemp(prefix="w2s-ray-"))
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
+           "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ADDRESS", None)
+    gcs_port, client_port = free_ports(2)
+    address = f"127.0.0.1:{gcs_port}"
+    common = ["--block", "--disable-usage-stats", f"--num-cpus={cpus_per_node}", "--num-gpus=0",
+              f"--object-store-memory={object_store_mb * 2**20}"]
+    started: dict[str, subprocess.Popen] = {}
+
+    def start(name: str, args: list[str]) -> None:
+        with open(tmp / f"{name}.log", "w") as log:
+            # a temp dir per node, as on separate machines (a shared one makes each node's log
+            # monitor forward every node's worker logs: each line twice)
+            started[name] = subprocess.Popen([RAY, "start", *common, *_node_ports(), f"--temp-dir={tmp / name}", *args],
+                                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        start("head", ["--head", f"--port={gcs_port}", "--include-dashboard=false",
+                       f"--ray-client-server-port={client_port}"])
+        for i in range(1, nodes):
+            start(f"node{i}", [f"--address={address}"])
+        deadline = time.monotonic() + timeout
+        while not all("Ray runtime started" in (tmp / f"{n}.log").read_text() for n in started) \
+                or _alive_nodes(address, env) < nodes:
+            dead = [name for name, proc in started.items() if proc.poll() is not None]
+            if dead or time.monotonic() > deadline:
+                raise ClusterDidNotStart(f"{', '.join(dead) + ' exited' if dead else 'timeout'}:\n{_logs(tmp)}")
+            time.sleep(0.5)
+    except BaseException:
+        _kill_tree(list(started.values()))
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return list(started.values()), tmp, env, address
+
+
+def _logs(tmp: Path, chars: int = 1500) -> str:
+    """The end of each node's `ray start` output and of its raylet/GCS logs."""
+    files = sorted(tmp.glob("*.log")) + sorted(tmp.glob("*/session_2*/logs/raylet.*")) + \
+        sorted(tmp.glob("*/session_2*/logs/gcs_server.*"))
+    return "\n".join(f"--- {f.relative_to(tmp)}\n{f.read_text(errors='replace')[-chars:]}" for f in files)
 
 
 def _kill_tree(started: list[subprocess.Popen]) -> None:
