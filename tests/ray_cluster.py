@@ -56,8 +56,11 @@ def _node_ports() -> list[str]:
 def _alive_nodes(address: str, env: dict) -> int:
     script = (f"import ray; ray.init(address={address!r}, logging_level='ERROR', log_to_driver=False); "
               "print(sum(n['Alive'] for n in ray.nodes()))")
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60,
-                         check=False)
+    try:
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60,
+                             check=False)
+    except subprocess.TimeoutExpired:  # a GCS not answering yet: ask again until the deadline
+        return 0
     return int(out.stdout.strip() or 0) if out.returncode == 0 else 0
 
 
