@@ -11,17 +11,14 @@ from __future__ import annotations
 import contextlib
 from unittest import mock
 
+from ports import free_port
 
 
 def torchrun_env() -> dict[str, str]:
     """What torchrun sets for a worker, as a world of one on a free port: a process that takes
     it at its word initialises torch.distributed at once (visible, and no rendezvous to hang on)."""
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     return {"LOCAL_RANK": "0", "RANK": "0", "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1", "GROUP_RANK": "0",
-            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "TORCHELASTIC_RUN_ID": "simulated"}
+            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "TORCHELASTIC_RUN_ID": "simulated"}
 
 
 def _clear_probe_caches() -> None:

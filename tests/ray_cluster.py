@@ -16,7 +16,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,25 +23,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ports import free_ports
+
 RAY = str(Path(sys.executable).parent / "ray")
 # Ray 2.60 turns token authentication on for a new head when a token exists (~/.ray/auth_token),
 # but not for `ray start --address` or `ray.init(address=...)`; give every process the same
 # explicit mode and a token private to this cluster.
 AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_ADDRESS")
-
-
-def free_ports(n: int) -> list[int]:
-    """n distinct free ports: every socket stays bound until all are picked, so the kernel cannot
-    hand the same port out twice (closing each before the next bind lets it)."""
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
-        for sock in socks:
-            sock.bind(("", 0))
-        return [sock.getsockname()[1] for sock in socks]
-
-
-def free_port() -> int:
-    return free_ports(1)[0]
 
 
 def _node_ports() -> list[str]:

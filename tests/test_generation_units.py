@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 
 import pytest
+from ports import free_port
 
 from w2s_lf.errors import InputError, W2SError
 from w2s_lf.generation import export_seeds, merge, parse_shard, question_seed
@@ -219,9 +219,7 @@ def test_cli_errors(cli, tmp_path, embedded_data, tiny_model):
 
 def test_openai_backend_unreachable_is_a_clear_error():
     from w2s_lf.generation.backends.openai_backend import OpenAIBackend
-    with socket.socket() as s:           # a loopback port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()   # a loopback port nobody listens on
     with pytest.raises(W2SError, match="unreachable at http://127.0.0.1:.*vllm serve"):
         OpenAIBackend("m", base_url=f"http://127.0.0.1:{port}/v1", retries=1, backoff=0.01)
 

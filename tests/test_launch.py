@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 NO_VENV_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -140,7 +141,7 @@ def test_torchrun_training_dies_with_w2s_lf_and_resumes(two_process_config, tmp_
     """2 gloo workers from the venv's torchrun (not on PATH); SIGKILL `w2s-lf train` once a step
     is checkpointed: no worker survives; the rerun resumes from the last complete checkpoint."""
     config, out = two_process_config
-    env = {**parent_env(), "FORCE_TORCHRUN": "1", "NPROC_PER_NODE": "2", "MASTER_PORT": str(_free_port())}
+    env = {**parent_env(), "FORCE_TORCHRUN": "1", "NPROC_PER_NODE": "2", "MASTER_PORT": str(free_port())}
     cmd = [sys.executable, "-m", "w2s_lf", "train", str(config), "--no-validate", "--log", str(tmp_path / "train.log")]
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -168,13 +169,6 @@ def test_torchrun_training_dies_with_w2s_lf_and_resumes(two_process_config, tmp_
     assert f"Resuming training from {out}/checkpoint-{last}" in log
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == last + 1 and (out / "adapter_model.safetensors").exists()
-
-
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_resume_skips_a_checkpoint_cut_off_by_a_kill(tmp_path):

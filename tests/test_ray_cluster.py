@@ -8,7 +8,8 @@ import os
 
 import pytest
 import ray_cluster
-from ray_cluster import ClusterDidNotStart, free_ports, local_ray_cluster
+from ports import free_ports
+from ray_cluster import ClusterDidNotStart, local_ray_cluster
 
 
 def test_free_ports_are_distinct():
