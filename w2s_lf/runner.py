@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Callable
 
 from w2s_lf import hardware
+from w2s_lf.cluster import shape_of
 from w2s_lf.errors import W2SError
 from w2s_lf.grading import GRADER_VERSION
 from w2s_lf.io import read_json, sha256_json
 from w2s_lf.pipeline import Run, Stage, select
-from w2s_lf.cluster import shape_of
 from w2s_lf.recipe import Recipe
 
 
@@ -92,12 +92,17 @@ def describe(stage: Stage, state: str) -> str:
     return f"[{state}; {gpus}; writes ~{human(stage.disk_bytes)}; {stage.placement}]"
 
 
+def ready_state(run: Run, stage: Stage) -> str | None:
+    """`run.state` of a stage whose inputs are all there; None while an earlier stage has still
+    to write them (its key cannot be computed yet)."""
+    if not all(run.path(i).exists() for i in stage.inputs):
+        return None
+    return run.state(stage, run.key(stage))
+
+
 def disk_needed(run: Run, stages: list[Stage]) -> float:
     """Bytes the stages still to run will write (a finished stage writes nothing again)."""
-    def finished(stage: Stage) -> bool:
-        ready = all(run.path(i).exists() for i in stage.inputs)
-        return ready and run.state(stage, run.key(stage)) == "done"
-    return sum(s.disk_bytes for s in stages if not finished(s))
+    return sum(s.disk_bytes for s in stages if ready_state(run, s) != "done")
 
 
 def check_disk(root: Path, needed: float) -> None:
@@ -123,7 +128,7 @@ def run_recipe(recipe: Recipe, dry_run: bool = False, start: str | None = None, 
     shape = shape_of(recipe)
     check_batches(stages, shape, recipe.training.launch)   # before any work, dry run included
     if dry_run:
-        return _print_plan(recipe, stages, echo)
+        return _print_plan(recipe, stages, shape, echo)
     _fetch_builtin_models(recipe)
     # Wall times mean little without the machine: its CPU capability (an AVX2-only CPU emulates
     # bf16), cores and dtype, as of the latest invocation. A dry run measures nothing.
@@ -134,9 +139,8 @@ def run_recipe(recipe: Recipe, dry_run: bool = False, start: str | None = None, 
         return [(stage.name, run.execute(stage, echo)) for stage in stages]
 
 
-def _print_plan(recipe: Recipe, stages: list[Stage], echo) -> list[tuple[str, str]]:
+def _print_plan(recipe: Recipe, stages: list[Stage], shape, echo) -> list[tuple[str, str]]:
     from w2s_lf.plan_sizes import human
-    shape = shape_of(recipe)
     notes = write_configs(stages, shape, recipe.training.launch)
     run = Run(recipe.run_path, {}) if (recipe.run_path / "manifest.json").exists() else None
     echo(f"# plan for recipe '{recipe.name}' in {recipe.run_path} ({len(stages)} stages; "
@@ -156,10 +160,8 @@ def _print_plan(recipe: Recipe, stages: list[Stage], echo) -> list[tuple[str, st
 
 
 def _planned_state(run: Run | None, stage: Stage) -> str:
-    if run is None or not all(run.path(i).exists() for i in stage.inputs):
-        return "to run"
-    state = run.state(stage, run.key(stage))
-    return {"done": "up to date", "resume": "resumes", "redo": "reruns (inputs changed)",
+    state = ready_state(run, stage) if run else None
+    return "to run" if state is None else {"done": "up to date", "resume": "resumes", "redo": "reruns (inputs changed)",
             "foreign": "continues from existing outputs" if stage.adopts else "moves foreign outputs aside",
             "new": "to run"}[state]
 

@@ -103,11 +103,14 @@ class Planner:
                                  configs=list(configs), adopts=adopts, gpus=gpus, disk_bytes=disk,
                                  placement=placement))
 
+    def limit(self, split: str) -> int | None:
+        """The recipe's cap on questions generated for `split` (None: all)."""
+        return self.r.data.limit_test if split == "test" else self.r.data.limit_train_2
+
     def questions(self, split: str) -> int:
         d = self.r.data
-        limit = d.limit_test if split == "test" else d.limit_train_2
         sized = d.sizes[1 if split == "train_2" else 2] if d.sizes and len(d.sizes) == 3 else None
-        return limit or sized or DEFAULT_QUESTIONS[split]
+        return self.limit(split) or sized or DEFAULT_QUESTIONS[split]
 
     # -- generation ------------------------------------------------------------------------
     def engine(self, base: ModelRef, tp: int | None = None) -> Engine:
@@ -129,9 +132,8 @@ class Planner:
                 "options": {k: v for k, v in g.options.items() if k not in JOB_FIELDS}}
         jobs = []
         for job in engine.jobs:
-            split = job["split"]
-            limit = r.data.limit_test if split == "test" else r.data.limit_train_2
-            full = {**per_job, **job, "output": self.p(job["output"]), "data_dir": self.p("data"), "limit": limit,
+            full = {**per_job, **job, "output": self.p(job["output"]), "data_dir": self.p("data"),
+                    "limit": self.limit(job["split"]),
                     "adapter": self.p(job["adapter"]) if job["adapter"] and not Path(job["adapter"]).is_absolute()
                     else job["adapter"]}
             if "demos" in job:
