@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass
 import sys
+from dataclasses import dataclass
 
 from w2s_lf.recipe import ClusterSpec, Recipe
 

@@ -39,7 +39,9 @@ def launch_from_env() -> dict:
 
 
 def visible_gpus() -> int:
-    """CUDA devices this process sees (0 without torch or CUDA); does not create a CUDA context."""
+    """CUDA devices this process sees (0 without torch or CUDA); does not create a CUDA context.
+    Counted by torch, as llamafactory-cli counts them for its default NPROC_PER_NODE (the
+    controller's planner counts without importing torch: `w2s_lf.cluster.visible_gpus`)."""
     try:
         import torch
     except ImportError:

