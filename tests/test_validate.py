@@ -185,7 +185,6 @@ def test_check_config_in_process(at_root):
         check_config(dict(good, stage="dpo"))
 
 
-
 def test_checks_are_quiet_and_leave_the_environment_alone(at_root, cli, capfd, monkeypatch):
     """A check inside `w2s-lf run` prints nothing of LLaMA-Factory's or transformers' own, and
     leaves no LLAMAFACTORY_VERBOSITY behind: a training started afterwards from the same process
@@ -201,6 +200,7 @@ def test_checks_are_quiet_and_leave_the_environment_alone(at_root, cli, capfd, m
     err = capfd.readouterr().err
     assert "setting up devices" not in err and "Process rank" not in err, err
     assert "LLAMAFACTORY_VERBOSITY" not in os.environ
+
 
 # ----------------------------------------------------------------------------- the 70B dry run
 
