@@ -14,7 +14,7 @@ from w2s_lf.errors import W2SError
 from w2s_lf.generation import GenerationConfig, run
 from w2s_lf.generation.prompts import clean_response
 from w2s_lf.tasks import get_task
-from w2s_lf.generation.backends import Request, Sampling, serve
+from w2s_lf.generation.backends import Request, Sampling, feed, serve
 from w2s_lf.generation.jobs import SharedEngine, load_jobs, parse_jobs, run_jobs
 
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
@@ -119,18 +119,6 @@ def adapters(tiny_model, tmp_path_factory) -> list[Path]:
     return [random_adapter(tiny_model, root / f"a{i}", rank, 100 + i) for i, rank in enumerate((8, 16))]
 
 
-def list_feed_of(requests):
-    """A `take` handing out these requests, then None."""
-    pending = list(requests)
-
-    def take(n, wait):
-        if not pending:
-            return None
-        out, pending[:] = pending[:n], pending[n:]
-        return out
-    return take
-
-
 def _rows(path):
     return [json.loads(line) for line in Path(path).open()]
 
@@ -165,7 +153,7 @@ def test_one_engine_serves_base_and_adapters_like_separate_engines(tiny_model, a
         greedy = Sampling(max_new_tokens=16, stop=get_task("gsm8k").stop)
         mixed = [Request((i, adapter), p, greedy, None, adapter)
                  for i, p in enumerate(prompts) for adapter in (None, b)]
-        answers = dict(serve(engine.backend, list_feed_of(mixed), window=12))
+        answers = dict(serve(engine.backend, feed(mixed), window=12))
         mixed_base = [clean_response(answers[(i, None)][0].text) for i in range(6)]
         mixed_b = [clean_response(answers[(i, b)][0].text) for i in range(6)]
     finally:

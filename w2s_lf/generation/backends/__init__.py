@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from w2s_lf.errors import W2SError
 from w2s_lf.generation.backends.base import (DEFAULT_BATCH_SIZES, Backend, BackendInfo, Completion, Sampling,
-                                             Request, cut_at_stop, list_feed, serve, stream)
+                                             Request, cut_at_stop, feed, list_feed, serve, stream)
 
 BACKENDS = ("vllm", "openai", "hf")
 
@@ -24,4 +24,4 @@ def make_backend(name: str, model: str, adapter: str | None = None, **options) -
 
 
 __all__ = ["BACKENDS", "DEFAULT_BATCH_SIZES", "Backend", "BackendInfo", "Completion", "Sampling", "cut_at_stop", "make_backend",
-           "Request", "list_feed", "serve", "stream"]
+           "Request", "feed", "list_feed", "serve", "stream"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from itertools import islice
-from typing import Iterator, Protocol
+from typing import Iterable, Iterator, Protocol
 
 
 # Questions per engine call and per checkpoint flush, when the user gives none.
@@ -70,15 +70,19 @@ class Request:
     adapter: str | None = None
 
 
+def feed(requests: Iterable[Request]):
+    """A `take` for `serve` that hands out `requests` in order (made as they are taken), then None."""
+    todo = iter(requests)
+
+    def take(n: int, wait: bool) -> list[Request] | None:
+        return list(islice(todo, n)) or None
+    return take
+
+
 def list_feed(prompts: list[str], sampling: Sampling, adapter: str | None):
     """A `take` for `serve` that hands out `prompts` in order (key = index), then None."""
     shared = replace(sampling, seeds=None)
-    todo = iter(range(len(prompts)))
-
-    def take(n: int, wait: bool) -> list[Request] | None:
-        new = [Request(i, prompts[i], shared, sampling.seed_for(i), adapter) for i in islice(todo, n)]
-        return new or None
-    return take
+    return feed(Request(i, prompts[i], shared, sampling.seed_for(i), adapter) for i in range(len(prompts)))
 
 
 def serve(backend, take, window: int) -> Iterator[tuple[object, list[Completion]]]:
