@@ -86,10 +86,12 @@ PARENT = ("import sys; from w2s_lf.train import run_logged; "
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
 def test_killing_the_parent_ends_the_whole_tree(tmp_path, sig):
     proc = subprocess.Popen([sys.executable, "-c", PARENT, SHAPE, str(tmp_path / "log")], env=parent_env())
+    def both_sleeps():
+        sleeps = [p for p in tree(proc.pid) if cmdline(p).startswith("sleep")]
+        return sleeps if len(sleeps) == 2 else None
+
     try:
-        sleeps = wait_for(lambda: [p for p in tree(proc.pid) if cmdline(p).startswith("sleep")] if
-                          len([p for p in tree(proc.pid) if cmdline(p).startswith("sleep")]) == 2 else None,
-                          20, "the tree to start", proc)
+        sleeps = wait_for(both_sleeps, 20, "the tree to start", proc)
         everything = tree(proc.pid)
         proc.send_signal(sig)
         wait_for(lambda: not alive(everything), 8, f"the tree to end after {sig.name}")
