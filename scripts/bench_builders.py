@@ -10,9 +10,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from w2s_lf.build import build_full_weak, build_pairs, build_stage1, vote
-from w2s_lf.build.files import full_weak_files, pairs_files, stage1_files, vote_files
-from w2s_lf.build.synthetic import synthetic_results
+from w2s_lf.builders import build_full_weak, build_pairs, build_stage1, vote
+from w2s_lf.builders.files import full_weak_files, pairs_files, stage1_files, vote_files
+from w2s_lf.builders.synthetic import synthetic_results
 from w2s_lf.io import write_jsonl
 
 

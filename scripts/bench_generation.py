@@ -70,7 +70,7 @@ def load_questions(args) -> list[str]:
     if not path.is_file() and not args.data_dir:
         import tempfile
 
-        from w2s_lf import prepare as lib
+        from w2s_lf.tasks import prepare as lib
         from w2s_lf.tasks import get_task
         folder = Path(tempfile.mkdtemp(prefix="bench-data-"))
         task = get_task("gsm8k")
@@ -218,8 +218,8 @@ def main(argv=None) -> dict:
     from w2s_lf.generation import prompts as P
     from w2s_lf.generation.backends import Sampling
     from w2s_lf.generation.backends.vllm_backend import VllmBackend
-    from w2s_lf.generation.runner import question_seed
-    from w2s_lf.models import resolve_model
+    from w2s_lf.generation.run import question_seed
+    from w2s_lf.models.builtin import resolve_model
     from w2s_lf.tasks import get_task, zero_shot_prompt
 
     model = resolve_model(args.model)

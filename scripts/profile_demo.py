@@ -117,7 +117,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     timed = None
     if args.recipe:
-        from w2s_lf.recipe import load_recipe
+        from w2s_lf.run.recipe import load_recipe
         overrides = dict(kv.split("=", 1) for kv in args.set)
         if args.run_dir_opt:
             overrides["run_dir"] = args.run_dir_opt

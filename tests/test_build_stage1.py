@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from w2s_lf.build import build_full_weak, build_stage1, load_results
-from w2s_lf.build.files import full_weak_files
+from w2s_lf.builders import build_full_weak, build_stage1, load_results
+from w2s_lf.builders.files import full_weak_files
 from w2s_lf.errors import W2SError
 from w2s_lf.io import read_json, write_jsonl
 
@@ -151,7 +151,7 @@ def test_cli_full_weak_and_stage1(cli, tmp_path):
 
 
 def test_gold_from_processed_split_is_normalised(tmp_path):
-    from w2s_lf.build import load_gold
+    from w2s_lf.builders import load_gold
     write_jsonl(tmp_path / "train_2.jsonl", [{"question": "q", "answer": "1,000"}, {"question": "r", "answer": "7"}])
     assert load_gold(tmp_path / "train_2.jsonl") == {0: "1000", 1: "7"}    # id = line index
     write_jsonl(tmp_path / "res.jsonl", [res(5, "1", gold="2")])

@@ -8,12 +8,12 @@ from collections import Counter
 
 import pytest
 
-from w2s_lf.build import QuestionVote, build_pairs, load_samples, vote
-from w2s_lf.build.files import load_votes, pairs_files, vote_files
-from w2s_lf.build.synthetic import synthetic_results
+from w2s_lf.builders import QuestionVote, build_pairs, load_samples, vote
+from w2s_lf.builders.files import load_votes, pairs_files, vote_files
+from w2s_lf.builders.synthetic import synthetic_results
 from w2s_lf.errors import W2SError
 from w2s_lf.io import read_json, write_jsonl
-from w2s_lf.lf_data import format_pairs
+from w2s_lf.lf.datasets import format_pairs
 
 
 def weak_rec(i, pred, response=None):
@@ -226,7 +226,7 @@ def test_vote_and_pairs_files_and_cli(tmp_path, cli):
 def test_benchmark_size_under_two_seconds():
     import time
     weak, icl, samples = synthetic_results(7000, 10, seed=0)
-    from w2s_lf.build import build_full_weak, build_stage1
+    from w2s_lf.builders import build_full_weak, build_stage1
     start = time.perf_counter()
     build_full_weak(weak)
     build_stage1(weak, icl)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from w2s_lf.generation import prompts as P
-from w2s_lf.lf_templates import chat_template_for, register
-from w2s_lf.prepare import load_embedded, prepare
+from w2s_lf.lf.templates import chat_template_for, register
+from w2s_lf.tasks.prepare import load_embedded, prepare
 from w2s_lf.tasks import get_task
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ def demo(i: int, answer: int) -> P.Demo:
 def write_chat_results(split: Path, out: Path, names: tuple[str, str, str], k: int) -> list[str]:
     """Synthetic weak, ICL and sample results over a split's questions, as chat-style generation
     writes them (with their `chat` turns), saved as `out/<name>.jsonl`; returns the questions."""
-    from w2s_lf.build.synthetic import synthetic_results
+    from w2s_lf.builders.synthetic import synthetic_results
     from w2s_lf.io import read_jsonl, write_jsonl
 
     questions = [r["question"] for r in read_jsonl(split)]
@@ -93,7 +93,7 @@ def test_llamafactory_template_renders_what_generation_renders(smollm2):
 
 
 def test_chat_gold_data_and_built_sets_carry_the_system_turn(chat_data, tmp_path):
-    from w2s_lf.build.files import full_weak_files, pairs_files, stage1_files
+    from w2s_lf.builders.files import full_weak_files, pairs_files, stage1_files
     from w2s_lf.io import read_jsonl
 
     gold = json.loads((chat_data / "gsm8k_train_1.json").read_text())
@@ -125,8 +125,8 @@ def test_qwen_recipe_plans_with_chat_templates_and_its_configs_validate(tmp_path
     `w2s-lf validate` passes every config."""
     import yaml
 
-    from w2s_lf.recipe import load_recipe
-    from w2s_lf.runner import run_recipe
+    from w2s_lf.run.recipe import load_recipe
+    from w2s_lf.run.execute import run_recipe
 
     path = REPO / "recipes/math_qwen2.5_1.5b_to_qwen2.5_7b.yaml"
     overrides = {"run_dir": str(tmp_path / "run"), "data.source": "embedded", "data.sizes": [20, 20, 10]}
@@ -155,11 +155,12 @@ def test_chat_sft_step_then_vllm_chat_generation(smollm2, tiny_model, chat_data,
     our launcher; on the tiny Llama, which has SmolLM2's tokenizer and chat template, so the
     step takes seconds), then vLLM generation by SmolLM2-135M-Instruct with chat few-shot
     prompts, graded from `\\boxed{}`."""
-    from w2s_lf import grading, train
-    from w2s_lf.configs import make_train_config
+    from w2s_lf import grading
+    from w2s_lf.lf import train
+    from w2s_lf.lf.configs import make_train_config
     from w2s_lf.generation import GenerationConfig, run
     from w2s_lf.io import read_jsonl, write_jsonl
-    from w2s_lf.lf_templates import template_for
+    from w2s_lf.lf.templates import template_for
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")   # a busy 2-core machine: one thread is faster
     config = make_train_config("sft", "cpu", str(tiny_model), "gsm8k_train_1_gold", str(chat_data),

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from w2s_lf.configs import (
+from w2s_lf.lf.configs import (
     LORA_TARGET,
     absolute_paths,
     for_lf_version,
@@ -19,7 +19,7 @@ from w2s_lf.configs import (
 )
 from w2s_lf.errors import W2SError
 from w2s_lf.hardware import cpu_dtype
-from w2s_lf.shipped_configs import REPO_CONFIGS, render_shipped
+from w2s_lf.lf.shipped import REPO_CONFIGS, render_shipped
 
 
 def cfg(kind="sft", preset="70b", **kw):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from w2s_lf import evaluate as lib
+from w2s_lf.report import metrics as lib
 from w2s_lf.errors import InputError, W2SError
 from w2s_lf.tasks import get_task
 

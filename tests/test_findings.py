@@ -1,11 +1,13 @@
-"""`w2s_lf.findings`: what the sentences claim, on hand-made metrics whose intervals are known."""
+"""`w2s_lf.report.findings`: what the sentences claim, on hand-made metrics whose intervals are known."""
 
 from __future__ import annotations
 
 import pytest
 
-from w2s_lf import findings as lib
-from w2s_lf.report import model_info, render_report
+from w2s_lf.report import findings as lib
+from w2s_lf.report import formatting
+from w2s_lf.report.formatting import model_info
+from w2s_lf.report.markdown import render_report
 
 
 def _model(acc: float, ci: list[float], n: int = 200, diffs: dict | None = None, pgr=None,
@@ -96,7 +98,7 @@ def test_metrics_without_intervals_ask_for_a_recompute():
 
 @pytest.mark.parametrize("value, text", [(0.0349, "+3.5"), (-0.012, "-1.2"), (0.0004, "0.0"), (-0.0004, "0.0")])
 def test_points_are_signed(value, text):
-    assert lib.fmt_points(value) == text
+    assert formatting.fmt_points(value) == text
 
 
 def test_report_gives_wilson_where_the_bootstrap_is_a_point():

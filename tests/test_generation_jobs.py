@@ -90,7 +90,7 @@ def random_adapter(model: Path, folder: Path, rank: int, seed: int) -> Path:
     import torch
     from safetensors.torch import save_file
 
-    from w2s_lf.generation.checks import _expected_shapes
+    from w2s_lf.models.checks import _expected_shapes
     config = json.loads((model / "config.json").read_text())
     modules = ["q_proj", "v_proj", "up_proj", "down_proj"]
     shapes = _expected_shapes(config)

@@ -190,7 +190,7 @@ def _fake_adapter(folder, shape):
 
 
 def test_adapter_shape_mismatch_is_a_clear_error(tmp_path, tiny_model):
-    from w2s_lf.generation.checks import check_adapter
+    from w2s_lf.models.checks import check_adapter
     _fake_adapter(tmp_path / "good", (8, 128))
     assert check_adapter(str(tmp_path / "good"), str(tiny_model))["r"] == 8
     _fake_adapter(tmp_path / "bad", (8, 576))

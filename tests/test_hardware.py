@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from w2s_lf.configs import make_train_config
+from w2s_lf.lf.configs import make_train_config
 from w2s_lf.errors import W2SError
 from w2s_lf.hardware import bf16_native, cpu_dtype
 
@@ -47,7 +47,7 @@ def test_override(monkeypatch):
 
 LOAD_LIKE_LLAMAFACTORY = textwrap.dedent("""
     import json, sys
-    from w2s_lf.configs import make_train_config
+    from w2s_lf.lf.configs import make_train_config
     from llamafactory.hparams import get_train_args
     from llamafactory.model import load_model, load_tokenizer
     for model_dir in sys.argv[3:]:

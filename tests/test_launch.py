@@ -26,7 +26,7 @@ NO_VENV_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 def tree(root: int) -> list[int]:
     """Live descendants of `root` (by parent pid, zombies left out)."""
-    from w2s_lf.proctree import _live_descendants
+    from w2s_lf.launch.proctree import _live_descendants
     return _live_descendants(root)
 
 
@@ -66,8 +66,8 @@ def parent_env() -> dict[str, str]:
 
 
 def test_child_env_puts_this_venv_first(monkeypatch, tmp_path):
-    from w2s_lf.proctree import child_env
-    from w2s_lf.train import run_logged
+    from w2s_lf.launch.proctree import child_env
+    from w2s_lf.lf.train import run_logged
     monkeypatch.setenv("PATH", NO_VENV_PATH)
     venv_bin = str(Path(sys.executable).parent)
     assert child_env()["PATH"].split(os.pathsep)[0] == venv_bin
@@ -79,7 +79,7 @@ def test_child_env_puts_this_venv_first(monkeypatch, tmp_path):
 # A tree shaped like torchrun's: a child in our session, and one that made a session of its own
 # and whose parent then died (re-parented: invisible to a process-group kill).
 SHAPE = "setsid sh -c 'sleep 300 & wait' & sleep 300 & wait"
-PARENT = ("import sys; from w2s_lf.train import run_logged; "
+PARENT = ("import sys; from w2s_lf.lf.train import run_logged; "
           "run_logged(['sh', '-c', sys.argv[1]], sys.argv[2], progress=False)")
 
 
@@ -102,7 +102,7 @@ def test_killing_the_parent_ends_the_whole_tree(tmp_path, sig):
 
 def test_a_finished_command_leaves_nothing_behind(tmp_path):
     from w2s_lf.errors import W2SError
-    from w2s_lf.train import run_logged
+    from w2s_lf.lf.train import run_logged
     marker = f"sleep {300 + os.getpid() % 100}"   # unique among the machine's processes
     with pytest.raises(W2SError, match="exit 3"):
         run_logged(["sh", "-c", f"setsid {marker} & echo started; exit 3"], tmp_path / "log", progress=False)
@@ -115,7 +115,7 @@ def test_a_finished_command_leaves_nothing_behind(tmp_path):
 
 @pytest.fixture
 def two_process_config(tmp_path, tiny_model):
-    from w2s_lf.configs import make_train_config
+    from w2s_lf.lf.configs import make_train_config
     from w2s_lf.io import write_json
     data = tmp_path / "data"
     write_json(data / "toy.json", [{"instruction": f"Question: {i} + {i}?\nAnswer:", "input": "",
@@ -130,8 +130,8 @@ def two_process_config(tmp_path, tiny_model):
 
 
 def is_worker(cmd: str) -> bool:
-    """torchrun starts each worker as `python -u -m w2s_lf.lf_launch worker CONFIG`."""
-    return cmd.split()[1:5] == ["-u", "-m", "w2s_lf.lf_launch", "worker"]
+    """torchrun starts each worker as `python -u -m w2s_lf.lf.cli worker CONFIG`."""
+    return cmd.split()[1:5] == ["-u", "-m", "w2s_lf.lf.cli", "worker"]
 
 
 def complete_checkpoints(out: Path) -> list[int]:
@@ -176,7 +176,7 @@ def test_torchrun_training_dies_with_w2s_lf_and_resumes(two_process_config, tmp_
 def test_resume_skips_a_checkpoint_cut_off_by_a_kill(tmp_path):
     """transformers writes trainer_state.json last; a checkpoint without it was cut off, and
     resuming from it would fail. It goes; complete ones and other outputs stay."""
-    from w2s_lf.train import prepare_output_dir
+    from w2s_lf.lf.train import prepare_output_dir
     out = tmp_path / "out"
     for step, complete in ((4, True), (6, True), (8, False)):
         (out / f"checkpoint-{step}").mkdir(parents=True)
@@ -195,7 +195,7 @@ def test_resume_skips_a_checkpoint_cut_off_by_a_kill(tmp_path):
 def test_launch_environment_matches_the_batch_derivation():
     from fake_gpus import fake_gpus
 
-    from w2s_lf.train import launch_env, launch_world
+    from w2s_lf.lf.train import launch_env, launch_world
     assert launch_world({}) == (1, 1)   # no GPU here: one process
     with fake_gpus(8):
         assert launch_world({}) == (8, 1) and launch_world({"nproc_per_node": 4, "nnodes": 2}) == (4, 2)

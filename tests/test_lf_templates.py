@@ -1,13 +1,13 @@
 """`w2s_vanilla`: the paper's raw prompt as is, the response followed by EOS, through LLaMA-Factory's
-own data pipeline; `python -m w2s_lf.lf_launch` makes LLaMA-Factory (and its torchrun ranks) know it."""
+own data pipeline; `python -m w2s_lf.lf.cli` makes LLaMA-Factory (and its torchrun ranks) know it."""
 
 from __future__ import annotations
 
 import pytest
 
-from w2s_lf.configs import make_train_config
-from w2s_lf.lf_data import write_pairs_dataset, write_sft_dataset
-from w2s_lf.lf_templates import RAW_TEMPLATE, chat_template_for, register, template_for
+from w2s_lf.lf.configs import make_train_config
+from w2s_lf.lf.datasets import write_pairs_dataset, write_sft_dataset
+from w2s_lf.lf.templates import RAW_TEMPLATE, chat_template_for, register, template_for
 
 PROMPT, RESPONSE = "Question: 1+1?\nAnswer:", "1 + 1 = 2.\n#### 2"
 
@@ -62,10 +62,10 @@ def test_generation_still_stops_at_eos_and_the_paper_stop_strings():
 
 def test_torchrun_ranks_run_our_worker(monkeypatch, tmp_path):
     """LLaMA-Factory re-launches `train` under torchrun with its own launcher file as the script;
-    ours makes each rank `python -m w2s_lf.lf_launch worker CONFIG`, which registers first."""
+    ours makes each rank `python -m w2s_lf.lf.cli worker CONFIG`, which registers first."""
     import subprocess
 
-    from w2s_lf import lf_launch
+    from w2s_lf.lf import cli as lf_launch
     seen = []
 
     def fake_run(cmd, **kwargs):
@@ -80,7 +80,7 @@ def test_torchrun_ranks_run_our_worker(monkeypatch, tmp_path):
     assert done.value.code == 0
     cmd = seen[0]
     assert cmd[0] == "torchrun" and cmd[cmd.index("--nproc_per_node") + 1] == "8"
-    assert cmd[-4:] == ["-m", "w2s_lf.lf_launch", "worker", str(tmp_path / "cfg.yaml")]
+    assert cmd[-4:] == ["-m", "w2s_lf.lf.cli", "worker", str(tmp_path / "cfg.yaml")]
 
 
 def test_template_choice():
@@ -110,7 +110,7 @@ def _fresh_python(code: str, *pre: str) -> str:
 
 
 def test_the_start_up_hook_registers_the_template_when_llamafactory_loads_it():
-    assert _fresh_python(KNOWS_TEMPLATE, "import w2s_lf.lf_hook") == "True"
+    assert _fresh_python(KNOWS_TEMPLATE, "import w2s_lf.lf.hook") == "True"
 
 
 def test_llamafactory_cli_of_this_environment_knows_the_template():

@@ -1,6 +1,6 @@
 """Real LLaMA-Factory runs on CPU with the shipped CPU configs and built data (tiny model).
 
-Each run is a `python -m w2s_lf.lf_launch` subprocess (LLaMA-Factory's CLI with our `w2s_vanilla`
+Each run is a `python -m w2s_lf.lf.cli` subprocess (LLaMA-Factory's CLI with our `w2s_vanilla`
 template registered) from a scratch repository root, as a user runs it: stage-I SFT (M_plus), the
 export merge, DPO from the merged M_plus, ORPO (through torchrun, as a multi-GPU run launches), and
 the shipped 70B DPO config with only its GPU settings switched off.
@@ -19,7 +19,7 @@ import pytest
 from w2s_root import make_root
 
 pytestmark = pytest.mark.slow
-LAUNCH = [sys.executable, "-m", "w2s_lf.lf_launch"]
+LAUNCH = [sys.executable, "-m", "w2s_lf.lf.cli"]
 
 
 def lf(root: Path, command: str, config: str, *overrides: str, env: dict | None = None) -> None:
@@ -93,7 +93,7 @@ def test_orpo_trains_under_torchrun(root, mplus):
 
 
 def test_shipped_dpo_70b_passes_llamafactory_checks(root, mplus):
-    """`python -m w2s_lf.lf_launch train llama_factory_configs/dpo_70b.yaml` from the root after prepare and
+    """`python -m w2s_lf.lf.cli train llama_factory_configs/dpo_70b.yaml` from the root after prepare and
     the builders: with only bf16 / DeepSpeed switched off for this CPU box and the merged tiny
     M_plus standing in for the 70B one, it gets through LLaMA-Factory's argument and dataset
     checks and trains a step."""
@@ -109,7 +109,7 @@ def test_shipped_dpo_70b_passes_llamafactory_checks(root, mplus):
 def test_dpo_explicit_reference_route(root, mplus, tiny_model):
     """The other route: policy = base + the M_plus adapter (trained further), reference named
     explicitly as base + M_plus adapter. Rewards at step 1 are again 0: reference == M_plus."""
-    from w2s_lf.configs import make_train_config, write_config
+    from w2s_lf.lf.configs import make_train_config, write_config
     # portable (fp32): under bf16 autocast the policy's and the reference's logits already
     # differ by ~5e-4 at step 1, which would hide the route being wrong
     cfg = make_train_config("dpo", "cpu", str(tiny_model), "gsm8k_pairs", "data/embedded", "saves/dpo_adapter",

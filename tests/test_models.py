@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from w2s_lf import models
+from w2s_lf.models import builtin as models
 
 
 def test_outdated_marker_is_rebuilt(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from w2s_lf.errors import W2SError
-from w2s_lf.pipeline import Run, Stage, select
+from w2s_lf.run.manifest import Run, Stage, select
 
 
 def _stages(root, calls, value="a", fail_second=False):
@@ -89,7 +89,7 @@ def test_select():
 
 def test_file_digests_are_read_once_per_invocation_and_redone_after_a_rewrite(tmp_path, monkeypatch):
     """A big output that feeds several stages (a merged model) is hashed once, not once per stage."""
-    import w2s_lf.pipeline as engine
+    import w2s_lf.run.manifest as engine
     reads = []
     real = engine.sha256_file
     monkeypatch.setattr(engine, "sha256_file", lambda p: reads.append(str(p)) or real(p))
@@ -143,7 +143,7 @@ def test_tampered_output_is_kept_aside(tmp_path):
 
 
 def test_lock_of_another_host_is_never_taken(tmp_path):
-    from w2s_lf.runner import _lock
+    from w2s_lf.run.execute import _lock
     (tmp_path / ".lock").write_text("other-node 12345")
     with pytest.raises(W2SError, match="in use by `w2s-lf run` on host other-node"):
         with _lock(tmp_path):
@@ -156,7 +156,7 @@ def test_lock_of_another_host_is_never_taken(tmp_path):
 
 
 def test_a_run_refuses_to_start_without_the_disk_it_needs(tmp_path):
-    from w2s_lf.runner import check_disk
+    from w2s_lf.run.execute import check_disk
     check_disk(tmp_path / "new" / "run", 1.0)
     with pytest.raises(W2SError, match="the run needs ~1.0 PB|the run needs ~1000.0 TB"):
         check_disk(tmp_path, 1e15)

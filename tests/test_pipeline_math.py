@@ -8,7 +8,7 @@ which MATH grading reads; data seed 55 draws 5 word problems into train_2). Thre
 every voted question eligible, so the tiny model's samples give pairs.
 
 To stay within a CI budget of well under a minute, every stage's command runs in this process
-instead of a fresh one (the same CLI, `python -m w2s_lf ...` and `python -m w2s_lf.lf_launch ...`,
+instead of a fresh one (the same CLI, `python -m w2s_lf ...` and `python -m w2s_lf.lf.cli ...`,
 without a torch / LLaMA-Factory import per stage), with one torch thread. tests/test_pipeline.py
 runs every stage as the subprocess it is in a real run.
 """
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from w2s_lf.recipe import parse_recipe
-from w2s_lf.runner import run_recipe
+from w2s_lf.run.recipe import parse_recipe
+from w2s_lf.run.execute import run_recipe
 
 TINY_MATH = {
     "name": "tiny_math",
@@ -49,19 +49,19 @@ def results(path: Path) -> list[dict]:
 
 @pytest.fixture
 def w2s_in_process(monkeypatch):
-    """Run the stages' `python -m w2s_lf ...` and `python -m w2s_lf.lf_launch ...` commands in this
+    """Run the stages' `python -m w2s_lf ...` and `python -m w2s_lf.lf.cli ...` commands in this
     process (each the same entry point its subprocess would run)."""
     import sys
 
     from click.testing import CliRunner
 
-    from w2s_lf import train
+    from w2s_lf.lf import train
     from w2s_lf.cli import main
     real = train.run_logged
 
     def run_logged(cmd, log_path: Path, env=None, label=None, progress=True, tail=25):
-        if cmd[:3] == [sys.executable, "-m", "w2s_lf.lf_launch"]:
-            from w2s_lf import lf_launch
+        if cmd[:3] == [sys.executable, "-m", "w2s_lf.lf.cli"]:
+            from w2s_lf.lf import cli as lf_launch
             argv = sys.argv
             try:
                 lf_launch.main(cmd[3:])
@@ -91,7 +91,7 @@ def w2s_in_process(monkeypatch):
 
 @pytest.fixture(scope="module")
 def tiny_gsm():
-    from w2s_lf.models import fetch
+    from w2s_lf.models.builtin import fetch
     return fetch("tiny-gsm")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from w2s_lf import prepare as lib
+from w2s_lf.tasks import prepare as lib
 from w2s_lf.errors import InputError
 from w2s_lf.tasks import get_task
 

@@ -20,9 +20,9 @@ import pytest
 import yaml
 from ray_cluster import local_ray_cluster
 
-from w2s_lf.ray_train import RayJob, order_ranks, rank_config, rank_env
-from w2s_lf.srun_train import SrunJob
-from w2s_lf.train import prepare_output_dir
+from w2s_lf.launch.ray_job import RayJob, order_ranks, rank_config, rank_env
+from w2s_lf.launch.slurm import SrunJob
+from w2s_lf.lf.train import prepare_output_dir
 
 TWO_NODES = RayJob(workers=2, gpus_per_worker=0, placement="STRICT_SPREAD")   # one rank per node
 
@@ -165,7 +165,7 @@ def test_rerun_drops_a_checkpoint_cut_off_while_written(tmp_path):
 
 
 def test_ranks_get_the_controllers_settings_but_not_its_devices():
-    from w2s_lf.ray_env import CODE, actor_env
+    from w2s_lf.launch.ray_cluster import CODE, actor_env
     env = actor_env({"NCCL_SOCKET_IFNAME": "ib0", "HF_HOME": "/shared/hf", "PYTHONPATH": "/repo",
                      "CUDA_VISIBLE_DEVICES": "0", "RAY_ADDRESS": "h:6379", "USE_RAY": "1", "HOME": "/root"})
     assert env == {"NCCL_SOCKET_IFNAME": "ib0", "HF_HOME": "/shared/hf", "PYTHONPATH": f"{CODE}:/repo"}
@@ -175,7 +175,7 @@ def test_ranks_get_the_controllers_settings_but_not_its_devices():
                                                (SrunJob(nodes=2, gpus_per_node=8, rdzv_host="gpu01"), 1)])
 def test_cluster_job_divides_the_global_batch_by_its_ranks(tmp_path, monkeypatch, job, accumulation):
     """What `train(..., cluster=job)` writes and starts (the start itself is the slow tests')."""
-    from w2s_lf import train as train_module
+    from w2s_lf.lf import train as train_module
     started = {}
     monkeypatch.setattr(train_module, "run_logged", lambda cmd, log, env, label, progress: started.update(cmd=cmd))
     monkeypatch.chdir(tmp_path)

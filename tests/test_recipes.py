@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from w2s_lf.errors import W2SError
-from w2s_lf.recipe import load_recipe, parse_recipe
-from w2s_lf.runner import build_plan
+from w2s_lf.run.recipe import load_recipe, parse_recipe
+from w2s_lf.run.execute import build_plan
 
 RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
 
@@ -60,7 +60,7 @@ def test_given_weak_adapter_is_used_from_where_it_is(tmp_path, monkeypatch):
     adapter = str(tmp_path / "my_adapter")
     (_, jobs, _), = gen.configs
     assert adapter in gen.inputs and {j["adapter"] for j in jobs["jobs"]} == {adapter}
-    from w2s_lf.pipeline import Run
+    from w2s_lf.run.manifest import Run
     assert Run(recipe.run_path, {}).path(adapter) == tmp_path / "my_adapter"   # outside the run
 
 
@@ -86,7 +86,7 @@ def test_generation_is_grouped_by_engine_and_options_reach_the_engine():
 def test_placement_is_not_part_of_a_stage_key(tmp_path):
     """Moving a run between a laptop, a node and a cluster (or another folder) keeps its stages done."""
     def params(**over):
-        from w2s_lf.pipeline import portable
+        from w2s_lf.run.manifest import portable
         recipe = parse_recipe({"name": "x", "run_dir": str(tmp_path / over.pop("dir", "a"))}, over)
         return {s.name: portable(s.params, recipe.run_path) for s in build_plan(recipe, progress=False)}
     base = params()
@@ -147,15 +147,15 @@ def test_a_global_batch_that_does_not_divide_stops_the_run_before_any_stage(tmp_
 def test_the_dry_run_is_a_plan_with_gpus_disk_and_placement(tmp_path, cli):
     recipe = Path(__file__).resolve().parents[1] / "recipes/gsm8k_llama2_7b_to_llama2_70b.yaml"
     plan = cli("run", recipe, f"run_dir={tmp_path / 'run'}", "--dry-run").output
-    assert "w2s_lf.lf_launch train" in plan and "NPROC_PER_NODE=8 FORCE_TORCHRUN=1" in plan
-    assert "w2s_lf.lf_launch export" in plan and "generate --jobs" in plan
+    assert "w2s_lf.lf.cli train" in plan and "NPROC_PER_NODE=8 FORCE_TORCHRUN=1" in plan
+    assert "w2s_lf.lf.cli export" in plan and "generate --jobs" in plan
     assert "## [7/22] strong_generate  [to run; 8 GPU(s); writes ~" in plan and "1 engine(s) x TP 8 on this node" in plan
     assert "## [3/22] weak_generate  [to run; 8 GPU(s)" in plan and "8 engine(s) x TP 1" in plan
     assert re.search(r"mplus_merge  \[to run; no GPU; writes ~1\d\d\.\d GB", plan)   # a 70B merge
     assert "# disk: ~" in plan
     ray = cli("run", recipe, f"run_dir={tmp_path / 'run'}", "cluster.backend=ray", "cluster.nodes=2", "--dry-run").output
     assert "# cluster: ray, 2 node(s) x 8 GPU(s)" in ray
-    assert "16 process(es) over 2 node(s), a Ray train job" in ray and "python -m w2s_lf.ray_train" in ray
+    assert "16 process(es) over 2 node(s), a Ray train job" in ray and "python -m w2s_lf.launch.ray_job" in ray
     assert "2 engine(s) x TP 8 on 2 node(s) via ray" in ray
     assert "x 8 process(es) per node x 2 node(s)" in ray   # the 70B global batch over the cluster
     weak = ray[ray.index("] weak_sft"):ray.index("] weak_generate")]   # a batch of 16 fills one node

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from w2s_lf import report as lib
+from w2s_lf.report import formatting
+from w2s_lf.report import markdown as lib
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -73,9 +74,9 @@ def test_pgr(acc, weak, ceiling, expected):
 
 
 def test_fmt_stats_and_seconds():
-    assert lib.fmt_stats({"kept": 27, "total": 70, "kept_accuracy": 0.9}) == "kept 27 of 70 (38.6%); kept accuracy 90.0%"
-    assert lib.fmt_stats({"pairs": 3, "chosen_accuracy": None}) == "pairs 3; chosen accuracy n/a"
-    assert [lib.fmt_seconds(s) for s in (None, 1.25, 125, 7300)] == ["–", "1.2 s", "2m 05s", "2h 01m"]
+    assert formatting.fmt_stats({"kept": 27, "total": 70, "kept_accuracy": 0.9}) == "kept 27 of 70 (38.6%); kept accuracy 90.0%"
+    assert formatting.fmt_stats({"pairs": 3, "chosen_accuracy": None}) == "pairs 3; chosen accuracy n/a"
+    assert [formatting.fmt_seconds(s) for s in (None, 1.25, 125, 7300)] == ["–", "1.2 s", "2m 05s", "2h 01m"]
 
 
 def test_model_order_and_labels():

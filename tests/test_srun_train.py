@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from w2s_lf.errors import W2SError
-from w2s_lf.srun_train import SrunJob, first_node, srun_torchrun_command
+from w2s_lf.launch.slurm import SrunJob, first_node, srun_torchrun_command
 
 
 def option(cmd: list[str], name: str) -> str:
@@ -35,7 +35,7 @@ def test_one_torchrun_agent_per_node_meeting_at_one_rendezvous(tmp_path, monkeyp
     assert option(cmd, "--max-restarts") == "0"
     assert option(cmd, "--rdzv-id").startswith("w2s-4242-")
     # our worker entry registers w2s_vanilla on every rank; the config path holds on every node
-    assert cmd[-4:] == ["-m", "w2s_lf.lf_launch", "worker", str(tmp_path / "saves/sft.yaml")]
+    assert cmd[-4:] == ["-m", "w2s_lf.lf.cli", "worker", str(tmp_path / "saves/sft.yaml")]
 
 
 def test_every_launch_gets_its_own_rendezvous():

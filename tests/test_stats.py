@@ -1,11 +1,11 @@
-"""`w2s_lf.stats`: the paired bootstrap, Wilson intervals and PGR intervals on hand-checkable cases."""
+"""`w2s_lf.report.stats`: the paired bootstrap, Wilson intervals and PGR intervals on hand-checkable cases."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from w2s_lf import stats
+from w2s_lf.report import stats
 
 
 def _rows(*results: list[int]) -> tuple[np.ndarray, np.ndarray]:

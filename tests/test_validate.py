@@ -10,9 +10,9 @@ import yaml
 from fake_gpus import fake_gpus, torchrun_env
 from w2s_root import make_root
 
-from w2s_lf.configs import make_train_config
+from w2s_lf.lf.configs import make_train_config
 from w2s_lf.io import write_json
-from w2s_lf.validate import format_report, validate_config
+from w2s_lf.lf.validate import format_report, validate_config
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def root(tmp_path_factory, tiny_model):
                                        "rejected": "rejected", "history": "history"}},
         "missing_file": {"file_name": "nope.json", "columns": {"prompt": "content", "response": "output"}},
     })
-    from w2s_lf.build.files import pairs_files
+    from w2s_lf.builders.files import pairs_files
     pairs_files(r / "runs/weak.jsonl", r / "runs/samples.jsonl", r / "data/embedded", "legacy_pairs", fmt="legacy")
     return r
 
@@ -178,7 +178,7 @@ def test_cli_exit_status(at_root, cli):
 
 def test_check_config_in_process(at_root):
     from w2s_lf.errors import W2SError
-    from w2s_lf.validate import check_config
+    from w2s_lf.lf.validate import check_config
     good = make_train_config("sft", "cpu", "models/smollm2-135m", "gsm8k_iter1_hybrid", "data/embedded", "out/x")
     assert check_config(good).ok
     with pytest.raises(W2SError, match="is not preference data"):
@@ -189,7 +189,7 @@ def test_checks_are_quiet_and_leave_the_environment_alone(at_root, cli, capfd, m
     """A check inside `w2s-lf run` prints nothing of LLaMA-Factory's or transformers' own, and
     leaves no LLAMAFACTORY_VERBOSITY behind: a training started afterwards from the same process
     must still log its rank line (stop 14's CI failure)."""
-    from w2s_lf.validate import check_config
+    from w2s_lf.lf.validate import check_config
     monkeypatch.delenv("LLAMAFACTORY_VERBOSITY", raising=False)
     by_epochs = make_train_config("sft", "cpu", "models/smollm2-135m", "gsm8k_iter1_hybrid", "data/embedded",
                                   "out/x", overrides={"max_steps": -1, "num_train_epochs": 1.0})
@@ -216,11 +216,11 @@ def dry_run_70b(tmp_path_factory):
 
     from click.testing import CliRunner
 
-    from w2s_lf.build.synthetic import synthetic_results
+    from w2s_lf.builders.synthetic import synthetic_results
     from w2s_lf.cli import main
     from w2s_lf.io import write_jsonl
-    from w2s_lf.recipe import load_recipe
-    from w2s_lf.runner import run_recipe
+    from w2s_lf.run.recipe import load_recipe
+    from w2s_lf.run.execute import run_recipe
 
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     with pytest.MonkeyPatch.context() as m:
@@ -244,10 +244,10 @@ def dry_run_70b(tmp_path_factory):
 
 @pytest.mark.slow
 def test_70b_dry_run_works_from_any_directory(dry_run_70b):
-    from w2s_lf.configs import DEEPSPEED_Z3_CONFIG, MODEL_KEYS, PATH_KEYS
+    from w2s_lf.lf.configs import DEEPSPEED_Z3_CONFIG, MODEL_KEYS, PATH_KEYS
     run, output = dry_run_70b
-    assert "w2s_lf.lf_launch export" in output and "generate --jobs" in output
-    assert "NPROC_PER_NODE=8 FORCE_TORCHRUN=1 python -m w2s_lf.lf_launch train" in output
+    assert "w2s_lf.lf.cli export" in output and "generate --jobs" in output
+    assert "NPROC_PER_NODE=8 FORCE_TORCHRUN=1 python -m w2s_lf.lf.cli train" in output
     assert "# global batch 64 = 1 per device x 8 process(es) per node x 1 node(s) x 8 accumulation" in output
     assert "# global batch 16 = 2 per device x 8 process(es) per node x 1 node(s) x 1 accumulation" in output
     configs = {c.stem: yaml.safe_load(c.read_text()) for c in (run / "configs").glob("*.yaml")}

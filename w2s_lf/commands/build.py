@@ -61,7 +61,7 @@ def full_weak(weak_path, out_dir, task, name, gold_path):
     Example:
       w2s-lf build full-weak --weak outputs/.../results.jsonl -o data/gsm8k --gold data/gsm8k/train_2.jsonl
     """
-    from w2s_lf.build.files import full_weak_files
+    from w2s_lf.builders.files import full_weak_files
     name = name or f"{task}_full_weak"
     written, stats = full_weak_files(weak_path, out_dir, name, gold_path, task)
     _report(f"full-weak '{name}'", written, stats)
@@ -88,7 +88,7 @@ def stage1(weak_path, icl_path, out_dir, task, name, target_count, seed, gold_pa
       w2s-lf build stage1 --weak it1w.jsonl --icl it1i.jsonl -o data/gsm8k --name gsm8k_iter2
       w2s-lf build stage1 --task math --weak w.jsonl --icl i.jsonl -o data/math --target-count 2000
     """
-    from w2s_lf.build.files import stage1_files
+    from w2s_lf.builders.files import stage1_files
     name = name or f"{task}_iter1"
     written, stats = stage1_files(weak_path, icl_path, out_dir, name, target_count=target_count,
                                   seed=seed, gold_path=gold_path, task=task)
@@ -110,7 +110,7 @@ def vote(samples_path, output, task, gold_path):
     Example:
       w2s-lf build vote --samples outputs/gsm8k_train_2/.../t1.0 -o runs/votes.jsonl
     """
-    from w2s_lf.build.files import vote_files
+    from w2s_lf.builders.files import vote_files
     path, stats = vote_files(samples_path, output, gold_path, task)
     click.echo(f"wrote {path}", err=True)
     click.echo(_table("vote", stats))
@@ -144,7 +144,7 @@ def pairs(weak_path, samples_path, out_dir, task, name, votes_path, full_weak_pa
       w2s-lf build pairs --weak weak.jsonl --samples samples.jsonl -o data/gsm8k
       w2s-lf build pairs --task math --weak w.jsonl --samples runs/t1.0 -o data/math --format legacy
     """
-    from w2s_lf.build.files import pairs_files
+    from w2s_lf.builders.files import pairs_files
     name = name or f"{task}_pairs"
     written, stats = pairs_files(weak_path, samples_path, out_dir, name, votes_path=votes_path,
                                  full_weak_path=full_weak_path, task=task, keep=keep, flip=flip,

@@ -48,14 +48,14 @@ def configs(kind, overrides, preset, model, dataset, dataset_dir, output_dir, ad
           template=qwen      # chat models: their family's template (raw prompts: w2s_vanilla)
       w2s-lf configs --write-shipped
 
-    Train with `python -m w2s_lf.lf_launch train CONFIG` (LLaMA-Factory's CLI with our
+    Train with `python -m w2s_lf.lf.cli train CONFIG` (LLaMA-Factory's CLI with our
     `w2s_vanilla` template registered).
     """
-    from w2s_lf import configs as lib
+    from w2s_lf.lf import configs as lib
     from w2s_lf.errors import W2SError
 
     if write_shipped:
-        from w2s_lf.shipped_configs import write_shipped as write
+        from w2s_lf.lf.shipped import write_shipped as write
         for path in write():
             click.echo(f"wrote {path}", err=True)
         return

@@ -3,7 +3,7 @@ from __future__ import annotations
 import click
 
 from w2s_lf.cli import guarded
-from w2s_lf.models import BUILDERS
+from w2s_lf.models.builtin import BUILDERS
 
 
 @click.group(short_help="Build the small offline models used by the demo and tests.")
@@ -31,7 +31,7 @@ def fetch(name, force):
     Example:
       w2s-lf models fetch smollm2-135m
     """
-    from w2s_lf.models import fetch as fetch_model
+    from w2s_lf.models.builtin import fetch as fetch_model
     click.echo(fetch_model(name, force=force))
 
 
@@ -44,5 +44,5 @@ def path(name):
     Example:
       w2s-lf models path tiny-llama
     """
-    from w2s_lf.models import model_dir
+    from w2s_lf.models.builtin import model_dir
     click.echo(model_dir(name))

@@ -29,7 +29,7 @@ def report(run, recompute):
       w2s-lf report runs/cpu_demo
       w2s-lf report runs/cpu_demo --recompute
     """
-    from w2s_lf.report import write_report
+    from w2s_lf.report.markdown import write_report
 
     path = write_report(run, recompute)
     click.echo(f"wrote {path}")

@@ -49,8 +49,8 @@ def train(config, overrides, log_path, no_validate, ray_workers, ray_address, ra
     import yaml
 
     from w2s_lf.errors import W2SError
-    from w2s_lf.train import launch_from_env
-    from w2s_lf.train import train as launch
+    from w2s_lf.lf.train import launch_from_env
+    from w2s_lf.lf.train import train as launch
 
     path = Path(config)
     if not path.is_file():
@@ -68,10 +68,10 @@ def train(config, overrides, log_path, no_validate, ray_workers, ray_address, ra
     log = log_path or Path(cfg["output_dir"]).parent / f"{Path(cfg['output_dir']).name}.train.log"
     cluster = None
     if ray_workers:
-        from w2s_lf.ray_train import RayJob
+        from w2s_lf.launch.ray_job import RayJob
         cluster = RayJob(ray_workers, ray_gpus_per_worker, ray_cpus_per_worker, ray_address, ray_placement)
     elif slurm_nodes:
-        from w2s_lf.srun_train import SrunJob
+        from w2s_lf.launch.slurm import SrunJob
         cluster = SrunJob(slurm_nodes, slurm_gpus_per_node)
     out = launch(cfg, written, log, launch_from_env(), validate=not no_validate, cluster=cluster)
     click.echo(f"trained: {out} (log: {log})")

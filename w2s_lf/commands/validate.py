@@ -31,7 +31,7 @@ def validate(config, dry_run, tokenizer):
     """
     import time
 
-    from w2s_lf.validate import format_report, quiet_llamafactory, validate_config
+    from w2s_lf.lf.validate import format_report, quiet_llamafactory, validate_config
 
     failed = 0
     for path in config:

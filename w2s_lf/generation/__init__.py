@@ -12,7 +12,7 @@ Several runs on one engine (or N data-parallel engines): `run_jobs(load_jobs("jo
 `export_seeds` writes the paper's `seed{i}/results.jsonl` layout.
 """
 
-from w2s_lf.generation.runner import GenerationConfig, question_seed, run
+from w2s_lf.generation.run import GenerationConfig, question_seed, run
 from w2s_lf.generation.jobs import load_jobs, parse_jobs, run_jobs
 from w2s_lf.generation.shards import adopt_shards, export_seeds, merge, parse_shard
 

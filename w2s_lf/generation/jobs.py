@@ -27,7 +27,7 @@ from typing import Literal, Optional
 
 from w2s_lf.errors import W2SError
 from w2s_lf.generation import prompts as P
-from w2s_lf.generation.runner import GenerationConfig, run
+from w2s_lf.generation.run import GenerationConfig, run
 from w2s_lf.io import load_yaml_as
 
 
@@ -86,7 +86,7 @@ class JobsFile:
 
 def parse_jobs(data, where: str = "jobs file") -> JobsFile:
     """Check a loaded jobs mapping: unknown keys, types and choices are errors naming the key."""
-    from w2s_lf.recipe import _build
+    from w2s_lf.run.recipe import _build
 
     if not isinstance(data, dict):
         raise W2SError(f"{where}: expected a mapping with 'engine' and 'jobs'")
@@ -207,7 +207,7 @@ def run_jobs(jobs: JobsFile, progress: bool = True, engine: SharedEngine | None 
     configs = jobs.configs(progress)
     model = jobs.engine.model
     if jobs.engine.backend != "openai":
-        from w2s_lf.generation.checks import check_adapter, check_model
+        from w2s_lf.models.checks import check_adapter, check_model
         model = check_model(model)
         for i, cfg in enumerate(configs):
             if cfg.adapter:
@@ -231,7 +231,7 @@ def adopt_hand_made_shards(cfg: GenerationConfig) -> bool:
     """A job whose output is missing but whose hand-made shards (`--shard i/N`) hold exactly its
     questions takes them as its output (they are read, never deleted), so a pipeline stage does
     not redo generation someone already spread over machines by hand."""
-    from w2s_lf.generation.runner import load_questions
+    from w2s_lf.generation.run import load_questions
     from w2s_lf.generation.shards import adopt_shards, shard_files
     if Path(cfg.output).exists() or not shard_files(cfg.output):
         return False

@@ -20,7 +20,7 @@ from dataclasses import replace
 
 from w2s_lf.errors import W2SError
 from w2s_lf.generation.backends.base import BackendInfo, Completion
-from w2s_lf.ray_env import actor_env
+from w2s_lf.launch.ray_cluster import actor_env
 
 POLL_SECONDS = 0.5          # how long one poll of an engine waits for a finished answer
 

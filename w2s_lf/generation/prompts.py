@@ -122,7 +122,7 @@ def chat_messages(question: str, demos: list[Demo] = ()) -> list[dict]:
 
 def chat_fields(question: str) -> dict:
     """What a chat-style result record carries besides its rendered prompt: the system and user
-    turns a chat-template training example needs (`w2s_lf.build` reads them)."""
+    turns a chat-template training example needs (`w2s_lf.builders` reads them)."""
     return {"system": CHAT_SYSTEM, "user": question}
 
 

@@ -1,0 +1,201 @@
+"""`w2s-lf run`: execute a recipe's stages in a run folder, or print the plan (`--dry-run`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+from pathlib import Path
+from typing import Callable
+
+from w2s_lf import hardware
+from w2s_lf.launch.placement import shape_of
+from w2s_lf.errors import W2SError
+from w2s_lf.grading import GRADER_VERSION
+from w2s_lf.io import read_json, sha256_json
+from w2s_lf.run.manifest import Run, Stage, select
+from w2s_lf.run.recipe import Recipe
+
+
+class Executor:
+    """Runs one stage's commands: writes its configs, then each command with a log in logs/."""
+
+    def __init__(self, root: Path, shape, launch: dict, progress: bool = True):
+        self.root, self.shape, self.launch, self.progress = root, shape, launch, progress
+
+    def __call__(self, stage: Stage, commands: list, configs, stats_file: str | None) -> dict:
+        from w2s_lf.lf import train
+        log = self.root / "logs" / f"{stage.name}.log"
+        for kind, config, path in configs:
+            if kind == "train":
+                self.shape.train(config, path, log, self.launch, progress=self.progress,
+                                 deepspeed=stage.params.get("deepspeed_config"))
+            elif kind == "export":
+                train.export(config, path, log, progress=self.progress)
+            else:   # a generation job file, read by the command below
+                write_jobs(path, config)
+        for cmd in commands:
+            # A string is the shown form of a LLaMA-Factory launch, already run from `configs`.
+            if isinstance(cmd, list):
+                train.run_logged(cmd, log, {"DISABLE_VERSION_CHECK": "1"}, stage.label, self.progress)
+        if stats_file and (self.root / stats_file).exists():
+            return read_json(self.root / stats_file)
+        return {}
+
+
+def build_plan(recipe: Recipe, progress: bool = True) -> list[Stage]:
+    from w2s_lf.run.plan import plan
+    return plan(recipe, Executor(recipe.run_path, shape_of(recipe), recipe.training.launch, progress))
+
+
+def write_jobs(path: str | Path, jobs: dict) -> Path:
+    import yaml
+
+    from w2s_lf.io import write_text
+    write_text(path, yaml.safe_dump(jobs, sort_keys=False))
+    return Path(path)
+
+
+def write_configs(stages: list[Stage], shape, launch: dict) -> dict[str, str]:
+    """Write every config of the plan as the launch would (LLaMA-Factory YAML with the batch
+    resolved for `shape`, generation job files), for --dry-run and `w2s-lf validate`; returns
+    each training stage's batch line."""
+    from w2s_lf.lf.configs import write_config
+    notes = {}
+    for stage in stages:
+        for kind, config, path in stage.configs:
+            if kind == "train":
+                deepspeed = stage.params.get("deepspeed_config")
+                notes[stage.name] = shape.write_training_config(config, path, launch, deepspeed)[2]
+            elif kind == "export":
+                write_config(path, config)
+            else:
+                write_jobs(path, config)
+    return notes
+
+
+def check_batches(stages: list[Stage], shape, launch: dict) -> None:
+    """Fail before the first stage, not hours in, when a global batch does not divide."""
+    from w2s_lf.lf.configs import resolve_batch
+    for stage in stages:
+        if stage.params.get("kind") == "train":
+            try:
+                resolve_batch(stage.params["config"], *shape.training_world(launch, stage.params["config"]))
+            except W2SError as e:
+                raise W2SError(f"stage {stage.name}: {e}") from None
+
+
+def describe(stage: Stage, state: str) -> str:
+    from w2s_lf.run.sizes import human
+    gpus = f"{stage.gpus} GPU(s)" if stage.gpus else "no GPU"
+    return f"[{state}; {gpus}; writes ~{human(stage.disk_bytes)}; {stage.placement}]"
+
+
+def ready_state(run: Run, stage: Stage) -> str | None:
+    """`run.state` of a stage whose inputs are all there; None while an earlier stage has still
+    to write them (its key cannot be computed yet)."""
+    if not all(run.path(i).exists() for i in stage.inputs):
+        return None
+    return run.state(stage, run.key(stage))
+
+
+def disk_needed(run: Run, stages: list[Stage]) -> float:
+    """Bytes the stages still to run will write (a finished stage writes nothing again)."""
+    return sum(s.disk_bytes for s in stages if ready_state(run, s) != "done")
+
+
+def check_disk(root: Path, needed: float) -> None:
+    from w2s_lf.run.sizes import human
+    probe = root
+    while not probe.exists():
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if needed > free:
+        raise W2SError(f"{root}: the run needs ~{human(needed)} of disk and its file system has {human(free)} "
+                       "free; free space, or set run_dir to a larger disk")
+
+
+def run_recipe(recipe: Recipe, dry_run: bool = False, start: str | None = None, until: str | None = None,
+               only: tuple[str, ...] = (), progress: bool = True,
+               echo: Callable[[str], None] = print) -> list[tuple[str, str]]:
+    """Run (or, with `dry_run`, describe) the selected stages; returns (stage, outcome) pairs."""
+    stages = select(build_plan(recipe, progress), start, until, only)
+    for k, stage in enumerate(stages, 1):
+        stage.position = (k, len(stages))
+    header = {"name": recipe.name, "recipe": recipe.to_dict(), "recipe_hash": sha256_json(recipe.to_dict()),
+              "task": recipe.task, "grader_mode": recipe.grader, "grader_version": GRADER_VERSION}
+    shape = shape_of(recipe)
+    check_batches(stages, shape, recipe.training.launch)   # before any work, dry run included
+    if dry_run:
+        return _print_plan(recipe, stages, shape, echo)
+    _fetch_builtin_models(recipe)
+    # Wall times mean little without the machine: its CPU capability (an AVX2-only CPU emulates
+    # bf16), cores and dtype, as of the latest invocation. A dry run measures nothing.
+    run = Run(recipe.run_path, {**header, "machine": hardware.describe()})
+    with _lock(recipe.run_path):
+        check_disk(recipe.run_path, disk_needed(run, stages))
+        run.save()
+        return [(stage.name, run.execute(stage, echo)) for stage in stages]
+
+
+def _print_plan(recipe: Recipe, stages: list[Stage], shape, echo) -> list[tuple[str, str]]:
+    from w2s_lf.run.sizes import human
+    notes = write_configs(stages, shape, recipe.training.launch)
+    run = Run(recipe.run_path, {}) if (recipe.run_path / "manifest.json").exists() else None
+    echo(f"# plan for recipe '{recipe.name}' in {recipe.run_path} ({len(stages)} stages; "
+         f"configs written to {recipe.run_path / 'configs'})")
+    echo(f"# cluster: {shape.backend}, {shape.nodes} node(s) x {shape.gpus_per_node} GPU(s)"
+         + (f", address {shape.address}" if shape.address else ""))
+    for stage in stages:
+        state = _planned_state(run, stage)
+        echo(f"\n## {stage.label}  {describe(stage, state)}")
+        if stage.name in notes:
+            echo(f"# {notes[stage.name]}")
+        for line in stage.commands:
+            echo(line)
+    echo(f"\n# disk: ~{human(sum(s.disk_bytes for s in stages))} for these stages; "
+         f"a run checks the free space of {recipe.run_path} before it starts")
+    return [(s.name, "planned") for s in stages]
+
+
+def _planned_state(run: Run | None, stage: Stage) -> str:
+    state = ready_state(run, stage) if run else None
+    return "to run" if state is None else {"done": "up to date", "resume": "resumes", "redo": "reruns (inputs changed)",
+            "foreign": "continues from existing outputs" if stage.adopts else "moves foreign outputs aside",
+            "new": "to run"}[state]
+
+
+@contextlib.contextmanager
+def _lock(root: Path):
+    """One `w2s-lf run` per run folder: two writers would corrupt the manifest. The lock names
+    host and pid; a lock of another host is never taken over (its process cannot be seen from here)."""
+    lock = root / ".lock"
+    root.mkdir(parents=True, exist_ok=True)
+    me = socket.gethostname()
+    if lock.exists():
+        host, _, pid_text = lock.read_text().strip().rpartition(" ")
+        host = host or me
+        if host != me:
+            raise W2SError(f"{root} is in use by `w2s-lf run` on host {host} (pid {pid_text}); run one "
+                           f"controller per run folder, or delete {lock} if that run is gone")
+        try:
+            pid = int(pid_text)
+            os.kill(pid, 0)
+        except (ValueError, ProcessLookupError):
+            lock.unlink()   # left by a run on this host that was killed
+        else:
+            if pid != os.getpid():
+                raise W2SError(f"{root} is in use by `w2s-lf run` process {pid}")
+    lock.write_text(f"{me} {os.getpid()}")
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _fetch_builtin_models(recipe: Recipe) -> None:
+    from w2s_lf.models.builtin import BUILDERS, fetch
+    for spec in {recipe.weak.model, recipe.strong.model}:
+        if spec in BUILDERS:
+            fetch(spec)
