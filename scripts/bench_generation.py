@@ -70,8 +70,8 @@ def load_questions(args) -> list[str]:
     if not path.is_file() and not args.data_dir:
         import tempfile
 
-        from w2s_lf.tasks import prepare as lib
         from w2s_lf.tasks import get_task
+        from w2s_lf.tasks import prepare as lib
         folder = Path(tempfile.mkdtemp(prefix="bench-data-"))
         task = get_task("gsm8k")
         lib.prepare(task, lib.load_embedded(task, (40, max(40, args.questions), 20), seed=42), folder)

@@ -1,4 +1,8 @@
-"""Shared fixtures: the paper's released data (skipped when absent) and a CLI runner."""
+"""Shared fixtures: the paper's released data (skipped when absent), a CLI runner, small models.
+
+Tests marked `slow` (real vLLM, LLaMA-Factory, torchrun and Ray runs: most of the suite's time)
+run only with RUN_SLOW=1, as LLaMA-Factory's own suite does; `.ci/run` sets it.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,15 @@ SHARED = Path(os.environ.get("W2S_SHARED", REPO.parent / "shared")) / "data" / "
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("DISABLE_VERSION_CHECK", "1")
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("RUN_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow (a real model run); set RUN_SLOW=1 to run it")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -53,8 +66,8 @@ def smollm2() -> Path:
 @pytest.fixture(scope="session")
 def embedded_data(tmp_path_factory) -> Path:
     """`w2s-lf prepare` output for a small embedded task (train_1 40, train_2 40, test 20)."""
-    from w2s_lf.tasks import prepare as lib
     from w2s_lf.tasks import get_task
+    from w2s_lf.tasks import prepare as lib
     out = tmp_path_factory.mktemp("embedded")
     task = get_task("gsm8k")
     lib.prepare(task, lib.load_embedded(task, (40, 40, 20), seed=42), out)

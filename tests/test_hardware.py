@@ -11,9 +11,9 @@ import textwrap
 
 import pytest
 
-from w2s_lf.lf.configs import make_train_config
 from w2s_lf.errors import W2SError
 from w2s_lf.hardware import bf16_native, cpu_dtype
+from w2s_lf.lf.configs import make_train_config
 
 AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 

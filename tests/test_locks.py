@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.index   # resolves against PyPI
 GPU_LOCK = REPO / "requirements" / "gpu-lock.txt"
 CPU_LOCK = REPO / "requirements" / "cpu-lock.txt"
 

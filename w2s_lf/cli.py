@@ -42,12 +42,7 @@ class LazyGroup(click.Group):
     def _find(name):
         if name not in COMMANDS:
             return None
-        try:
-            module = importlib.import_module(f"w2s_lf.commands.{COMMANDS[name]}")
-        except ModuleNotFoundError as e:
-            if e.name == f"w2s_lf.commands.{COMMANDS[name]}":
-                return None   # command not built yet
-            raise
+        module = importlib.import_module(f"w2s_lf.commands.{COMMANDS[name]}")
         return getattr(module, name.replace("-", "_"))
 
 

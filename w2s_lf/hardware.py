@@ -41,19 +41,6 @@ def cpu_dtype() -> str:
     return "bfloat16" if native else "float32"
 
 
-def compute_dtype() -> str:
-    """The dtype to load and run models in on this machine: bf16 on a GPU, `cpu_dtype()` otherwise."""
-    import torch
-    if torch.cuda.is_available():
-        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-    return cpu_dtype()
-
-
-def resolve_dtype(dtype: str) -> str:
-    """A `--dtype` option: `auto` becomes `compute_dtype()`; anything else is kept as given."""
-    return compute_dtype() if dtype == "auto" else dtype
-
-
 def describe() -> str:
     """One line for benchmark and profile output: capability, native bf16, chosen dtype."""
     import torch

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from w2s_lf.builders.gold import load_gold
-from w2s_lf.generation.results import check_aligned, load_results, load_samples
 from w2s_lf.builders.stage1 import build_full_weak, build_stage1
 from w2s_lf.builders.stage2 import QuestionVote, build_pairs, vote
+from w2s_lf.generation.results import check_aligned, load_results, load_samples
 from w2s_lf.io import iter_jsonl, read_json, write_json, write_jsonl
 from w2s_lf.lf.datasets import write_pairs_dataset, write_sft_dataset
 

@@ -1,4 +1,4 @@
-"""Stage I data (SPEC.md, "Stage I"): full-weak baseline and weak-ICL consistency sets.
+"""Stage I data (docs/method.md, "Stage I"): full-weak baseline and weak-ICL consistency sets.
 
 Pure functions over result records; `w2s_lf.builders.files` does the reading and writing.
 """

@@ -1,4 +1,4 @@
-"""Stage II data (SPEC.md, "Stage II"): majority vote over samples, then preference pairs.
+"""Stage II data (docs/method.md, "Stage II"): majority vote over samples, then preference pairs.
 
 `build_pairs` with its defaults reproduces the paper's `construct_paired_data_{gsm8k,math}`:
 one `random.Random(42)` (the same stream as `random.seed(42)` + module-level calls), questions

@@ -28,7 +28,7 @@ def _report(title, written, stats):
 
 @click.group(short_help="Build stage I / stage II LLaMA-Factory datasets from result files.")
 def build():
-    """Build the recipe's training data (SPEC.md rules) and register it in dataset_info.json.
+    """Build the recipe's training data (docs/method.md rules) and register it in dataset_info.json.
 
     \b
     Examples:

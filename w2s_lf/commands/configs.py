@@ -51,8 +51,8 @@ def configs(kind, overrides, preset, model, dataset, dataset_dir, output_dir, ad
     Train with `python -m w2s_lf.lf.cli train CONFIG` (LLaMA-Factory's CLI with our
     `w2s_vanilla` template registered).
     """
-    from w2s_lf.lf import configs as lib
     from w2s_lf.errors import W2SError
+    from w2s_lf.lf import configs as lib
 
     if write_shipped:
         from w2s_lf.lf.shipped import write_shipped as write

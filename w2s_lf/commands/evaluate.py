@@ -54,9 +54,9 @@ def evaluate(results, task, ks, grader_mode, json_out, model, adapter, data_dir,
     import tempfile
     from pathlib import Path
 
-    from w2s_lf.report import metrics as lib
     from w2s_lf.errors import W2SError
     from w2s_lf.io import write_json
+    from w2s_lf.report import metrics as lib
     from w2s_lf.tasks import get_task
 
     k_list = _parse_ks(ks)

@@ -91,10 +91,9 @@ def generate(ctx, jobs_file, model, adapter, task, data_dir, split, input_file, 
     if ctx.invoked_subcommand:
         return
     from w2s_lf.errors import W2SError
-    from w2s_lf.generation import GenerationConfig, run
+    from w2s_lf.generation import load_jobs, one_job, run_jobs
 
     if jobs_file:
-        from w2s_lf.generation.jobs import load_jobs, run_jobs
         jobs = load_jobs(jobs_file)
         for job, summary in zip(jobs.jobs, run_jobs(jobs, progress=progress)):
             _report(job.output, summary)
@@ -103,9 +102,11 @@ def generate(ctx, jobs_file, model, adapter, task, data_dir, split, input_file, 
         raise W2SError("--model is required")
     if not output:
         raise W2SError("-o/--output is required")
+    if dp > 1 and shard:
+        raise W2SError("--shard splits the work by hand; --dp splits it itself: use one of them")
     options: dict = {}
     if backend == "vllm":
-        options = dict(dtype=dtype, tensor_parallel_size=tp, max_model_len=max_model_len,
+        options = dict(dtype=dtype, max_model_len=max_model_len,
                        gpu_memory_utilization=gpu_memory_utilization, enable_prefix_caching=prefix_caching,
                        enforce_eager=enforce_eager, lora_mode=lora_mode, engine_args=parse_overrides(engine_arg))
     elif backend == "hf":
@@ -113,27 +114,18 @@ def generate(ctx, jobs_file, model, adapter, task, data_dir, split, input_file, 
     elif backend == "openai":
         options = dict(base_url=base_url, concurrency=concurrency, retries=retries)
     try:
-        ids = tuple(int(x) for x in demo_ids.split(",")) if demo_ids else None
+        ids = [int(x) for x in demo_ids.split(",")] if demo_ids else None
     except ValueError:
         raise W2SError(f"--demo-ids: expected comma-separated integers, got '{demo_ids}'") from None
-    cfg = GenerationConfig(model=model, output=output, task=task, input=input_file, data_dir=data_dir,
-                           split=split, mode=mode, backend=backend, adapter=adapter, prompt_style=prompt_style,
-                           k=k, temperature=temperature, top_p=top_p, seed=seed, max_new_tokens=max_new_tokens,
-                           demos=demos, demo_strategy=demo_strategy, demo_ids=ids, shots=shots, grade=grade,
-                           gold_file=gold_file, grader=grader, batch_size=batch_size, shard=shard,
-                           limit=limit, overwrite=overwrite, progress=progress, backend_options=options)
-    if dp > 1:
-        if shard:
-            raise W2SError("--shard splits the work by hand; --dp splits it itself: use one of them")
-        from w2s_lf.generation.jobs import EngineSpec, JobsFile, job_spec_of, run_jobs
-        spec = EngineSpec(model=model, backend=backend, task=task, prompt_style=prompt_style, grader=grader,
-                          seed=seed, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                          tensor_parallel_size=tp, data_parallel_size=dp, ray_address=ray_address,
-                          options=options)
-        summary, = run_jobs(JobsFile(spec, [job_spec_of(cfg)]), progress=progress)
-        _report(output, summary)
-        return
-    _report(output, run(cfg))
+    jobs = one_job(model=model, backend=backend, task=task, prompt_style=prompt_style, grader=grader, seed=seed,
+                   max_new_tokens=max_new_tokens, batch_size=batch_size, tensor_parallel_size=tp,
+                   data_parallel_size=dp, ray_address=ray_address, options=options,
+                   output=output, input=input_file, data_dir=data_dir, split=split, mode=mode, adapter=adapter,
+                   limit=limit, shard=shard, demos=demos, demo_strategy=demo_strategy, demo_ids=ids, shots=shots,
+                   k=k, temperature=temperature, top_p=top_p, grade=grade, gold_file=gold_file,
+                   overwrite=overwrite)
+    summary, = run_jobs(jobs, progress=progress)
+    _report(output, summary)
 
 
 def _report(output: str, summary: dict) -> None:

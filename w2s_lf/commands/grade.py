@@ -22,7 +22,7 @@ def grade(results, task, mode, gold_file, numeric, workers, output):
     """Grade a JSONL of model responses against gold answers.
 
     Each record needs 'response' (or 'samples': a list of {response, ...}, each graded); the
-    output adds 'pred', 'gold' and 'result' (SPEC.md inference layout). Items that could not be
+    output adds 'pred', 'gold' and 'result' (docs/method.md inference layout). Items that could not be
     graded (timeout, unparsable) count as wrong and are summarised at the end.
 
     \b

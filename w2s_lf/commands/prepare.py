@@ -37,9 +37,9 @@ def prepare(task, from_dir, hf_name, hf_config, hf_test_name, sizes, seed,
       w2s-lf prepare --task gsm8k --hf openai/gsm8k --hf-config main --sizes 3000,3000
       w2s-lf prepare --task custom --from-dir mydata --question-field q --answer-field a
     """
-    from w2s_lf.tasks import prepare as lib
     from w2s_lf.errors import W2SError
     from w2s_lf.tasks import get_task
+    from w2s_lf.tasks import prepare as lib
 
     task_obj = get_task(task, question_field, answer_field, solution_field)
     parsed_sizes = tuple(int(s) for s in sizes.split(",")) if sizes else None

@@ -27,8 +27,8 @@ def run(recipe, overrides, dry_run, start, until, only, list_stages):
       w2s-lf run recipes/gsm8k_llama2_7b_to_llama2_70b.yaml --dry-run
       w2s-lf run recipes/cpu_demo.yaml --only report
     """
-    from w2s_lf.run.recipe import load_recipe
     from w2s_lf.run.execute import build_plan, run_recipe
+    from w2s_lf.run.recipe import load_recipe
 
     recipe_obj = load_recipe(recipe, parse_overrides(overrides))
     if list_stages:

@@ -49,7 +49,6 @@ def train(config, overrides, log_path, no_validate, ray_workers, ray_address, ra
     import yaml
 
     from w2s_lf.errors import W2SError
-    from w2s_lf.lf.train import launch_from_env
     from w2s_lf.lf.train import train as launch
 
     path = Path(config)
@@ -66,12 +65,14 @@ def train(config, overrides, log_path, no_validate, ray_workers, ray_address, ra
     beside = Path(cfg["output_dir"]).parent / f"{Path(cfg['output_dir']).name}.train.yaml"
     written = beside if overrides or ray_workers or slurm_nodes else path
     log = log_path or Path(cfg["output_dir"]).parent / f"{Path(cfg['output_dir']).name}.train.log"
-    cluster = None
     if ray_workers:
         from w2s_lf.launch.ray_job import RayJob
-        cluster = RayJob(ray_workers, ray_gpus_per_worker, ray_cpus_per_worker, ray_address, ray_placement)
+        launcher = RayJob(ray_workers, ray_gpus_per_worker, ray_cpus_per_worker, ray_address, ray_placement)
     elif slurm_nodes:
         from w2s_lf.launch.slurm import SrunJob
-        cluster = SrunJob(slurm_nodes, slurm_gpus_per_node)
-    out = launch(cfg, written, log, launch_from_env(), validate=not no_validate, cluster=cluster)
+        launcher = SrunJob(slurm_nodes, slurm_gpus_per_node)
+    else:
+        from w2s_lf.launch.torchrun import Torchrun, launch_from_env
+        launcher = Torchrun(launch_from_env())
+    out = launch(cfg, written, log, launcher, validate=not no_validate)
     click.echo(f"trained: {out} (log: {log})")

@@ -31,14 +31,14 @@ def validate(config, dry_run, tokenizer):
     """
     import time
 
-    from w2s_lf.lf.validate import format_report, quiet_llamafactory, validate_config
+    from w2s_lf.lf.validate import format_check, quiet_llamafactory, validate_config
 
     failed = 0
     for path in config:
         start = time.perf_counter()
         with quiet_llamafactory():
             report = validate_config(path, dry_run=dry_run, tokenizer=tokenizer)
-        click.echo(format_report(report) + f"\n  ({time.perf_counter() - start:.1f} s)")
+        click.echo(format_check(report) + f"\n  ({time.perf_counter() - start:.1f} s)")
         failed += not report.ok
     click.echo(f"{len(config) - failed} of {len(config)} config(s) passed")
     if failed:

@@ -20,7 +20,7 @@ from dataclasses import replace
 
 from w2s_lf.errors import W2SError
 from w2s_lf.generation.backends.base import BackendInfo, Completion
-from w2s_lf.launch.ray_cluster import actor_env
+from w2s_lf.launch.ray_cluster import actor_env, reserve
 
 POLL_SECONDS = 0.5          # how long one poll of an engine waits for a finished answer
 
@@ -100,7 +100,6 @@ class DataParallelEngine:
     def __init__(self, backend: str, model: str, adapters: list[str], options: dict, engines: int,
                  tensor_parallel_size: int = 1, ray_address: str | None = None, cpus_per_engine: float = 1):
         ray = _ray()
-        from ray.util.placement_group import placement_group
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
         self.ray, self.started_ray = ray, False
@@ -117,12 +116,7 @@ class DataParallelEngine:
                 # The TP workers of one engine are processes of its actor, not more Ray actors.
                 options["engine_args"] = {"distributed_executor_backend": "mp", **options.get("engine_args", {})}
             bundle = {"CPU": cpus_per_engine, **({"GPU": gpus} if gpus else {})}
-            self.pg = placement_group([bundle] * engines, strategy="SPREAD")
-            try:
-                ray.get(self.pg.ready(), timeout=120)
-            except ray.exceptions.GetTimeoutError:
-                raise W2SError(f"the Ray cluster cannot place {engines} engines of {bundle} "
-                               f"(it has {ray.cluster_resources()})") from None
+            self.pg = reserve(ray, bundle, engines, "SPREAD", 120, "engines")
             actor = ray.remote(EngineWorker)
             self.workers = [actor.options(
                 num_cpus=cpus_per_engine, num_gpus=gpus, max_concurrency=2, max_restarts=0,

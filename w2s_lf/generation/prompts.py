@@ -3,7 +3,7 @@
 Chat style (`--prompt-style chat`): a system turn asking for `\\boxed{}`, each demonstration as a
 user/assistant pair, the question as the last user turn, rendered by the model's chat template.
 
-The few-shot layout is SPEC.md's, byte for byte: each demonstration is
+The few-shot layout is the paper's (docs/method.md), byte for byte: each demonstration is
 ``"Question: {q}\\nAnswer: {response}"``, demonstrations are joined by ``"\\n\\n"``, then
 ``"\\n\\n"`` and the zero-shot prompt of the question follow.
 """
@@ -50,7 +50,7 @@ def few_shot_prompt(demos: list[Demo], question: str) -> str:
 
 def load_demo_pool(path: str | Path) -> list[Demo]:
     """Weak results (`{id, prompt|question, response, ...}` per line) as candidate demonstrations,
-    in file order. Demonstrations use the weak model's own responses, never gold (SPEC.md)."""
+    in file order. Demonstrations use the weak model's own responses, never gold (docs/method.md)."""
     demos = []
     for number, record in enumerate(read_jsonl(path, required=("response",)), start=1):
         if "question" in record:
@@ -158,5 +158,5 @@ def chat_renderer(tokenizer_dir: str):
 
 
 def clean_response(text: str) -> str:
-    """SPEC.md: outer whitespace stripped, then outer `.` characters stripped."""
+    """docs/method.md: outer whitespace stripped, then outer `.` characters stripped."""
     return text.strip().strip(".")

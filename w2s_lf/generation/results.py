@@ -1,4 +1,4 @@
-"""Reading the files generation writes: greedy results and k-sample files.
+"""The files generation writes, and reading them back: greedy results and k-sample files.
 
 Greedy: one `{id, prompt, response, pred, gold?, result?}` line per question. Samples: one
 `{id, prompt, samples: [{response, pred}, ...], gold?}` line per question, or the paper's layout
@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from w2s_lf.errors import InputError, W2SError
+from w2s_lf.generation.prompts import clean_response
 from w2s_lf.io import iter_jsonl
 
 RESULT_FIELDS = ("id", "prompt", "response", "pred")
@@ -116,3 +117,40 @@ def check_aligned(a: list[dict], b: list[dict], a_name: str, b_name: str) -> Non
     pos = next(k for k, (x, y) in enumerate(zip(a_ids, b_ids)) if x != y)
     raise W2SError(f"inputs do not line up: same ids in a different order; position {pos} has id "
                    f"{a_ids[pos]!r} in {a_name} but {b_ids[pos]!r} in {b_name}")
+
+
+# ---- writing: one record per question ----------------------------------------------------------
+
+class Grader:
+    """Grades on the fly with `w2s_lf.grading` (imported when first needed: it loads math-verify)."""
+
+    def __init__(self, task, mode: str):
+        from w2s_lf import grading
+        self.g, self.task, self.mode = grading, task, mode
+
+    def __call__(self, response: str, gold: str | None) -> tuple[str, str | None, bool | None]:
+        if gold is None:
+            try:
+                return self.g.extract_answer(response, self.task, mode=self.mode), None, None
+            except Exception:   # noqa: BLE001 - as grade() does: no extractable answer is ""
+                return "", None, None
+        graded = self.g.grade(response, gold, self.task, mode=self.mode)
+        return graded.pred, graded.gold, bool(graded.correct)
+
+
+def make_record(qid: int, prompt: str, completions, gold, grader: Grader, sample: bool, seed,
+                chat: dict | None = None) -> dict:
+    """A result line; `chat` (chat style: the system and user turns) follows the prompt."""
+    head = {"id": qid, "prompt": prompt, **({"chat": chat} if chat else {})}
+    if not sample:
+        c = completions[0]
+        response = clean_response(c.text)
+        pred, gold_n, result = grader(response, gold)
+        return {**head, "response": response, "pred": pred, "gold": gold_n,
+                "result": result, "num_tokens": c.num_tokens, "num_words": len(response.split())}
+    samples, gold_n = [], None
+    for c in completions:
+        response = clean_response(c.text)
+        pred, gold_n, result = grader(response, gold)
+        samples.append({"response": response, "pred": pred, "result": result, "num_tokens": c.num_tokens})
+    return {**head, "samples": samples, "gold": gold_n, "seed": seed}

@@ -1,8 +1,9 @@
-"""One generation run: questions -> prompts -> backend -> graded records, resumable and shardable.
+"""Running jobs: questions -> prompts -> engine -> graded records, resumable and shardable.
 
-The output JSONL is the checkpoint (see `resume.py`); `<out>.run.json` records the settings that
-change results (a resume with different settings is refused), the shard, and a summary once
-complete; `<out>.demos.json` records the few-shot demonstrations.
+Each job's output JSONL is its checkpoint (see `resume.py`); `<out>.run.json` records the settings
+that change results (a resume with different settings is refused), the shard, and a summary once
+complete; `<out>.demos.json` records the few-shot demonstrations. Jobs run in order on one shared
+engine, which starts only when the first job with work left needs it.
 """
 
 from __future__ import annotations
@@ -10,73 +11,49 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from w2s_lf.errors import InputError, W2SError
 from w2s_lf.generation import prompts as P
 from w2s_lf.generation import resume, shards
-from w2s_lf.generation.backends import Backend, Sampling, make_backend, stream
+from w2s_lf.generation.backends import Sampling, stream
+from w2s_lf.generation.engine import SharedEngine
+from w2s_lf.generation.jobs import EngineSpec, JobsFile, JobSpec
+from w2s_lf.generation.results import Grader, make_record
 from w2s_lf.io import read_json, read_jsonl, sha256_file, write_json
 from w2s_lf.tasks import get_task, zero_shot_prompt
 
-MODES = ("zero-shot", "few-shot", "sample")
-GRADERS = ("robust", "seed")
 
+def run_jobs(jobs: JobsFile, progress: bool = True, engine=None) -> list[dict]:
+    """Run every job in order on one engine; return each job's summary.
 
-@dataclass
-class GenerationConfig:
-    model: str
-    output: str
-    task: str = "gsm8k"
-    input: str | None = None            # default: <data_dir>/<split>.jsonl
-    data_dir: str | None = None         # default: data/<task>
-    split: str = "test"
-    mode: str = "zero-shot"
-    backend: str = "vllm"
-    adapter: str | None = None
-    prompt_style: str = "raw"
-    k: int = 10
-    temperature: float = 1.0
-    top_p: float = 1.0
-    seed: int = 42
-    max_new_tokens: int | None = None   # default: the task's (GSM8K 1024, MATH 2048)
-    demos: str | None = None
-    demo_strategy: str = "paper"
-    demo_ids: tuple[int, ...] | None = None
-    shots: int = P.PAPER_SHOTS
-    demo_seed: int = P.PAPER_SEED
-    grade: bool | None = None           # default: grade when split == "test"
-    gold_file: str | None = None
-    grader: str = "robust"
-    batch_size: int | None = None       # default: the backend's
-    shard: str | None = None            # "i/N"
-    limit: int | None = None
-    overwrite: bool = False
-    progress: bool = True
-    backend_options: dict = field(default_factory=dict)
-
-    def input_path(self) -> Path:
-        if self.input:
-            return Path(self.input)
-        return Path(self.data_dir or f"data/{self.task}") / f"{self.split}.jsonl"
-
-    def grading(self) -> bool:
-        return bool(self.gold_file) or (self.grade if self.grade is not None else self.split == "test")
-
-    def check(self) -> None:
-        if self.mode not in MODES:
-            raise W2SError(f"unknown mode '{self.mode}'; choose one of: {', '.join(MODES)}")
-        if self.grader not in GRADERS:
-            raise W2SError(f"unknown grader '{self.grader}'; choose one of: {', '.join(GRADERS)}")
-        if self.prompt_style not in P.PROMPT_STYLES:
-            raise W2SError(f"unknown prompt style '{self.prompt_style}'; choose raw or chat")
-        if self.mode == "few-shot" and not self.demos:
-            raise W2SError("--mode few-shot needs --demos WEAK_RESULTS.jsonl (the weak model's train_2 outputs)")
-        if self.mode == "sample" and (self.k < 1 or self.temperature <= 0):
-            raise W2SError("--mode sample needs --k >= 1 and --temperature > 0")
-        if self.limit is not None and self.limit < 0:
-            raise W2SError("--limit must be >= 0")
+    The model and every adapter are checked before the engine starts, so a wrong path fails in a
+    second. `engine` lets a caller supply a started backend (tests, benchmarks) or keep a
+    `SharedEngine` across calls (and read its `starts`); it must serve every job's adapter."""
+    spec = jobs.engine
+    model = spec.model
+    if spec.backend != "openai":
+        from w2s_lf.models.checks import check_adapter, check_model
+        model = check_model(model)   # built-in names -> their folders
+        for i, job in enumerate(jobs.jobs):
+            if job.adapter:
+                try:
+                    check_adapter(job.adapter, model)
+                except W2SError as e:
+                    raise W2SError(f"jobs[{i}].adapter: {e}") from None
+    for job in jobs.jobs:
+        adopt_hand_made_shards(spec, job)
+    owned = engine is None
+    engine = engine or SharedEngine(spec, model, jobs.adapters())
+    try:
+        summaries = []
+        for job in jobs.jobs:
+            with resume.exclusive(job.output):
+                summaries.append(_run_job(spec, model, job, engine, progress))
+        return summaries
+    finally:
+        if owned:
+            engine.close()
 
 
 def question_seed(seed: int, qid: int) -> int:
@@ -93,120 +70,63 @@ def load_questions(path: Path, limit: int | None) -> list[dict]:
     return records[:limit] if limit is not None else records
 
 
-def build_prompts(cfg: GenerationConfig, questions: list[dict]) -> tuple[list[str], dict | None]:
+def build_prompts(spec: EngineSpec, model: str, job: JobSpec, questions: list[dict]) -> tuple[list[str], dict | None]:
     """Prompts by question id, and the demonstrations' provenance (few-shot only)."""
     provenance, demos = None, []
-    if cfg.demos:
-        pool = P.load_demo_pool(cfg.demos)
-        demos = P.choose_demos(pool, cfg.demo_strategy, cfg.shots, cfg.demo_seed,
-                               list(cfg.demo_ids) if cfg.demo_ids else None)
-        provenance = P.demos_provenance(cfg.demos, demos, cfg.demo_strategy, cfg.demo_seed, cfg.demo_ids)
-    if cfg.prompt_style == "chat":
-        render = P.chat_renderer(cfg.model)
+    if job.demos:
+        pool = P.load_demo_pool(job.demos)
+        ids = list(job.demo_ids) if job.demo_ids else None
+        demos = P.choose_demos(pool, job.demo_strategy, job.shots, job.demo_seed, ids)
+        provenance = P.demos_provenance(job.demos, demos, job.demo_strategy, job.demo_seed,
+                                        tuple(job.demo_ids) if job.demo_ids else None)
+    if spec.prompt_style == "chat":
+        render = P.chat_renderer(model)
         return [render(P.chat_messages(q["question"], demos)) for q in questions], provenance
     if demos:
         return [P.few_shot_prompt(demos, q["question"]) for q in questions], provenance
     return [zero_shot_prompt(q["question"]) for q in questions], provenance
 
 
-def golds(cfg: GenerationConfig, questions: list[dict]) -> list[str | None]:
-    if not cfg.grading():
+def golds(job: JobSpec, source: Path, questions: list[dict]) -> list[str | None]:
+    if not job.grading():
         return [None] * len(questions)
-    source = cfg.gold_file or cfg.input_path()
-    rows = read_jsonl(source, required=("answer",)) if cfg.gold_file else questions
+    rows = read_jsonl(job.gold_file, required=("answer",)) if job.gold_file else questions
     if len(rows) < len(questions):
-        raise InputError(f"has {len(rows)} records, fewer than the {len(questions)} questions", source)
+        raise InputError(f"has {len(rows)} records, fewer than the {len(questions)} questions",
+                         job.gold_file or source)
     return [str(r["answer"]) for r in rows[:len(questions)]]
 
 
-def settings(cfg: GenerationConfig, input_sha: str, demo_ids, max_new_tokens: int, stop) -> dict:
+def settings(spec: EngineSpec, model: str, job: JobSpec, input_sha: str, demo_ids, max_new_tokens: int,
+             stop) -> dict:
     """What changes the records: a resumed run must match these exactly."""
-    keys = ("model", "adapter", "task", "mode", "backend", "prompt_style", "grader")
-    out = {k: getattr(cfg, k) for k in keys}
+    out = {"model": model, "adapter": job.adapter, "task": spec.task, "mode": job.mode, "backend": spec.backend,
+           "prompt_style": spec.prompt_style, "grader": spec.grader}
     out.update(input_sha256=input_sha, demos=demo_ids, max_new_tokens=max_new_tokens, stop=list(stop),
-               graded=cfg.grading(), gold_file=cfg.gold_file)
-    if cfg.mode == "sample":
-        out.update(k=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
+               graded=job.grading(), gold_file=job.gold_file)
+    if job.mode == "sample":
+        out.update(k=job.k, temperature=job.temperature, top_p=job.top_p, seed=spec.seed)
     return out
 
 
-class Grader:
-    """Grades on the fly with `w2s_lf.grading` (imported lazily: it is another module's)."""
-
-    def __init__(self, task, mode: str):
-        from w2s_lf import grading
-        self.g, self.task, self.mode = grading, task, mode
-
-    def __call__(self, response: str, gold: str | None) -> tuple[str, str | None, bool | None]:
-        if gold is None:
-            try:
-                return self.g.extract_answer(response, self.task, mode=self.mode), None, None
-            except Exception:   # noqa: BLE001 - as grade() does: no extractable answer is ""
-                return "", None, None
-        graded = self.g.grade(response, gold, self.task, mode=self.mode)
-        return graded.pred, graded.gold, bool(graded.correct)
-
-
-def make_record(qid: int, prompt: str, completions, gold, grader: Grader, sample: bool, seed,
-                chat: dict | None = None) -> dict:
-    """A result line; `chat` (chat style: the system and user turns) follows the prompt."""
-    head = {"id": qid, "prompt": prompt, **({"chat": chat} if chat else {})}
-    if not sample:
-        c = completions[0]
-        response = P.clean_response(c.text)
-        pred, gold_n, result = grader(response, gold)
-        return {**head, "response": response, "pred": pred, "gold": gold_n,
-                "result": result, "num_tokens": c.num_tokens, "num_words": len(response.split())}
-    samples, gold_n = [], None
-    for c in completions:
-        response = P.clean_response(c.text)
-        pred, gold_n, result = grader(response, gold)
-        samples.append({"response": response, "pred": pred, "result": result, "num_tokens": c.num_tokens})
-    return {**head, "samples": samples, "gold": gold_n, "seed": seed}
-
-
-def _open_backend(cfg: GenerationConfig, lora_rank: int | None) -> Backend:
-    options = dict(cfg.backend_options)
-    if cfg.backend == "vllm":
-        options.setdefault("seed", cfg.seed)
-        if lora_rank:
-            options.setdefault("lora_rank", lora_rank)
-    return make_backend(cfg.backend, cfg.model, cfg.adapter, **options)
-
-
-def run(cfg: GenerationConfig, backend: Backend | None = None) -> dict:
-    """Generate every unfinished question of the (shard of the) input; return a summary.
-
-    `backend` lets a caller reuse a started engine (jobs sharing one engine, tests, benchmarks);
-    it must have been opened with `cfg.adapter` among its adapters. Otherwise one is made from
-    `cfg` only if there is work left, so a finished run reruns in a second."""
-    cfg.check()
-    with resume.exclusive(cfg.output):
-        return _run(cfg, backend)
-
-
-def _run(cfg: GenerationConfig, backend: Backend | None) -> dict:
-    task = get_task(cfg.task)
-    lora_rank = None
-    if cfg.backend != "openai":
-        from w2s_lf.models.checks import check_adapter, check_model
-        cfg = replace(cfg, model=check_model(cfg.model))   # built-in names -> their folders
-        if cfg.adapter:
-            lora_rank = check_adapter(cfg.adapter, cfg.model).get("r")
-    out = Path(cfg.output)
-    path = cfg.input_path()
-    questions = load_questions(path, cfg.limit)
-    prompts, provenance = build_prompts(cfg, questions)
-    gold = golds(cfg, questions)
-    max_new = cfg.max_new_tokens or task.max_new_tokens
-    shard = shards.parse_shard(cfg.shard)
+def _run_job(spec: EngineSpec, model: str, job: JobSpec, backend, progress: bool) -> dict:
+    """Generate every unfinished question of the (shard of the) job's input; return a summary.
+    A finished job reruns in a second: the engine is asked only for missing ids."""
+    task = get_task(spec.task)
+    out = Path(job.output)
+    path = job.input_path(spec.task)
+    questions = load_questions(path, job.limit)
+    prompts, provenance = build_prompts(spec, model, job, questions)
+    gold = golds(job, path, questions)
+    max_new = spec.max_new_tokens or task.max_new_tokens
+    shard = shards.parse_shard(job.shard)
     mine = shards.shard_ids(list(range(len(questions))), shard)
-    stop = P.stop_strings(task, cfg.prompt_style)
-    chats = [P.chat_fields(q["question"]) if cfg.prompt_style == "chat" else None for q in questions]
-    setting = settings(cfg, sha256_file(path), provenance and provenance["ids"], max_new, stop)
+    stop = P.stop_strings(task, spec.prompt_style)
+    chats = [P.chat_fields(q["question"]) if spec.prompt_style == "chat" else None for q in questions]
+    setting = settings(spec, model, job, sha256_file(path), provenance and provenance["ids"], max_new, stop)
 
     info_path = shards.run_info_path(out)
-    if cfg.overwrite:
+    if job.overwrite:
         for p in (out, info_path):
             p.unlink(missing_ok=True)
     done = resume.recover(out)
@@ -218,24 +138,22 @@ def _run(cfg: GenerationConfig, backend: Backend | None) -> dict:
         write_json(Path(f"{out}.demos.json"), provenance)
 
     todo = [i for i in mine if i not in done]
-    sample = cfg.mode == "sample"
-    grader = Grader(task, cfg.grader)
+    sample = job.mode == "sample"
+    grader = Grader(task, spec.grader)
     tokens, started = 0, time.time()
     if todo:
-        owned = backend is None
-        backend = backend or _open_backend(cfg, lora_rank)
         if hasattr(backend, "start"):   # a shared engine starts on first use: not in tokens/s
             backend.start()
-        size = cfg.batch_size or backend.default_batch_size
-        bar = _progress(len(todo), cfg.progress)
+        size = spec.batch_size or backend.default_batch_size
+        bar = _progress(len(todo), progress)
         started = time.time()
-        seeds = tuple(question_seed(cfg.seed, i) for i in todo) if sample else None
-        sampling = Sampling(n=cfg.k if sample else 1, temperature=cfg.temperature if sample else 0.0,
-                            top_p=cfg.top_p if sample else 1.0, max_new_tokens=max_new,
+        seeds = tuple(question_seed(spec.seed, i) for i in todo) if sample else None
+        sampling = Sampling(n=job.k if sample else 1, temperature=job.temperature if sample else 0.0,
+                            top_p=job.top_p if sample else 1.0, max_new_tokens=max_new,
                             stop=stop, seeds=seeds)
         try:
             # Answers are written as they finish, in that order; `finalize` sorts the file by id.
-            for j, outs in stream(backend, [prompts[i] for i in todo], sampling, cfg.adapter, size):
+            for j, outs in stream(backend, [prompts[i] for i in todo], sampling, job.adapter, size):
                 i = todo[j]
                 resume.append(out, [make_record(i, prompts[i], outs, gold[i], grader, sample,
                                                 seeds[j] if seeds else None, chats[i])])
@@ -244,8 +162,6 @@ def _run(cfg: GenerationConfig, backend: Backend | None) -> dict:
         finally:
             if bar is not None:
                 bar.close()
-            if owned:
-                backend.close()
     elif not out.exists():
         out.touch()
     resume.finalize(out)
@@ -275,6 +191,16 @@ def _check_resumable(out: Path, info_path: Path, setting: dict, done: dict, mine
                            "pass --overwrite or choose another -o")
 
 
+def adopt_hand_made_shards(spec: EngineSpec, job: JobSpec) -> bool:
+    """A job whose output is missing but whose hand-made shards (`--shard i/N`) hold exactly its
+    questions takes them as its output (they are read, never deleted), so a pipeline stage does
+    not redo generation someone already spread over machines by hand."""
+    if Path(job.output).exists() or not shards.shard_files(job.output):
+        return False
+    questions = load_questions(job.input_path(spec.task), job.limit)
+    return shards.adopt_shards(job.output, range(len(questions)))
+
+
 def _progress(total: int, enabled: bool):
     if not enabled:
         return None
@@ -299,4 +225,3 @@ def _summary(out: Path, questions: int, reused: int, generated: int, tokens: int
     if sampled:
         summary["sample_accuracy"] = round(sum(bool(s["result"]) for s in sampled) / len(sampled), 4)
     return summary
-

@@ -1,14 +1,15 @@
 """The shape of the machines a run uses: how many GPUs, how many engines, which launcher.
 
-This only plans; it starts nothing. Coordination across nodes belongs to engines built for it:
-Ray (vLLM engines as actors, training ranks as actors: `w2s_lf.launch.ray_job`) or SLURM's `srun` with torchrun.
+It plans and starts nothing: it says how many engines and ranks a stage gets and which launcher
+starts them (`w2s_lf.launch.base`). Coordination across nodes belongs to engines built for it: Ray
+(vLLM engines as actors, training ranks as actors: `w2s_lf.launch.ray_job`) or SLURM's `srun`
+with torchrun.
 """
 
 from __future__ import annotations
 
 import glob
 import os
-import sys
 from dataclasses import dataclass
 
 from w2s_lf.run.recipe import ClusterSpec, Recipe
@@ -62,54 +63,26 @@ class ClusterShape:
                 nodes -= 1
         return per_node, nodes
 
-    def torchrun_launch(self, launch: dict) -> dict:
-        """`training.launch` for LLaMA-Factory's torchrun launcher on this node."""
-        return {**launch, "nproc_per_node": self.training_world(launch)[0]}
-
-    # -- training: one stage = one job over the cluster, through the engine built for it --------
-    def ray_job(self, world: tuple[int, int]):
-        from w2s_lf.launch.ray_job import RayJob
-        per_node, nodes = world
-        return RayJob(workers=per_node * nodes, gpus_per_worker=1 if self.gpus else 0, address=self.address)
-
-    def srun_job(self, world: tuple[int, int], shown: bool = False):
-        from w2s_lf.launch.slurm import SrunJob
-        host = "$FIRST_NODE" if shown and not os.environ.get("SLURM_JOB_NODELIST") else None
-        return SrunJob(nodes=world[1], gpus_per_node=world[0], rdzv_host=host)
-
-    def training_job(self, world: tuple[int, int], shown: bool = False):
-        """The job object `w2s_lf.lf.train.train(cluster=...)` launches; None: torchrun on this node."""
+    def launcher(self, launch: dict, config: dict | None = None, shown: bool = False):
+        """The `Launcher` of a training stage on this shape: torchrun on this node, one Ray job,
+        or one srun + torchrun step. `shown`: for a dry run outside an allocation, the SLURM
+        rendezvous host is written `$FIRST_NODE`."""
+        per_node, nodes = self.training_world(launch, config)
         if self.backend == "ray":
-            return self.ray_job(world)
+            from w2s_lf.launch.ray_job import RayJob
+            return RayJob(workers=per_node * nodes, gpus_per_worker=1 if self.gpus else 0, address=self.address)
         if self.backend == "slurm":
-            return self.srun_job(world, shown)
-        return None
-
-    def training_command(self, config_path: str, launch: dict, config: dict) -> str:
-        """What a training stage runs, as a shell line (for --dry-run)."""
-        import shlex
-        job = self.training_job(self.training_world(launch, config), shown=True)
-        if job is None:
-            from w2s_lf.lf.train import launch_env
-            deepspeed = bool(config.get("deepspeed"))
-            env = " ".join(f"{k}={v}" for k, v in launch_env(self.torchrun_launch(launch), deepspeed).items())
-            return f"{env} python -m w2s_lf.lf.cli train {shlex.quote(config_path)}"
-        return " ".join("python" if part == sys.executable else shlex.quote(part) for part in job.command(config_path))
+            from w2s_lf.launch.slurm import SrunJob
+            host = "$FIRST_NODE" if shown and not os.environ.get("SLURM_JOB_NODELIST") else None
+            return SrunJob(nodes=nodes, gpus_per_node=per_node, rdzv_host=host)
+        from w2s_lf.launch.torchrun import Torchrun
+        return Torchrun({**launch, "nproc_per_node": per_node})
 
     def write_training_config(self, config: dict, config_path, launch: dict, deepspeed: dict | None = None):
         """The config with its global batch resolved for this shape, written where it is launched
-        from; returns (LLaMA-Factory config, launch environment, a line about the batch)."""
+        from; returns (LLaMA-Factory config, a line about the batch)."""
         from w2s_lf.lf.train import write_train_config
-        per_node, nodes = self.training_world(launch, config)
-        world = {"nproc_per_node": per_node, **({"nnodes": nodes} if nodes > 1 else {})}
-        return write_train_config(config, config_path, {**launch, **world}, deepspeed)
-
-    def train(self, config: dict, config_path: str, log_path, launch: dict, progress: bool = True,
-              deepspeed: dict | None = None):
-        from w2s_lf.lf import train
-        job = self.training_job(self.training_world(launch, config))
-        return train.train(config, config_path, log_path, self.torchrun_launch(launch), progress=progress,
-                           deepspeed=deepspeed, cluster=job)
+        return write_train_config(config, config_path, self.training_world(launch, config), deepspeed)
 
     def generation_placement(self, tp: int, engines: int) -> str:
         if not self.gpus:

@@ -1,5 +1,5 @@
-"""Child processes that end with `w2s-lf`: the environment they see and a supervisor that reaps
-their whole tree.
+"""Child processes that end with `w2s-lf`: the environment they see, a supervisor that reaps
+their whole tree, and `run_logged`, which runs a command under it with a log and a progress bar.
 
 Why a supervisor: LLaMA-Factory starts torchrun, and torchrun starts every worker in a session
 of its own (torch.distributed.elastic uses `start_new_session=True`). Neither a process group
@@ -24,16 +24,19 @@ in a few milliseconds.
 from __future__ import annotations
 
 import os
+import re
 import select
 import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
 GRACE_S = 5.0            # SIGTERM to SIGKILL, when w2s-lf is gone
 LEFTOVER_GRACE_S = 2.0   # the same for processes CMD leaves behind when it exits by itself
 _POLL_S = 0.2
+PROGRESS = re.compile(r"(\d+)/(\d+) \[")   # tqdm's `n/total [` counter
 
 
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -96,6 +99,52 @@ class Supervised:
 
 
 # ----------------------------------------------------------------------------- the supervisor
+
+def run_logged(cmd: list[str], log_path: str | Path, env: dict[str, str] | None = None,
+               label: str | None = None, progress: bool = True, tail: int = 25) -> None:
+    """Run `cmd`, teeing its output to `log_path` and showing one progress bar read from the
+    `n/total [` counters that tqdm (ours, vLLM's, the HF Trainer's) prints. On failure, raise
+    with the log's last lines."""
+    import tqdm
+
+    from w2s_lf.errors import (
+        W2SError,  # here, not at the top: the supervisor imports nothing of ours
+    )
+
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    last_lines: deque[str] = deque(maxlen=tail)
+    bar = tqdm.tqdm(desc=label or Path(cmd[0]).name, disable=None if progress else True,  # None: off when not a TTY
+                    leave=False, dynamic_ncols=True)
+    # Append (a stage's several commands, and its resumes), unbuffered: when `w2s-lf` is killed
+    # the log must still hold what the command printed up to then.
+    with open(log_path, "ab", buffering=0) as log:
+        log.write(("$ " + " ".join(cmd) + "\n").encode())
+        try:   # under a supervisor: the whole tree ends with us (see w2s_lf.launch.proctree)
+            tree = Supervised(cmd, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        except OSError as e:
+            raise W2SError(f"could not start {cmd[0]}: {e}") from None
+        with tree:
+            pending = b""
+            while chunk := tree.proc.stdout.read1(65536):
+                log.write(chunk)
+                pending += chunk
+                *pieces, pending = re.split(rb"[\r\n]", pending)
+                for piece in pieces:
+                    text = piece.decode(errors="replace").strip()
+                    if not text:
+                        continue
+                    last_lines.append(text)
+                    if m := PROGRESS.search(text):
+                        bar.total, bar.n = int(m.group(2)), int(m.group(1))
+                        bar.refresh()
+            returncode = tree.wait()
+    bar.close()
+    if returncode != 0:
+        quoted = "\n  ".join(last_lines)
+        raise W2SError(f"{' '.join(cmd[:3])} ... failed (exit {returncode}); full log: {log_path}; "
+                       f"last lines:\n  {quoted}")
+
 
 def _set_subreaper() -> None:
     if sys.platform.startswith("linux"):

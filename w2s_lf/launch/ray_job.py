@@ -1,8 +1,8 @@
 """One LLaMA-Factory training stage as ONE distributed job on a Ray cluster.
 
-The controller (`w2s_lf.lf.train.train(..., cluster=RayJob(...))`: `w2s-lf train --ray-workers N`
-or a pipeline stage) starts this module as a child process, `python -m w2s_lf.launch.ray_job CONFIG --workers N ...`, teed into the stage log like
-`llamafactory-cli`. That driver connects to the cluster, reserves one placement-group bundle per
+The controller (`w2s_lf.lf.train.train(..., launcher=RayJob(...))`: `w2s-lf train --ray-workers N`
+or a pipeline stage) starts this module as a child process,
+`python -m w2s_lf.launch.ray_job CONFIG --workers N ...`, teed into the stage log like `llamafactory-cli`. That driver connects to the cluster, reserves one placement-group bundle per
 rank, starts one Ray actor per bundle, and each actor runs LLaMA-Factory's `run_exp` as one
 torch.distributed rank (NCCL on GPUs, gloo on CPUs; rendezvous `env://` at rank 0's node).
 Coordination stays in the engines: Ray places and supervises the processes, torch.distributed
@@ -36,11 +36,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from w2s_lf.lf.configs import (
-    DDP_TIMEOUT,  # a rank's longest wait in a collective (why: see there)
-)
 from w2s_lf.errors import W2SError
-from w2s_lf.launch.ray_cluster import actor_env
+from w2s_lf.launch.base import shared_fs_config, shell_line
+from w2s_lf.launch.ray_cluster import actor_env, reserve
 
 PLACEMENTS = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
 
@@ -66,37 +64,26 @@ class RayJob:
 
     kind = "ray"
 
-    @property
-    def gpus_per_rank(self) -> int:
-        return self.gpus_per_worker
+    def world(self) -> tuple[int, int]:
+        return self.workers, 1
 
-    def launch(self) -> dict:
-        """The world the global batch is divided by (see w2s_lf.lf.train.write_train_config)."""
-        return {"nproc_per_node": self.workers}
+    def rank_config(self, config: dict) -> dict:
+        return shared_fs_config(config, self.gpus_per_worker)
 
     def command(self, config_path: str | Path) -> list[str]:
-        """The driver that trains `config_path` as this job (also what a dry run shows)."""
+        """The driver that trains `config_path` as this job."""
         out = [sys.executable, "-m", "w2s_lf.launch.ray_job", str(Path(config_path).absolute()),
                "--workers", str(self.workers), "--gpus-per-worker", str(self.gpus_per_worker),
                "--cpus-per-worker", f"{self.cpus_per_worker:g}", "--placement", self.placement,
                "--ready-timeout", f"{self.ready_timeout:g}"]
         return out + (["--address", self.address] if self.address else [])
 
-    def env(self) -> dict[str, str]:
+    def env(self, config: dict) -> dict[str, str]:
         # RAY_DEDUP_LOGS=0: every rank's lines reach the stage log, not "[repeated 2x across cluster]"
         return {"RAY_DEDUP_LOGS": "0", "PYTHONUNBUFFERED": "1", "DISABLE_VERSION_CHECK": "1"}
 
-
-def rank_config(cfg: dict, gpus_per_worker: int, base: str | Path | None = None) -> dict:
-    """The config as every rank must see it: absolute paths; on CPU ranks `use_cpu` with gloo;
-    `ddp_timeout` bounded (a config may set a shorter one)."""
-    from w2s_lf.lf.configs import absolute_paths
-    out = absolute_paths(cfg, base)
-    if gpus_per_worker == 0:
-        out.update(use_cpu=True, ddp_backend="gloo", bf16=False, fp16=False)
-        out.pop("deepspeed", None)   # ZeRO needs an accelerator
-    out["ddp_timeout"] = min(int(out.get("ddp_timeout") or DDP_TIMEOUT), DDP_TIMEOUT)
-    return out
+    def shown(self, config_path: str | Path, config: dict) -> str:
+        return shell_line(self.command(config_path))
 
 
 # ---- the driver (runs in its own process) -------------------------------------------------------
@@ -159,23 +146,6 @@ def order_ranks(places: list[dict], home_node: str | None) -> list[int]:
     return sorted(range(len(places)), key=key)
 
 
-def _reserve(ray, job: RayJob, workers: int):
-    from ray.util.placement_group import placement_group
-
-    have = ray.cluster_resources()
-    bundle = {"CPU": job.cpus_per_worker, **({"GPU": job.gpus_per_worker} if job.gpus_per_worker else {})}
-    for res, need in bundle.items():
-        if have.get(res, 0) < need * workers:
-            raise W2SError(f"the Ray cluster has {have.get(res, 0):g} {res} in all; {workers} ranks x "
-                           f"{need:g} {res} each need {need * workers:g}")
-    pg = placement_group([dict(bundle) for _ in range(workers)], strategy=job.placement)
-    ready, _ = ray.wait([pg.ready()], timeout=job.ready_timeout)
-    if not ready:
-        raise W2SError(f"the Ray cluster did not free {workers} x {bundle} within {job.ready_timeout:g} s "
-                       f"(free now: {ray.available_resources()}); other jobs may hold them")
-    return pg
-
-
 def _failures(ray, refs: dict, first: tuple[int, Exception], grace: float) -> dict[int, Exception]:
     """The first failure and any other within `grace` seconds (a killed rank breaks its peers'
     collectives at about the time Ray reports its death)."""
@@ -226,7 +196,8 @@ def run_job(config_path: Path, job: RayJob) -> None:
     ray.init(address=address, logging_level="WARNING", log_to_driver=True)
     workers = job.workers
     start = time.monotonic()
-    pg = _reserve(ray, job, workers)
+    bundle = {"CPU": job.cpus_per_worker, **({"GPU": job.gpus_per_worker} if job.gpus_per_worker else {})}
+    pg = reserve(ray, bundle, workers, job.placement, job.ready_timeout, "ranks")
     # Ray leaves CUDA_VISIBLE_DEVICES alone: rank_env sets it per node, shared by the node's ranks
     env = {**actor_env(), "RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}
     remote = ray.remote(Rank)

@@ -1,7 +1,7 @@
 """One LLaMA-Factory training stage as one torchrun job over the nodes of a SLURM allocation.
 
-The second launcher beside Ray (`w2s_lf.launch.ray_job`), for clusters where SLURM hands out the
-nodes. The controller (`w2s-lf run` in the sbatch script, which SLURM runs on the allocation's
+A launcher (`w2s_lf.launch.base`) beside torchrun on one node and Ray, for clusters where SLURM
+hands out the nodes. The controller (`w2s-lf run` in the sbatch script, which SLURM runs on the allocation's
 first node) starts, per training stage, one job step:
 
     srun --nodes=N --ntasks=N --ntasks-per-node=1 --kill-on-bad-exit=1 \\
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from w2s_lf.errors import W2SError
+from w2s_lf.launch.base import shared_fs_config, shell_line
 
 RDZV_PORT = 29500
 
@@ -47,22 +48,23 @@ class SrunJob:
 
     kind = "srun"
 
-    @property
-    def gpus_per_rank(self) -> int:
-        return 1
+    def world(self) -> tuple[int, int]:
+        return self.gpus_per_node, self.nodes
 
-    def launch(self) -> dict:
-        """The world the global batch is divided by (see w2s_lf.lf.train.write_train_config)."""
-        return {"nproc_per_node": self.gpus_per_node, "nnodes": self.nodes}
+    def rank_config(self, config: dict) -> dict:
+        return shared_fs_config(config, 1)
 
     def command(self, config_path: str | Path) -> list[str]:
         return srun_torchrun_command(config_path, self)
 
-    def env(self) -> dict[str, str]:
+    def env(self, config: dict) -> dict[str, str]:
         """What LLaMA-Factory's own torchrun launch adds to the ranks' environment (srun passes
         ours on)."""
         return {"DISABLE_VERSION_CHECK": "1", "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True",
                 "TORCH_NCCL_AVOID_RECORD_STREAMS": "1", "PYTHONUNBUFFERED": "1"}
+
+    def shown(self, config_path: str | Path, config: dict) -> str:
+        return shell_line(self.command(config_path))
 
 
 def first_node(nodelist: str | None = None) -> str:

@@ -21,11 +21,17 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 WORKER = "worker"
 # What torchrun runs on each rank; LLaMA-Factory splits its torchrun command line on whitespace,
 # so these words become torchrun's `-m MODULE ARG` (run a module, as `python -m` does).
 WORKER_SCRIPT = f"-m w2s_lf.lf.cli {WORKER}"
+
+
+def command_line(command: str, config_path: str | Path) -> list[str]:
+    """`llamafactory-cli COMMAND CONFIG` as this environment's Python runs it through this module."""
+    return [sys.executable, "-m", "w2s_lf.lf.cli", command, str(config_path)]
 
 
 def _launch(argv: list[str]) -> None:
@@ -57,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] in (["-h"], ["--help"]):
         print(__doc__)
         return
-    os.environ.setdefault("DISABLE_VERSION_CHECK", "1")   # see w2s_lf.lf.train.launch_env
+    os.environ.setdefault("DISABLE_VERSION_CHECK", "1")   # see w2s_lf.launch.torchrun.Torchrun.env
     if argv[:1] == [WORKER]:
         _worker(argv[1:])
     else:

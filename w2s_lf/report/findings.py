@@ -12,7 +12,13 @@ import re
 from collections.abc import Callable
 
 from w2s_lf.report import stats
-from w2s_lf.report.formatting import fmt_interval, fmt_pgr, fmt_points, fmt_points_interval, fmt_rate
+from w2s_lf.report.formatting import (
+    fmt_interval,
+    fmt_pgr,
+    fmt_points,
+    fmt_points_interval,
+    fmt_rate,
+)
 from w2s_lf.report.metrics import BASELINE, CEILING, FLOOR
 
 W2S_MODEL = re.compile(r"(mplus_iter\d+|mpro_\w+)$")   # the models weak-to-strong training produces

@@ -12,10 +12,33 @@ from pathlib import Path
 
 from w2s_lf.errors import InputError
 from w2s_lf.io import read_json, write_text
-from w2s_lf.report.findings import data_findings, findings, gap_resolved, is_w2s_model, side_of_zero
-from w2s_lf.report.formatting import (fmt_interval, fmt_pgr, fmt_pgr_interval, fmt_points, fmt_points_interval,
-                                      fmt_rate, fmt_seconds, fmt_stats, model_info)
-from w2s_lf.report.metrics import BASELINE, CEILING, FLOOR, METRICS_FILE, eval_files, evaluate_run, read_manifest
+from w2s_lf.report.findings import (
+    data_findings,
+    findings,
+    gap_resolved,
+    is_w2s_model,
+    side_of_zero,
+)
+from w2s_lf.report.formatting import (
+    fmt_interval,
+    fmt_pgr,
+    fmt_pgr_interval,
+    fmt_points,
+    fmt_points_interval,
+    fmt_rate,
+    fmt_seconds,
+    fmt_stats,
+    model_info,
+)
+from w2s_lf.report.metrics import (
+    BASELINE,
+    CEILING,
+    FLOOR,
+    METRICS_FILE,
+    eval_files,
+    evaluate_run,
+    read_manifest,
+)
 
 REPORT_FILE = "report.md"
 ACCURACY_PNG = "accuracy.png"
@@ -230,7 +253,7 @@ def write_report(run_dir: str | Path, recompute: bool = False) -> Path:
     metrics = load_metrics(run_dir, recompute)
     rows = model_rows(metrics)
     plots = {}
-    from w2s_lf.report import plots as draw   # matplotlib only when a report is written
+    from w2s_lf.report import plots as draw  # matplotlib only when a report is written
 
     if any(r["accuracy"] is not None for r in rows):
         draw.plot_accuracy(rows, run_dir / ACCURACY_PNG)

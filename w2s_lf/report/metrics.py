@@ -26,8 +26,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from w2s_lf.errors import InputError, W2SError
-from w2s_lf.io import iter_jsonl, read_json, write_json
 from w2s_lf.generation.results import check_aligned, load_results, load_samples
+from w2s_lf.io import iter_jsonl, read_json, write_json
 from w2s_lf.report.formatting import fmt_interval, fmt_rate
 
 DEFAULT_KS = (1, 5, 10)

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Callable
 
 from w2s_lf import hardware
-from w2s_lf.launch.placement import shape_of
 from w2s_lf.errors import W2SError
 from w2s_lf.grading import GRADER_VERSION
 from w2s_lf.io import read_json, sha256_json
+from w2s_lf.launch.placement import shape_of
+from w2s_lf.launch.proctree import run_logged
 from w2s_lf.run.manifest import Run, Stage, select
 from w2s_lf.run.recipe import Recipe
 
@@ -29,8 +30,8 @@ class Executor:
         log = self.root / "logs" / f"{stage.name}.log"
         for kind, config, path in configs:
             if kind == "train":
-                self.shape.train(config, path, log, self.launch, progress=self.progress,
-                                 deepspeed=stage.params.get("deepspeed_config"))
+                train.train(config, path, log, self.shape.launcher(self.launch, config), progress=self.progress,
+                            deepspeed=stage.params.get("deepspeed_config"))
             elif kind == "export":
                 train.export(config, path, log, progress=self.progress)
             else:   # a generation job file, read by the command below
@@ -38,7 +39,7 @@ class Executor:
         for cmd in commands:
             # A string is the shown form of a LLaMA-Factory launch, already run from `configs`.
             if isinstance(cmd, list):
-                train.run_logged(cmd, log, {"DISABLE_VERSION_CHECK": "1"}, stage.label, self.progress)
+                run_logged(cmd, log, {"DISABLE_VERSION_CHECK": "1"}, stage.label, self.progress)
         if stats_file and (self.root / stats_file).exists():
             return read_json(self.root / stats_file)
         return {}
@@ -67,7 +68,7 @@ def write_configs(stages: list[Stage], shape, launch: dict) -> dict[str, str]:
         for kind, config, path in stage.configs:
             if kind == "train":
                 deepspeed = stage.params.get("deepspeed_config")
-                notes[stage.name] = shape.write_training_config(config, path, launch, deepspeed)[2]
+                notes[stage.name] = shape.write_training_config(config, path, launch, deepspeed)[1]
             elif kind == "export":
                 write_config(path, config)
             else:

@@ -23,9 +23,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from w2s_lf.run import sizes as plan_sizes
-from w2s_lf.launch.placement import shape_of
 from w2s_lf.errors import W2SError
+from w2s_lf.launch.placement import shape_of
+from w2s_lf.run import sizes as plan_sizes
 from w2s_lf.run.manifest import Stage
 from w2s_lf.run.recipe import Recipe
 
@@ -195,7 +195,7 @@ class Planner:
             params["deepspeed_config"] = self.deepspeed_config(name, config)
         params["config"] = config = absolute_paths(config)
         cfg_path = self.p(f"configs/{name}.yaml")
-        cmd = self.shape.training_command(cfg_path, t.launch, config)
+        cmd = self.shape.launcher(t.launch, config, shown=True).shown(cfg_path, config)
         # Inputs are the dataset files themselves, not dataset_info.json: later builders add
         # entries to it, which must not make finished training stages look stale.
         model_inputs = [base] if in_run else []

@@ -8,14 +8,13 @@ reported with their key path (`stage2.k: ...`) and a did-you-mean, before any wo
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Literal, Optional
 
 from w2s_lf.errors import W2SError
+from w2s_lf.schema import parse_dataclass
 
 
 @dataclass(frozen=True)
@@ -172,48 +171,6 @@ class Recipe:
         return dataclasses.asdict(self)
 
 
-def _check_type(value: Any, hint: Any, where: str) -> Any:
-    origin = typing.get_origin(hint)
-    if origin is Literal:
-        if value not in typing.get_args(hint):
-            choices = ", ".join(repr(c) for c in typing.get_args(hint))
-            raise W2SError(f"{where}: {value!r} is not one of {choices}")
-        return value
-    if origin is typing.Union:   # Optional[X]
-        if value is None:
-            return None
-        inner = [a for a in typing.get_args(hint) if a is not type(None)][0]
-        return _check_type(value, inner, where)
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, where)
-    expected = {"int": int, "float": (int, float), "str": str, "bool": bool, "dict": dict, "list": list}
-    kind = expected.get(getattr(hint, "__name__", str(hint)))
-    if kind is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
-        raise W2SError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {type(value).__name__} {value!r}")
-    return float(value) if hint is float else value
-
-
-def _build(cls, data: Any, where: str):
-    if not isinstance(data, dict):
-        raise W2SError(f"{where or 'recipe'}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in data.items():
-        path = f"{where}.{key}" if where else key
-        if key not in names:
-            near = difflib.get_close_matches(key, names, n=1)
-            hint = f" (did you mean '{near[0]}'?)" if near else f"; known keys: {', '.join(names)}"
-            raise W2SError(f"{path}: unknown key{hint}")
-        kwargs[key] = _check_type(value, hints[key], path)
-    missing = [f.name for f in dataclasses.fields(cls)
-               if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-               and f.name not in kwargs]
-    if missing:
-        raise W2SError(f"{where or 'recipe'}: missing required key '{missing[0]}'")
-    return cls(**kwargs)
-
-
 def apply_overrides(data: dict, overrides: dict) -> dict:
     """Set dotted keys (`stage2.k`) in a nested dict, returning a new dict."""
     import copy
@@ -230,7 +187,7 @@ def apply_overrides(data: dict, overrides: dict) -> dict:
 
 
 def parse_recipe(data: dict, overrides: dict | None = None) -> Recipe:
-    recipe = _build(Recipe, apply_overrides(data or {}, overrides or {}), "")
+    recipe = parse_dataclass(Recipe, apply_overrides(data or {}, overrides or {}), "")
     recipe.validate()
     return recipe
 

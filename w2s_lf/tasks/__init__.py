@@ -8,6 +8,12 @@ splits a dataset into train_1 / train_2 / test and writes LLaMA-Factory gold fil
 generate offline GSM8K- and MATH-style problems from a seed; `prepare` writes the splits.
 """
 
-from w2s_lf.tasks.registry import CALCULATOR_NOTE, Example, Task, get_task, zero_shot_prompt
+from w2s_lf.tasks.registry import (
+    CALCULATOR_NOTE,
+    Example,
+    Task,
+    get_task,
+    zero_shot_prompt,
+)
 
 __all__ = ["CALCULATOR_NOTE", "Example", "Task", "get_task", "zero_shot_prompt"]

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from w2s_lf import __version__
-from w2s_lf.tasks.embedded_gsm8k import embedded_splits
-from w2s_lf.tasks.embedded_math import embedded_math_splits
 from w2s_lf.errors import InputError, W2SError
 from w2s_lf.io import dumps_jsonl, iter_jsonl, sha256_file, write_json, write_text
 from w2s_lf.lf.datasets import sft_entry, update_dataset_info
+from w2s_lf.tasks.embedded_gsm8k import embedded_splits
+from w2s_lf.tasks.embedded_math import embedded_math_splits
 from w2s_lf.tasks.registry import Example, Task, zero_shot_prompt
 
 SPLITS = ("train_1", "train_2", "test")
@@ -82,7 +82,7 @@ def seeded_split(n_rows: int, sizes: tuple[int, int], seed: int) -> tuple[list[i
 def load_hf(task: Task, name: str, config: str | None, sizes: tuple[int, int], seed: int,
             test_name: str | None = None, test_config: str | None = None) -> Splits:
     """A hub (or local) dataset with `train` and `test` splits, via `datasets.load_dataset`."""
-    import datasets   # heavy; only this source needs it
+    import datasets  # heavy; only this source needs it
 
     def load(ds_name, ds_config, split):
         try:

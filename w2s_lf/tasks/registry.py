@@ -1,7 +1,7 @@
 """Tasks: GSM8K, MATH and custom question/answer data behind one interface, in one registry.
 
 A task knows how to read one raw record into an `Example`, the gold SFT target for it, the
-processed evaluation record (SPEC.md layout), and its generation and grading settings.
+processed evaluation record (docs/method.md layout), and its generation and grading settings.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class Task:
         return self.parse(self, record, path, line)
 
     def processed(self, example: Example, split: str) -> dict:
-        """The evaluation record of SPEC.md: {source, question, solution, answer, tag}."""
+        """The evaluation record of docs/method.md: {source, question, solution, answer, tag}."""
         source = self.source_name if split == "test" else f"{self.source_name}_{split.upper()}"
         return {"source": source, "question": example.question, "solution": example.solution,
                 "answer": example.answer, "tag": example.tag}

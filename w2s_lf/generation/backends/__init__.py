@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from w2s_lf.errors import W2SError
-from w2s_lf.generation.backends.base import (DEFAULT_BATCH_SIZES, Backend, BackendInfo, Completion, Sampling,
-                                             Request, cut_at_stop, feed, list_feed, serve, stream)
+from w2s_lf.generation.backends.base import (
+    DEFAULT_BATCH_SIZES,
+    Backend,
+    BackendInfo,
+    Completion,
+    Request,
+    Sampling,
+    cut_at_stop,
+    feed,
+    list_feed,
+    serve,
+    stream,
+)
 
 BACKENDS = ("vllm", "openai", "hf")
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Iterable, Iterator, Protocol
 
-
 # Questions per engine call and per checkpoint flush, when the user gives none.
 DEFAULT_BATCH_SIZES = {"vllm": 256, "openai": 64, "hf": 8}
 

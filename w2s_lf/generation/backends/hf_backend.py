@@ -8,7 +8,13 @@ other questions share its batch, shard or resumed run.
 from __future__ import annotations
 
 from w2s_lf.errors import W2SError
-from w2s_lf.generation.backends.base import DEFAULT_BATCH_SIZES, BackendInfo, Completion, Sampling, cut_at_stop
+from w2s_lf.generation.backends.base import (
+    DEFAULT_BATCH_SIZES,
+    BackendInfo,
+    Completion,
+    Sampling,
+    cut_at_stop,
+)
 
 
 class HfBackend:

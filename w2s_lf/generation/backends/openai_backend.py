@@ -16,7 +16,13 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from w2s_lf.errors import W2SError
-from w2s_lf.generation.backends.base import DEFAULT_BATCH_SIZES, BackendInfo, Completion, Sampling, pump
+from w2s_lf.generation.backends.base import (
+    DEFAULT_BATCH_SIZES,
+    BackendInfo,
+    Completion,
+    Sampling,
+    pump,
+)
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 

@@ -18,7 +18,13 @@ from itertools import count
 from pathlib import Path
 
 from w2s_lf.errors import W2SError
-from w2s_lf.generation.backends.base import DEFAULT_BATCH_SIZES, BackendInfo, Completion, Sampling, pump
+from w2s_lf.generation.backends.base import (
+    DEFAULT_BATCH_SIZES,
+    BackendInfo,
+    Completion,
+    Sampling,
+    pump,
+)
 
 # vLLM accepts only these LoRA ranks for `max_lora_rank`.
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)

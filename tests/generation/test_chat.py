@@ -14,10 +14,10 @@ import pytest
 
 from w2s_lf.generation import prompts as P
 from w2s_lf.lf.templates import chat_template_for, register
-from w2s_lf.tasks.prepare import load_embedded, prepare
 from w2s_lf.tasks import get_task
+from w2s_lf.tasks.prepare import load_embedded, prepare
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
 
@@ -49,6 +49,7 @@ def chat_data(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_few_shot_demos_are_chat_turns(smollm2):
     render = P.chat_renderer(str(smollm2))
     text = render(P.chat_messages("What is 3 + 3?", [demo(1, 2), demo(2, 4)]))
@@ -70,6 +71,7 @@ def test_chat_targets_end_with_the_boxed_answer():
     assert math_task.chat_target(Example("q", "So $x = 5$.", "5")) == "So $x = 5$.\nThe answer is \\boxed{5}"
 
 
+@pytest.mark.slow
 def test_llamafactory_template_renders_what_generation_renders(smollm2):
     """Training (LLaMA-Factory's template) and generation (the tokenizer's chat template) must
     see the same tokens for the same turns, and the target must end with the end-of-turn token
@@ -125,8 +127,8 @@ def test_qwen_recipe_plans_with_chat_templates_and_its_configs_validate(tmp_path
     `w2s-lf validate` passes every config."""
     import yaml
 
-    from w2s_lf.run.recipe import load_recipe
     from w2s_lf.run.execute import run_recipe
+    from w2s_lf.run.recipe import load_recipe
 
     path = REPO / "recipes/math_qwen2.5_1.5b_to_qwen2.5_7b.yaml"
     overrides = {"run_dir": str(tmp_path / "run"), "data.source": "embedded", "data.sizes": [20, 20, 10]}
@@ -155,11 +157,12 @@ def test_chat_sft_step_then_vllm_chat_generation(smollm2, tiny_model, chat_data,
     our launcher; on the tiny Llama, which has SmolLM2's tokenizer and chat template, so the
     step takes seconds), then vLLM generation by SmolLM2-135M-Instruct with chat few-shot
     prompts, graded from `\\boxed{}`."""
+    from support.generation import generate
+
     from w2s_lf import grading
+    from w2s_lf.io import read_jsonl, write_jsonl
     from w2s_lf.lf import train
     from w2s_lf.lf.configs import make_train_config
-    from w2s_lf.generation import GenerationConfig, run
-    from w2s_lf.io import read_jsonl, write_jsonl
     from w2s_lf.lf.templates import template_for
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")   # a busy 2-core machine: one thread is faster
@@ -167,7 +170,7 @@ def test_chat_sft_step_then_vllm_chat_generation(smollm2, tiny_model, chat_data,
                                str(tmp_path / "adapter"), template=template_for(str(tiny_model), "chat"),
                                overrides={"max_steps": 2, "cutoff_len": 384})
     assert config["template"] == "smollm2"
-    out = train.train(config, tmp_path / "sft.yaml", tmp_path / "sft.log", progress=False)
+    out = train.train(config, tmp_path / "sft.yaml", tmp_path / "sft.log")
     assert (out / "adapter_model.safetensors").exists()
     losses = [json.loads(x)["loss"] for x in (out / "trainer_log.jsonl").read_text().splitlines() if "loss" in x]
     assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
@@ -180,10 +183,10 @@ def test_chat_sft_step_then_vllm_chat_generation(smollm2, tiny_model, chat_data,
     write_jsonl(tmp_path / "demos.jsonl", [{"id": r["id"], "question": r["content"], "response": r["output"]}
                                            for r in gold[:2]])
     results = tmp_path / "chat.jsonl"
-    run(GenerationConfig(model=str(smollm2), output=str(results), task="gsm8k", data_dir=str(chat_data),
+    generate(model=str(smollm2), output=str(results), task="gsm8k", data_dir=str(chat_data),
                          split="test", limit=4, mode="few-shot", demos=str(tmp_path / "demos.jsonl"), demo_strategy="first",
-                         shots=2, prompt_style="chat", max_new_tokens=80, backend="vllm", progress=False,
-                         backend_options={"dtype": "float32", "max_model_len": 2048}))
+                         shots=2, prompt_style="chat", max_new_tokens=80, backend="vllm",
+                         options={"dtype": "float32", "max_model_len": 2048})
     records = read_jsonl(results)
     info = json.loads(Path(f"{results}.run.json").read_text())["settings"]
     assert info["prompt_style"] == "chat" and info["stop"] == []    # chat turns end at EOS, not "Answer"

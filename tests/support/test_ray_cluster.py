@@ -7,9 +7,10 @@ from __future__ import annotations
 import os
 
 import pytest
-import ray_cluster
-from ports import free_ports
-from ray_cluster import ClusterDidNotStart, local_ray_cluster
+
+from support import ray_cluster
+from support.ports import free_ports
+from support.ray_cluster import ClusterDidNotStart, local_ray_cluster
 
 
 def test_free_ports_are_distinct():

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from w2s_lf.report import metrics as lib
 from w2s_lf.errors import InputError, W2SError
+from w2s_lf.report import metrics as lib
 from w2s_lf.tasks import get_task
 
 GSM8K = get_task("gsm8k")

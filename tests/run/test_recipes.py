@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from w2s_lf.errors import W2SError
-from w2s_lf.run.recipe import load_recipe, parse_recipe
 from w2s_lf.run.execute import build_plan
+from w2s_lf.run.recipe import load_recipe, parse_recipe
 
-RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
+RECIPES = sorted((Path(__file__).resolve().parents[2] / "recipes").glob("*.yaml"))
 
 
 def test_recipes_shipped():
@@ -134,7 +134,7 @@ def test_cli_reports_recipe_error_with_file(tmp_path, cli):
 
 
 def test_a_global_batch_that_does_not_divide_stops_the_run_before_any_stage(tmp_path, cli):
-    recipe = Path(__file__).resolve().parents[1] / "recipes/gsm8k_llama2_7b_to_llama2_70b.yaml"
+    recipe = Path(__file__).resolve().parents[2] / "recipes/gsm8k_llama2_7b_to_llama2_70b.yaml"
     run_dir = tmp_path / "run"
     for dry in (["--dry-run"], []):
         result = cli("run", recipe, f"run_dir={run_dir}", "training.launch.nproc_per_node=3", *dry)
@@ -145,7 +145,7 @@ def test_a_global_batch_that_does_not_divide_stops_the_run_before_any_stage(tmp_
 
 
 def test_the_dry_run_is_a_plan_with_gpus_disk_and_placement(tmp_path, cli):
-    recipe = Path(__file__).resolve().parents[1] / "recipes/gsm8k_llama2_7b_to_llama2_70b.yaml"
+    recipe = Path(__file__).resolve().parents[2] / "recipes/gsm8k_llama2_7b_to_llama2_70b.yaml"
     plan = cli("run", recipe, f"run_dir={tmp_path / 'run'}", "--dry-run").output
     assert "w2s_lf.lf.cli train" in plan and "NPROC_PER_NODE=8 FORCE_TORCHRUN=1" in plan
     assert "w2s_lf.lf.cli export" in plan and "generate --jobs" in plan

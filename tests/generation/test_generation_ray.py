@@ -21,12 +21,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ray_cluster import local_ray_cluster
+from support.ray_cluster import local_ray_cluster
 
-from w2s_lf.generation.jobs import parse_jobs, run_jobs
+from w2s_lf.generation.jobs import parse_jobs
+from w2s_lf.generation.run import run_jobs
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _jobs(model, data, root: Path, engines: int, address: str | None) -> dict:

@@ -10,15 +10,15 @@ import os
 import shutil
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def make_root(root: Path, model: Path | None = None) -> Path:
-    from w2s_lf.tasks import prepare as lib
     from w2s_lf.builders.files import full_weak_files, pairs_files, stage1_files
     from w2s_lf.builders.synthetic import synthetic_results
     from w2s_lf.io import read_jsonl, write_jsonl
     from w2s_lf.tasks import get_task
+    from w2s_lf.tasks import prepare as lib
 
     task = get_task("gsm8k")
     runs = root / "runs"

@@ -1,6 +1,6 @@
 """`w2s-lf run` on the embedded MATH-style task: the MATH rules end to end on CPU, for real.
 
-MATH differs from GSM8K in two rules (SPEC.md): stage I tops the consistent set up to a target
+MATH differs from GSM8K in two rules (docs/method.md): stage I tops the consistent set up to a target
 count with inconsistent questions, and stage II makes up to 3 pairs per question. Both run here
 through the real stages (HF generation, LLaMA-Factory SFT and merge) up to the pairs, on the
 tiny model that writes answers (`tiny-gsm`: it answers the task's word problems with `#### N`,
@@ -16,14 +16,13 @@ runs every stage as the subprocess it is in a real run.
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from w2s_lf.run.recipe import parse_recipe
 from w2s_lf.run.execute import run_recipe
+from w2s_lf.run.recipe import parse_recipe
 
 TINY_MATH = {
     "name": "tiny_math",
@@ -55,9 +54,11 @@ def w2s_in_process(monkeypatch):
 
     from click.testing import CliRunner
 
-    from w2s_lf.lf import train
     from w2s_lf.cli import main
-    real = train.run_logged
+    from w2s_lf.launch import proctree
+    from w2s_lf.lf import train
+    from w2s_lf.run import execute
+    real = proctree.run_logged
 
     def run_logged(cmd, log_path: Path, env=None, label=None, progress=True, tail=25):
         if cmd[:3] == [sys.executable, "-m", "w2s_lf.lf.cli"]:
@@ -75,7 +76,8 @@ def w2s_in_process(monkeypatch):
         with open(log_path, "a") as log:
             log.write("$ " + " ".join(cmd) + "\n" + result.output)
         assert result.exit_code == 0, result.output
-    monkeypatch.setattr(train, "run_logged", run_logged)
+    for module in (train, execute):   # the two callers of the supervised launch
+        monkeypatch.setattr(module, "run_logged", run_logged)
     # One thread: on a busy 2-core machine torch's second OpenMP thread makes a tiny model's
     # steps several times slower (measured: sampling 26 s with 1 thread, 256 s with 2).
     import os
@@ -95,11 +97,10 @@ def tiny_gsm():
     return fetch("tiny-gsm")
 
 
+@pytest.mark.slow
 def test_math_rules_run_end_to_end(tmp_path, tiny_gsm, w2s_in_process):
     recipe = parse_recipe(TINY_MATH, {"run_dir": str(tmp_path / "run")})
-    start = time.perf_counter()
     outcomes = run_recipe(recipe, until="pairs", progress=False, echo=lambda m: None)
-    seconds = time.perf_counter() - start
     assert [name for name, _ in outcomes] == ["prepare", "weak_generate", "full_weak", "strong_generate", "stage1",
                                               "mplus_sft_iter1", "mplus_merge", "mplus_generate", "vote", "pairs"]
     run = tmp_path / "run"
@@ -132,4 +133,3 @@ def test_math_rules_run_end_to_end(tmp_path, tiny_gsm, w2s_in_process):
     assert all(p["chosen"] != p["rejected"] for p in pairs)
     pair_stats = json.loads((run / "data/math_pairs.stats.json").read_text())
     assert pair_stats["max_pairs"] == 3 and pair_stats["task"] == "math"
-    print(f"MATH pipeline up to pairs: {seconds:.1f} s")

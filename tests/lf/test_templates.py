@@ -48,6 +48,7 @@ def test_preference_pairs_end_with_eos(tiny_model, tmp_path):
         assert data[0][f"{side}_input_ids"][-1] == tok.eos_token_id
 
 
+@pytest.mark.slow
 def test_generation_still_stops_at_eos_and_the_paper_stop_strings():
     """vLLM stops at the model's EOS unless told to ignore it, and cuts at the stop strings."""
     from w2s_lf.generation.backends.base import Sampling
@@ -102,17 +103,19 @@ def _fresh_python(code: str, *pre: str) -> str:
     import subprocess
     import sys
     from pathlib import Path
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "DISABLE_VERSION_CHECK": "1"}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "DISABLE_VERSION_CHECK": "1"}
     out = subprocess.run([sys.executable, "-c", "; ".join([*pre, code])], capture_output=True, text=True,
                          env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
 
 
+@pytest.mark.slow
 def test_the_start_up_hook_registers_the_template_when_llamafactory_loads_it():
     assert _fresh_python(KNOWS_TEMPLATE, "import w2s_lf.lf.hook") == "True"
 
 
+@pytest.mark.slow
 def test_llamafactory_cli_of_this_environment_knows_the_template():
     """`llamafactory-cli train llama_factory_configs/dpo_70b.yaml` works in the environment
     `scripts/setup.sh` builds: its `w2s_lf_templates.pth` loads the hook in every Python there."""

@@ -6,14 +6,12 @@ import json
 import random
 
 import pytest
-from ports import free_port
+from support.ports import free_port
 
 from w2s_lf.errors import InputError, W2SError
-from w2s_lf.generation import export_seeds, merge, parse_shard, question_seed
+from w2s_lf.generation import export_seeds, merge, parse_shard, question_seed, resume
 from w2s_lf.generation import prompts as P
-from w2s_lf.generation import resume
 from w2s_lf.generation.shards import shard_ids
-
 
 # ---- prompts ---------------------------------------------------------------------------------
 
@@ -253,18 +251,18 @@ class _OutOfOrder:
 
 
 def test_answers_written_as_they_finish_then_sorted_and_resumed_exactly(tmp_path, embedded_data):
-    from w2s_lf.generation import GenerationConfig, run
+    from support.generation import generate
 
     def cfg(out):
-        return GenerationConfig(model="m", output=str(out), backend="openai", data_dir=str(embedded_data),
-                                split="test", limit=8, progress=False)
+        return dict(model="m", output=str(out), backend="openai", data_dir=str(embedded_data),
+                                split="test", limit=8)
     killed = tmp_path / "killed.jsonl"
     with pytest.raises(RuntimeError, match="engine died"):
-        run(cfg(killed), backend=_OutOfOrder(die_after=5))
+        generate(**cfg(killed), engine=_OutOfOrder(die_after=5))
     assert [json.loads(line)["id"] for line in killed.open()] == [2, 1, 0, 5, 4]   # completion order
-    summary = run(cfg(killed), backend=_OutOfOrder())
+    summary = generate(**cfg(killed), engine=_OutOfOrder())
     assert (summary["reused"], summary["generated"]) == (5, 3)
-    run(cfg(tmp_path / "whole.jsonl"), backend=_OutOfOrder())
+    generate(**cfg(tmp_path / "whole.jsonl"), engine=_OutOfOrder())
     assert [json.loads(line)["id"] for line in killed.open()] == list(range(8))
     assert killed.read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
 
@@ -280,18 +278,19 @@ def test_batched_serve_keeps_each_prompts_seed():
 
 
 def test_hand_made_shards_are_adopted_only_when_they_merge_to_the_expected_ids(tmp_path, embedded_data):
-    from w2s_lf.generation import GenerationConfig, run
+    from support.generation import generate
+
     from w2s_lf.generation.shards import adopt_shards
 
     def cfg(out, shard=None):
-        return GenerationConfig(model="m", output=str(out), backend="openai", data_dir=str(embedded_data),
-                                split="test", limit=7, progress=False, shard=shard)
+        return dict(model="m", output=str(out), backend="openai", data_dir=str(embedded_data),
+                                split="test", limit=7, shard=shard)
     out = tmp_path / "out.jsonl"
-    run(cfg(tmp_path / "whole.jsonl"), backend=_OutOfOrder())
+    generate(**cfg(tmp_path / "whole.jsonl"), engine=_OutOfOrder())
     assert not adopt_shards(out, range(7))                        # no shards at all
-    run(cfg(f"{out}.shard0-of-2.jsonl", "0/2"), backend=_OutOfOrder())
+    generate(**cfg(f"{out}.shard0-of-2.jsonl", "0/2"), engine=_OutOfOrder())
     assert not adopt_shards(out, range(7)) and not out.exists()   # shard 1/2 missing
-    run(cfg(f"{out}.shard1-of-2.jsonl", "1/2"), backend=_OutOfOrder())
+    generate(**cfg(f"{out}.shard1-of-2.jsonl", "1/2"), engine=_OutOfOrder())
     assert not adopt_shards(out, range(8))                        # id 7 missing
     assert adopt_shards(out, range(7))
     assert out.read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
@@ -299,4 +298,4 @@ def test_hand_made_shards_are_adopted_only_when_they_merge_to_the_expected_ids(t
     whole = json.loads((tmp_path / "whole.jsonl.run.json").read_text())
     assert info["complete"] and info["settings"] == whole["settings"] and len(info["adopted_from"]) == 2
     assert all((tmp_path / f"out.jsonl.shard{i}-of-2.jsonl").is_file() for i in range(2))   # never deleted
-    assert run(cfg(out), backend=_OutOfOrder(die_after=0))["reused"] == 7     # a rerun resumes it all
+    assert generate(**cfg(out), engine=_OutOfOrder(die_after=0))["reused"] == 7     # a rerun resumes it all

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from unittest import mock
 
-from ports import free_port
+from support.ports import free_port
 
 
 def torchrun_env() -> dict[str, str]:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fake_gpus import fake_gpus, torchrun_env
-from w2s_root import make_root
+from support.fake_gpus import fake_gpus, torchrun_env
+from support.w2s_root import make_root
 
-from w2s_lf.lf.configs import make_train_config
 from w2s_lf.io import write_json
-from w2s_lf.lf.validate import format_report, validate_config
+from w2s_lf.lf.configs import make_train_config
+from w2s_lf.lf.validate import format_check, validate_config
 
 
 @pytest.fixture(scope="module")
@@ -47,23 +47,24 @@ def at_root(root, monkeypatch):
     return root
 
 
-SHIPPED = sorted(p.name for p in (Path(__file__).resolve().parents[1] / "llama_factory_configs").glob("*.yaml"))
+SHIPPED = sorted(p.name for p in (Path(__file__).resolve().parents[2] / "llama_factory_configs").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_config_passes(at_root, name):
     report = validate_config(f"llama_factory_configs/{name}", dry_run=True)
-    assert report.ok, format_report(report)
+    assert report.ok, format_check(report)
     if name.endswith("70b.yaml") and not name.startswith("export"):
         assert any("DeepSpeed" in m for m in report.not_checked)
         assert any("bf16" in m for m in report.not_checked)
     if name in ("cpu_sft.yaml", "cpu_weak_sft.yaml"):
-        assert any("dry run:" in m and "0 dropped" in m for m in report.info), format_report(report)
+        assert any("dry run:" in m and "0 dropped" in m for m in report.info), format_check(report)
 
 
+@pytest.mark.slow
 def test_gpu_config_dry_run_with_stand_in_tokenizer(at_root, tiny_model):
     report = validate_config("llama_factory_configs/dpo_70b.yaml", dry_run=True, tokenizer=str(tiny_model))
-    assert report.ok, format_report(report)
+    assert report.ok, format_check(report)
     assert any("dry run:" in m for m in report.info)
 
 
@@ -104,7 +105,7 @@ def test_gpu_configs_pass_the_same_on_any_node(at_root, monkeypatch, gpus, in_to
     for name in GPU_CONFIGS:
         path = f"llama_factory_configs/{name}"
         report = _on_node(gpus, in_torchrun, monkeypatch, lambda: validate_config(path))
-        assert report.ok, format_report(report)
+        assert report.ok, format_check(report)
         assert _summary(report) == _summary(validate_config(path)), f"{name}: differs on {gpus} GPU(s)"
 
 
@@ -147,14 +148,14 @@ PITFALLS = [
 def test_pitfalls_fail_with_the_fix(at_root, name, changes, fragment):
     report = check(at_root, name, **changes)
     assert not report.ok
-    assert any(fragment in m for m in report.errors), format_report(report)
+    assert any(fragment in m for m in report.errors), format_check(report)
 
 
 def test_warnings_say_the_fix(at_root):
     multi = check(at_root, "multi", base="dpo", dataset="multi_turn_dpo", data_dir="data/broken")
-    assert any("fold the history into the instruction" in m for m in multi.warnings), format_report(multi)
+    assert any("fold the history into the instruction" in m for m in multi.warnings), format_check(multi)
     packing = check(at_root, "pack", packing=True, per_device_train_batch_size=8)
-    assert any("set `packing: false`" in m for m in packing.warnings), format_report(packing)
+    assert any("set `packing: false`" in m for m in packing.warnings), format_check(packing)
     out = at_root / "out" / "resume"
     (out / "checkpoint-7").mkdir(parents=True)
     resume = check(at_root, "resume", overwrite_output_dir=False)
@@ -163,7 +164,7 @@ def test_warnings_say_the_fix(at_root):
 
 def test_dry_run_counts_cut_examples(at_root):
     report = check(at_root, "cut", dry_run=True, cutoff_len=24)
-    assert report.ok, format_report(report)
+    assert report.ok, format_check(report)
     assert any("cut by cutoff_len 24" in m for m in report.info)
     assert any("longer than cutoff_len 24" in m for m in report.warnings)
 
@@ -204,7 +205,7 @@ def test_checks_are_quiet_and_leave_the_environment_alone(at_root, cli, capfd, m
 
 # ----------------------------------------------------------------------------- the 70B dry run
 
-RECIPE_70B = Path(__file__).resolve().parents[1] / "recipes/gsm8k_llama2_7b_to_llama2_70b.yaml"
+RECIPE_70B = Path(__file__).resolve().parents[2] / "recipes/gsm8k_llama2_7b_to_llama2_70b.yaml"
 SMALL_DATA = {"data.source": "embedded", "data.sizes": [20, 20, 10]}
 
 
@@ -219,8 +220,8 @@ def dry_run_70b(tmp_path_factory):
     from w2s_lf.builders.synthetic import synthetic_results
     from w2s_lf.cli import main
     from w2s_lf.io import write_jsonl
-    from w2s_lf.run.recipe import load_recipe
     from w2s_lf.run.execute import run_recipe
+    from w2s_lf.run.recipe import load_recipe
 
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     with pytest.MonkeyPatch.context() as m:
@@ -273,5 +274,5 @@ def test_70b_dry_run_configs_pass_on_any_node(dry_run_70b, tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)   # yet another directory: nothing may depend on where we are
     for config in sorted((run / "configs").glob("*.yaml")):
         report = _on_node(gpus, in_torchrun, monkeypatch, lambda: validate_config(config))
-        assert report.ok, format_report(report)
+        assert report.ok, format_check(report)
         assert _summary(report) == _summary(validate_config(config)), f"{config.name}: differs on {gpus} GPU(s)"

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ports import free_port
+from support.ports import free_port
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NO_VENV_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
@@ -66,8 +66,7 @@ def parent_env() -> dict[str, str]:
 
 
 def test_child_env_puts_this_venv_first(monkeypatch, tmp_path):
-    from w2s_lf.launch.proctree import child_env
-    from w2s_lf.lf.train import run_logged
+    from w2s_lf.launch.proctree import child_env, run_logged
     monkeypatch.setenv("PATH", NO_VENV_PATH)
     venv_bin = str(Path(sys.executable).parent)
     assert child_env()["PATH"].split(os.pathsep)[0] == venv_bin
@@ -79,7 +78,7 @@ def test_child_env_puts_this_venv_first(monkeypatch, tmp_path):
 # A tree shaped like torchrun's: a child in our session, and one that made a session of its own
 # and whose parent then died (re-parented: invisible to a process-group kill).
 SHAPE = "setsid sh -c 'sleep 300 & wait' & sleep 300 & wait"
-PARENT = ("import sys; from w2s_lf.lf.train import run_logged; "
+PARENT = ("import sys; from w2s_lf.launch.proctree import run_logged; "
           "run_logged(['sh', '-c', sys.argv[1]], sys.argv[2], progress=False)")
 
 
@@ -102,7 +101,7 @@ def test_killing_the_parent_ends_the_whole_tree(tmp_path, sig):
 
 def test_a_finished_command_leaves_nothing_behind(tmp_path):
     from w2s_lf.errors import W2SError
-    from w2s_lf.lf.train import run_logged
+    from w2s_lf.launch.proctree import run_logged
     marker = f"sleep {300 + os.getpid() % 100}"   # unique among the machine's processes
     with pytest.raises(W2SError, match="exit 3"):
         run_logged(["sh", "-c", f"setsid {marker} & echo started; exit 3"], tmp_path / "log", progress=False)
@@ -115,8 +114,8 @@ def test_a_finished_command_leaves_nothing_behind(tmp_path):
 
 @pytest.fixture
 def two_process_config(tmp_path, tiny_model):
-    from w2s_lf.lf.configs import make_train_config
     from w2s_lf.io import write_json
+    from w2s_lf.lf.configs import make_train_config
     data = tmp_path / "data"
     write_json(data / "toy.json", [{"instruction": f"Question: {i} + {i}?\nAnswer:", "input": "",
                                     "output": f" {2 * i}"} for i in range(32)])
@@ -193,14 +192,14 @@ def test_resume_skips_a_checkpoint_cut_off_by_a_kill(tmp_path):
 
 
 def test_launch_environment_matches_the_batch_derivation():
-    from fake_gpus import fake_gpus
+    from support.fake_gpus import fake_gpus
 
-    from w2s_lf.lf.train import launch_env, launch_world
-    assert launch_world({}) == (1, 1)   # no GPU here: one process
+    from w2s_lf.launch.torchrun import Torchrun
+    assert Torchrun().world() == (1, 1)   # no GPU here: one process
     with fake_gpus(8):
-        assert launch_world({}) == (8, 1) and launch_world({"nproc_per_node": 4, "nnodes": 2}) == (4, 2)
-        assert launch_env({})["NPROC_PER_NODE"] == "8" and launch_env({})["FORCE_TORCHRUN"] == "1"
-    one = launch_env({"nproc_per_node": 1})
+        assert Torchrun().world() == (8, 1) and Torchrun({"nproc_per_node": 4, "nnodes": 2}).world() == (4, 2)
+        assert Torchrun().env({})["NPROC_PER_NODE"] == "8" and Torchrun().env({})["FORCE_TORCHRUN"] == "1"
+    one = Torchrun({"nproc_per_node": 1}).env({})
     assert one["NPROC_PER_NODE"] == "1" and "FORCE_TORCHRUN" not in one
     # LLaMA-Factory refuses DeepSpeed outside torchrun, even on one GPU
-    assert launch_env({"nproc_per_node": 1}, deepspeed=True)["FORCE_TORCHRUN"] == "1"
+    assert Torchrun({"nproc_per_node": 1}).env({"deepspeed": "ds.json"})["FORCE_TORCHRUN"] == "1"

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ray_cluster import local_ray_cluster
+from support.ray_cluster import local_ray_cluster
 
-from w2s_lf.launch.ray_job import RayJob, order_ranks, rank_config, rank_env
+from w2s_lf.launch.base import shared_fs_config
+from w2s_lf.launch.ray_job import RayJob, order_ranks, rank_env
 from w2s_lf.launch.slurm import SrunJob
 from w2s_lf.lf.train import prepare_output_dir
 
@@ -144,14 +145,14 @@ def test_rank_order_and_env():
 
 def test_config_for_every_node(tmp_path):
     (tmp_path / "models/m").mkdir(parents=True)
-    cfg = rank_config({"model_name_or_path": "models/m", "ref_model": "meta-llama/Llama-2-70b-hf",
+    cfg = shared_fs_config({"model_name_or_path": "models/m", "ref_model": "meta-llama/Llama-2-70b-hf",
                             "dataset_dir": "data", "output_dir": "saves/x", "deepspeed": "ds.json",
-                            "ddp_timeout": 180000000, "bf16": True}, gpus_per_worker=0, base=tmp_path)
+                            "ddp_timeout": 180000000, "bf16": True}, gpus_per_rank=0, base=tmp_path)
     assert cfg["model_name_or_path"] == str(tmp_path / "models/m")
     assert cfg["ref_model"] == "meta-llama/Llama-2-70b-hf"          # a hub id stays one
     assert cfg["dataset_dir"] == str(tmp_path / "data") and cfg["output_dir"] == str(tmp_path / "saves/x")
     assert cfg["ddp_timeout"] == 1800 and cfg["ddp_backend"] == "gloo" and not cfg["bf16"] and "deepspeed" not in cfg
-    gpu = rank_config({"output_dir": "/abs/x", "deepspeed": "ds.json", "ddp_timeout": 600}, 1, base=tmp_path)
+    gpu = shared_fs_config({"output_dir": "/abs/x", "deepspeed": "ds.json", "ddp_timeout": 600}, 1, base=tmp_path)
     assert gpu["deepspeed"] == str(tmp_path / "ds.json") and gpu["ddp_timeout"] == 600 and "ddp_backend" not in gpu
 
 
@@ -174,13 +175,13 @@ def test_ranks_get_the_controllers_settings_but_not_its_devices():
 @pytest.mark.parametrize("job, accumulation", [(RayJob(workers=4, gpus_per_worker=0), 4),
                                                (SrunJob(nodes=2, gpus_per_node=8, rdzv_host="gpu01"), 1)])
 def test_cluster_job_divides_the_global_batch_by_its_ranks(tmp_path, monkeypatch, job, accumulation):
-    """What `train(..., cluster=job)` writes and starts (the start itself is the slow tests')."""
+    """What `train(..., launcher=job)` writes and starts (the start itself is the slow tests')."""
     from w2s_lf.lf import train as train_module
     started = {}
     monkeypatch.setattr(train_module, "run_logged", lambda cmd, log, env, label, progress: started.update(cmd=cmd))
     monkeypatch.chdir(tmp_path)
     cfg = {"output_dir": "saves/x", "dataset_dir": "data", "per_device_train_batch_size": 1, "global_batch_size": 16}
-    out = train_module.train(cfg, tmp_path / "x.yaml", tmp_path / "x.log", validate=False, cluster=job)
+    out = train_module.train(cfg, tmp_path / "x.yaml", tmp_path / "x.log", launcher=job, validate=False)
     written = yaml.safe_load((tmp_path / "x.yaml").read_text())
     assert written["gradient_accumulation_steps"] == accumulation and "global_batch_size" not in written
     assert out == tmp_path / "saves/x" and written["dataset_dir"] == str(tmp_path / "data")

@@ -15,14 +15,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from support.generation import generate
 
 from w2s_lf.errors import W2SError
-from w2s_lf.generation import GenerationConfig, run
 from w2s_lf.generation.backends import Sampling
 from w2s_lf.generation.backends.hf_backend import HfBackend
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOKENS = 8
 
 
@@ -33,8 +33,8 @@ def hf(tiny_model):
 
 def _cfg(tiny_model, data, out, **kw):
     base = dict(model=str(tiny_model), output=str(out), data_dir=str(data), backend="hf",
-                max_new_tokens=TOKENS, progress=False)
-    return GenerationConfig(**{**base, **kw})
+                max_new_tokens=TOKENS)
+    return {**base, **kw}
 
 
 def _rows(path):
@@ -43,8 +43,8 @@ def _rows(path):
 
 def test_greedy_is_deterministic_and_graded_on_test(hf, tiny_model, embedded_data, tmp_path):
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
-    run(_cfg(tiny_model, embedded_data, a, limit=5, batch_size=2), backend=hf)
-    run(_cfg(tiny_model, embedded_data, b, limit=5, batch_size=2), backend=hf)
+    generate(**_cfg(tiny_model, embedded_data, a, limit=5, batch_size=2), engine=hf)
+    generate(**_cfg(tiny_model, embedded_data, b, limit=5, batch_size=2), engine=hf)
     assert a.read_bytes() == b.read_bytes()
     rows = _rows(a)
     assert [r["id"] for r in rows] == list(range(5))
@@ -52,22 +52,22 @@ def test_greedy_is_deterministic_and_graded_on_test(hf, tiny_model, embedded_dat
     assert rows[0]["prompt"].startswith("Question: ") and rows[0]["prompt"].endswith("\nAnswer:")
     assert all(r["gold"] is not None and isinstance(r["result"], bool) for r in rows)
     # A finished output reruns without generating (no engine needed) and stays byte-identical.
-    summary = run(_cfg(tiny_model, embedded_data, a, limit=5, batch_size=2))
+    summary = generate(**_cfg(tiny_model, embedded_data, a, limit=5, batch_size=2))
     assert summary["generated"] == 0 and summary["reused"] == 5 and a.read_bytes() == b.read_bytes()
 
 
 def test_train_2_has_no_gold_unless_asked(hf, tiny_model, embedded_data, tmp_path):
-    run(_cfg(tiny_model, embedded_data, tmp_path / "n.jsonl", split="train_2", limit=2), backend=hf)
+    generate(**_cfg(tiny_model, embedded_data, tmp_path / "n.jsonl", split="train_2", limit=2), engine=hf)
     assert all(r["gold"] is None and r["result"] is None for r in _rows(tmp_path / "n.jsonl"))
-    run(_cfg(tiny_model, embedded_data, tmp_path / "g.jsonl", split="train_2", limit=2,
-             gold_file=str(embedded_data / "train_2.jsonl")), backend=hf)
+    generate(**_cfg(tiny_model, embedded_data, tmp_path / "g.jsonl", split="train_2", limit=2,
+             gold_file=str(embedded_data / "train_2.jsonl")), engine=hf)
     assert all(r["gold"] is not None for r in _rows(tmp_path / "g.jsonl"))
 
 
 def test_sample_n_k_is_reproducible_and_batch_independent(hf, tiny_model, embedded_data, tmp_path):
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
-    run(_cfg(tiny_model, embedded_data, a, limit=3, mode="sample", k=3, batch_size=3), backend=hf)
-    run(_cfg(tiny_model, embedded_data, b, limit=3, mode="sample", k=3, batch_size=1), backend=hf)
+    generate(**_cfg(tiny_model, embedded_data, a, limit=3, mode="sample", k=3, batch_size=3), engine=hf)
+    generate(**_cfg(tiny_model, embedded_data, b, limit=3, mode="sample", k=3, batch_size=1), engine=hf)
     assert a.read_bytes() == b.read_bytes()
     rows = _rows(a)
     assert [len(r["samples"]) for r in rows] == [3, 3, 3]
@@ -99,7 +99,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(hf, tiny_model, embed
         f.write('{"id": 999, "prompt": "Question: half a li')
     subprocess.run([*args, "-o", str(killed)], env=env, cwd=REPO, check=True, capture_output=True)
     full = tmp_path / "full.jsonl"      # the uninterrupted run, in-process to save a start-up
-    run(_cfg(tiny_model, embedded_data, full, batch_size=2, max_new_tokens=24), backend=hf)
+    generate(**_cfg(tiny_model, embedded_data, full, batch_size=2, max_new_tokens=24), engine=hf)
     ids = [r["id"] for r in _rows(killed)]
     assert ids == list(range(20))
     assert killed.read_bytes() == full.read_bytes()
@@ -107,7 +107,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(hf, tiny_model, embed
 
 def test_shards_merge_to_the_unsharded_run(hf, cli, tiny_model, embedded_data, tmp_path):
     def gen(out, shard=None):
-        run(_cfg(tiny_model, embedded_data, out, limit=7, batch_size=1, shard=shard), backend=hf)
+        generate(**_cfg(tiny_model, embedded_data, out, limit=7, batch_size=1, shard=shard), engine=hf)
     for i in range(3):
         gen(tmp_path / f"s{i}.jsonl", f"{i}/3")
     assert [r["id"] for r in _rows(tmp_path / "s1.jsonl")] == [1, 4]
@@ -202,15 +202,15 @@ def test_openai_backend_matches_hf_through_a_local_server(hf, tiny_model, embedd
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/v1"
         via_http = tmp_path / "http.jsonl"
-        run(_cfg(tiny_model, embedded_data, via_http, limit=4, backend="openai", batch_size=2,
-                 backend_options={"base_url": url, "concurrency": 2, "backoff": 0.01}))
+        generate(**_cfg(tiny_model, embedded_data, via_http, limit=4, backend="openai", batch_size=2,
+                 options={"base_url": url, "concurrency": 2, "backoff": 0.01}))
         direct = tmp_path / "direct.jsonl"
-        run(_cfg(tiny_model, embedded_data, direct, limit=4, batch_size=1), backend=hf)
+        generate(**_cfg(tiny_model, embedded_data, direct, limit=4, batch_size=1), engine=hf)
         assert [r["response"] for r in _rows(via_http)] == [r["response"] for r in _rows(direct)]
         assert state["requests"] == 4 + 2                  # two 503s were retried
         samples = tmp_path / "samples.jsonl"
-        run(_cfg(tiny_model, embedded_data, samples, limit=2, backend="openai", mode="sample", k=3,
-                 backend_options={"base_url": url}))
+        generate(**_cfg(tiny_model, embedded_data, samples, limit=2, backend="openai", mode="sample", k=3,
+                 options={"base_url": url}))
         assert [len(r["samples"]) for r in _rows(samples)] == [3, 3]
     finally:
         server.shutdown()
@@ -218,7 +218,7 @@ def test_openai_backend_matches_hf_through_a_local_server(hf, tiny_model, embedd
 
 def test_chat_prompt_style_uses_the_model_template(hf, tiny_model, embedded_data, tmp_path):
     out = tmp_path / "chat.jsonl"
-    run(_cfg(tiny_model, embedded_data, out, limit=1, prompt_style="chat"), backend=hf)
+    generate(**_cfg(tiny_model, embedded_data, out, limit=1, prompt_style="chat"), engine=hf)
     prompt = _rows(out)[0]["prompt"]
     question = json.loads((embedded_data / "test.jsonl").open().readline())["question"]
     assert prompt.startswith("<|im_start|>") and prompt.endswith("<|im_start|>assistant\n")

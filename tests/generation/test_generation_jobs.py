@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.generation import generate
 
 from w2s_lf.errors import W2SError
-from w2s_lf.generation import GenerationConfig, run
-from w2s_lf.generation.prompts import clean_response
-from w2s_lf.tasks import get_task
 from w2s_lf.generation.backends import Request, Sampling, feed, serve
-from w2s_lf.generation.jobs import SharedEngine, load_jobs, parse_jobs, run_jobs
+from w2s_lf.generation.engine import SharedEngine
+from w2s_lf.generation.jobs import EngineSpec, JobSpec, load_jobs, one_job, parse_jobs
+from w2s_lf.generation.prompts import clean_response
+from w2s_lf.generation.run import run_jobs
+from w2s_lf.tasks import get_task
 
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
@@ -28,27 +30,38 @@ def _write(tmp_path, data) -> Path:
 
 # ---- the file ---------------------------------------------------------------------------------
 
-def test_jobs_file_parses_into_generation_configs(tmp_path):
+def test_jobs_file_parses_into_one_engine_and_its_jobs(tmp_path):
     jobs = load_jobs(_write(tmp_path, {
         "engine": {"model": "tiny-llama", "backend": "hf", "seed": 7, "max_new_tokens": 5,
                    "options": {"dtype": "float32"}},
         "jobs": [{"output": "a.jsonl", "data_dir": "d", "split": "train_2"},
                  {"output": "b.jsonl", "mode": "few-shot", "demos": "a.jsonl", "demo_ids": [1, 2, 3, 4]},
                  {"output": "c.jsonl", "mode": "sample", "k": 4, "temperature": 0.7, "adapter": "/x"}]}))
-    a, b, c = jobs.configs()
-    assert (a.model, a.backend, a.seed, a.max_new_tokens, a.split) == ("tiny-llama", "hf", 7, 5, "train_2")
-    assert a.backend_options == {"dtype": "float32"}
-    assert b.demo_ids == (1, 2, 3, 4) and b.mode == "few-shot"
+    e, (a, b, c) = jobs.engine, jobs.jobs
+    assert (e.model, e.backend, e.seed, e.max_new_tokens, a.split) == ("tiny-llama", "hf", 7, 5, "train_2")
+    assert e.backend_options() == {"dtype": "float32"}
+    assert b.demo_ids == [1, 2, 3, 4] and b.mode == "few-shot"
     assert (c.k, c.temperature, c.adapter) == (4, 0.7, "/x")
+    assert jobs.adapters() == ["/x"]
+
+
+def test_vllm_options_derive_tensor_parallel_size_and_seed_once():
+    e = EngineSpec(model="m", seed=3, tensor_parallel_size=2, options={"dtype": "float32"})
+    assert e.backend_options() == {"dtype": "float32", "tensor_parallel_size": 2, "seed": 3}
+    assert EngineSpec(model="m", options={"seed": 9}).backend_options()["seed"] == 9   # options win
 
 
 def test_a_single_run_is_a_one_job_file():
-    from w2s_lf.generation.jobs import EngineSpec, job_config, job_spec_of
-    cfg = GenerationConfig(model="m", output="o.jsonl", backend="hf", split="train_2", mode="few-shot",
-                           demos="w.jsonl", demo_ids=(1, 2, 3, 4), limit=5, seed=3, max_new_tokens=9,
-                           progress=False, backend_options={"dtype": "float32"})
-    engine = EngineSpec(model="m", backend="hf", seed=3, max_new_tokens=9, options={"dtype": "float32"})
-    assert job_config(engine, job_spec_of(cfg), progress=False) == cfg
+    jobs = one_job(model="m", output="o.jsonl", backend="hf", split="train_2", mode="few-shot",
+                   demos="w.jsonl", demo_ids=[1, 2, 3, 4], limit=5, seed=3, max_new_tokens=9,
+                   options={"dtype": "float32"})
+    assert jobs.engine == EngineSpec(model="m", backend="hf", seed=3, max_new_tokens=9, options={"dtype": "float32"})
+    assert jobs.jobs == [JobSpec(output="o.jsonl", split="train_2", mode="few-shot", demos="w.jsonl",
+                                 demo_ids=[1, 2, 3, 4], limit=5)]
+    with pytest.raises(W2SError, match="job.mode: 'greedy' is not one of"):
+        one_job(model="m", output="o.jsonl", mode="greedy")
+    with pytest.raises(W2SError, match="needs --demos"):
+        one_job(model="m", output="o.jsonl", mode="few-shot")
 
 
 @pytest.mark.parametrize("data, message", [
@@ -136,12 +149,12 @@ def test_one_engine_serves_base_and_adapters_like_separate_engines(tiny_model, a
                  {"output": str(tmp_path / "shared_base.jsonl"), **common},
                  {"output": str(tmp_path / "shared_b.jsonl"), "adapter": b, **common},
                  {"output": str(tmp_path / "shared_base_sample.jsonl"), "mode": "sample", "k": 2, **common}]})
-    engine = SharedEngine(jobs.engine, [a, b], str(tiny_model))
+    engine = SharedEngine(jobs.engine, str(tiny_model), [a, b])
     try:
         summaries = run_jobs(jobs, progress=False, engine=engine)
         assert engine.starts == 1 and [s["generated"] for s in summaries] == [6, 6, 6, 6]
         # A rerun of the finished jobs starts no engine at all.
-        rerun = SharedEngine(jobs.engine, [a, b], str(tiny_model))
+        rerun = SharedEngine(jobs.engine, str(tiny_model), [a, b])
         assert [s["reused"] for s in run_jobs(jobs, progress=False, engine=rerun)] == [6, 6, 6, 6]
         assert rerun.starts == 0
         # On CPU the engine folds each adapter into its weights in turn (a, base, b, base); the
@@ -162,8 +175,8 @@ def test_one_engine_serves_base_and_adapters_like_separate_engines(tiny_model, a
     def single(adapter, out):
         backend = VllmBackend(str(tiny_model), adapter=adapter, dtype="float32", seed=42)
         try:
-            run(GenerationConfig(model=str(tiny_model), output=str(out), adapter=adapter, backend="vllm",
-                                 max_new_tokens=16, progress=False, **common), backend=backend)
+            generate(model=str(tiny_model), output=str(out), adapter=adapter, backend="vllm",
+                                 max_new_tokens=16, **common, engine=backend)
         finally:
             backend.close()
 
@@ -189,11 +202,11 @@ def test_a_job_takes_hand_made_shards_as_its_output_without_an_engine(tiny_model
     common = {"data_dir": str(embedded_data), "split": "test", "limit": 5}
     out = tmp_path / "eval.jsonl"
     for i in range(2):
-        run(GenerationConfig(model=str(tiny_model), output=f"{out}.shard{i}-of-2.jsonl", backend="hf",
-                             max_new_tokens=8, shard=f"{i}/2", progress=False, **common))
+        generate(model=str(tiny_model), output=f"{out}.shard{i}-of-2.jsonl", backend="hf",
+                             max_new_tokens=8, shard=f"{i}/2", **common)
     jobs = parse_jobs({"engine": {"model": str(tiny_model), "backend": "hf", "max_new_tokens": 8},
                        "jobs": [{"output": str(out), **common}]})
-    engine = SharedEngine(jobs.engine, [], str(tiny_model))
+    engine = SharedEngine(jobs.engine, str(tiny_model), [])
     run_jobs(jobs, progress=False, engine=engine)
     assert engine.starts == 0
     assert [r["id"] for r in _rows(out)] == [0, 1, 2, 3, 4]

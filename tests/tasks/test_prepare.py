@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from w2s_lf.tasks import prepare as lib
 from w2s_lf.errors import InputError
 from w2s_lf.tasks import get_task
+from w2s_lf.tasks import prepare as lib
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -62,11 +62,15 @@ def test_embedded_default_is_deterministic(tmp_path, cli, monkeypatch):
     assert not set(questions) & {g["content"] for g in gold}
 
 
-def test_embedded_seed_changes_data(tmp_path):
+def test_embedded_data_is_a_function_of_the_seed(tmp_path):
+    """Pinned values: a change to the generator would silently change every run's splits."""
     task = get_task("gsm8k")
     a = lib.load_embedded(task, (5, 5, 5), seed=1).examples["test"]
+    assert [e.question for e in a] == [e.question for e in lib.load_embedded(task, (5, 5, 5), seed=1).examples["test"]]
+    assert [e.question for e in a[:2]] == ["Maya has 4 stacks of 7 books and gives away 7. How many are left?",
+                                           "Olga has 4 pencils and buys 8 packs of 7. How many pencils now?"]
     b = lib.load_embedded(task, (5, 5, 5), seed=2).examples["test"]
-    assert [e.question for e in a] != [e.question for e in b]
+    assert b[0].question == "Liam made 9 cards on Monday and 5 more than that on Tuesday. How many in total?"
 
 
 def test_embedded_answers_are_consistent():
@@ -146,7 +150,8 @@ def test_seeded_split_rule():
     a1, a2 = lib.seeded_split(100, (30, 50), seed=7)
     assert (a1, a2) == lib.seeded_split(100, (30, 50), seed=7)
     assert len(a1) == 30 and len(a2) == 50 and not set(a1) & set(a2)
-    assert lib.seeded_split(100, (30, 50), seed=8) != (a1, a2)
+    assert a1[:8] == [0, 1, 2, 10, 14, 16, 21, 22]    # pinned: the split of a seed never changes
+    assert lib.seeded_split(100, (30, 50), seed=8)[0][:8] == [0, 1, 7, 19, 20, 23, 25, 30]
     b1, b2 = lib.seeded_split(10, (70, 70), seed=0)   # too few rows: shrink in proportion
     assert len(b1) == 5 and len(b2) == 5
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from w2s_lf.run.recipe import parse_recipe
 from w2s_lf.run.execute import run_recipe
+from w2s_lf.run.recipe import parse_recipe
 
 # Every stage real, as small as it gets: the HF backend (no 25 s vLLM start per stage; vLLM
 # itself is covered by the generation tests) and thresholds of 0 so that the tiny model's
