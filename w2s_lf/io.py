@@ -141,3 +141,55 @@ def sha256_file(path: str | Path) -> str:
 def sha256_json(obj: Any) -> str:
     """A stable hash of a JSON-able value (sorted keys), for config and manifest keys."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def holder() -> str:
+    """Who takes a lock: host, pid and start time, for the message of whoever finds it held."""
+    import datetime
+    import socket
+    started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    return f"host {socket.gethostname()}, pid {os.getpid()}, since {started}"
+
+
+@contextlib.contextmanager
+def locked(lock_path: str | Path, what: str, wait: bool = False):
+    """Hold an exclusive `flock` on `lock_path` while the block runs; the file names its holder.
+
+    The one lock scheme of w2s-lf: a run folder (one controller), a generation output (one
+    writer), a built-in model's build (one builder). The kernel drops the lock when its process
+    dies, SIGKILL included, so a lock is never stale on one machine; on a shared file system
+    (NFS) the server drops a dead client's lock when its lease expires. The holder removes the
+    file before it lets go; a taker checks that the file it locked is still the one at the path
+    (else it locked a removed file and tries again), so two can never both hold it. Held by
+    someone else: wait for it (`wait`), or raise a W2SError naming `what`, the holder and what to do."""
+    import fcntl
+
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        f = lock_path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            f.seek(0)
+            who = f.read().strip() or "another process"
+            f.close()
+            raise W2SError(f"{what} is in use ({who}; lock {lock_path}); wait for it to finish. If that "
+                           "process is gone (a host that crashed holding the lock on a shared file system), "
+                           "the file server releases the lock when its lease expires") from None
+        try:
+            same = os.stat(lock_path).st_ino == os.fstat(f.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        f.close()
+    try:
+        f.seek(0)
+        f.truncate()
+        f.write(holder() + "\n")
+        f.flush()
+        yield
+    finally:
+        lock_path.unlink(missing_ok=True)   # ours: we hold it
+        f.close()

@@ -73,7 +73,7 @@ def test_greedy_is_deterministic_and_lora_is_served(engine, tiny_model, adapter,
     from w2s_lf.generation.backends.hf_backend import HfBackend
     hf = HfBackend(str(tiny_model), adapter=str(adapter), dtype="float32")
     generate(**_cfg(tiny_model, embedded_data, tmp_path / "hf.jsonl", limit=4, backend="hf", adapter=str(adapter)),
-        backend=hf)
+        engine=hf)
     assert [r["response"] for r in _rows(tmp_path / "hf.jsonl")] == tuned
 
 

@@ -142,17 +142,50 @@ def test_tampered_output_is_kept_aside(tmp_path):
     assert (tmp_path / "two.txt.foreign").read_text() == "edited by hand"
 
 
-def test_lock_of_another_host_is_never_taken(tmp_path):
+HOLD = ("import sys, time; from pathlib import Path; from w2s_lf.run.execute import _lock\n"
+        "with _lock(Path(sys.argv[1])):\n    print('held', flush=True)\n    time.sleep(float(sys.argv[2]))\n")
+
+
+def test_the_run_lock_names_its_holder_and_dies_with_it(tmp_path):
+    """A second controller is refused with the holder's host, pid and start time; once the holder
+    is SIGKILLed the kernel has released the lock, and the folder is usable again."""
+    import signal
+    import subprocess
+    import sys
+
     from w2s_lf.run.execute import _lock
-    (tmp_path / ".lock").write_text("other-node 12345")
-    with pytest.raises(W2SError, match="in use by `w2s-lf run` on host other-node"):
-        with _lock(tmp_path):
-            pass
-    assert (tmp_path / ".lock").read_text() == "other-node 12345"
-    import socket
-    (tmp_path / ".lock").write_text(f"{socket.gethostname()} 999999999")   # a dead local run
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path), "60"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(W2SError, match=rf"in use \(host \S+, pid {holder.pid}, since \d{{4}}-"):
+            with _lock(tmp_path):
+                pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
     with _lock(tmp_path):
-        assert (tmp_path / ".lock").read_text().endswith(f" {__import__('os').getpid()}")
+        assert f"pid {__import__('os').getpid()}," in (tmp_path / ".lock").read_text()
+    assert not (tmp_path / ".lock").exists()   # the holder removes it as it lets go
+
+
+@pytest.mark.slow
+def test_two_controllers_started_together_never_both_hold_the_lock(tmp_path):
+    """20 rounds of two processes taking one folder's lock at the same instant: one wins each time."""
+    import subprocess
+    import sys
+    script = ("import sys, time; from pathlib import Path; from w2s_lf.errors import W2SError\n"
+              "from w2s_lf.run.execute import _lock\n"
+              "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+              "try:\n    with _lock(Path(sys.argv[1])):\n        print('won', flush=True); time.sleep(0.5)\n"
+              "except W2SError:\n    print('refused', flush=True)\n")
+    import time
+    for round_ in range(20):
+        folder = tmp_path / f"r{round_}"
+        start = str(time.time() + 1.5)
+        procs = [subprocess.Popen([sys.executable, "-c", script, str(folder), start], stdout=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+        outcomes = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+        assert outcomes == ["refused", "won"], f"round {round_}: {outcomes}"
 
 
 def test_a_run_refuses_to_start_without_the_disk_it_needs(tmp_path):

@@ -31,7 +31,8 @@ def validate(config, dry_run, tokenizer):
     """
     import time
 
-    from w2s_lf.lf.validate import format_check, quiet_llamafactory, validate_config
+    from w2s_lf.lf.in_process import quiet_llamafactory
+    from w2s_lf.lf.validate import format_check, validate_config
 
     failed = 0
     for path in config:

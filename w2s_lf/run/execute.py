@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import socket
 from pathlib import Path
 from typing import Callable
 
 from w2s_lf import hardware
 from w2s_lf.errors import W2SError
 from w2s_lf.grading import GRADER_VERSION
-from w2s_lf.io import read_json, sha256_json
+from w2s_lf.io import locked, read_json, sha256_json
 from w2s_lf.launch.placement import shape_of
 from w2s_lf.launch.proctree import run_logged
 from w2s_lf.run.manifest import Run, Stage, select
@@ -167,32 +164,9 @@ def _planned_state(run: Run | None, stage: Stage) -> str:
             "new": "to run"}[state]
 
 
-@contextlib.contextmanager
 def _lock(root: Path):
-    """One `w2s-lf run` per run folder: two writers would corrupt the manifest. The lock names
-    host and pid; a lock of another host is never taken over (its process cannot be seen from here)."""
-    lock = root / ".lock"
-    root.mkdir(parents=True, exist_ok=True)
-    me = socket.gethostname()
-    if lock.exists():
-        host, _, pid_text = lock.read_text().strip().rpartition(" ")
-        host = host or me
-        if host != me:
-            raise W2SError(f"{root} is in use by `w2s-lf run` on host {host} (pid {pid_text}); run one "
-                           f"controller per run folder, or delete {lock} if that run is gone")
-        try:
-            pid = int(pid_text)
-            os.kill(pid, 0)
-        except (ValueError, ProcessLookupError):
-            lock.unlink()   # left by a run on this host that was killed
-        else:
-            if pid != os.getpid():
-                raise W2SError(f"{root} is in use by `w2s-lf run` process {pid}")
-    lock.write_text(f"{me} {os.getpid()}")
-    try:
-        yield
-    finally:
-        lock.unlink(missing_ok=True)
+    """One `w2s-lf run` per run folder: two writers would corrupt the manifest."""
+    return locked(root / ".lock", f"{root} (one `w2s-lf run` per run folder)")
 
 
 def _fetch_builtin_models(recipe: Recipe) -> None:
