@@ -10,7 +10,7 @@ Workloads, from the paper's released data (../shared/data/gair-w2s):
 For each workload: items/s of seed mode (1 process), robust mode (1 process, then all cores) and
 math-verify `parse` + `verify` (1 process, its defaults; MATH golds given as `$gold$`), the
 speed-ups over math-verify, accuracy, and how often robust and math-verify agree. Then the MATH
-class table (tests/math_grading_table.py): rows each grader gets right.
+class table (tests/grading/math_grading_table.py): rows each grader gets right.
 
     python scripts/bench_grading.py                      # both tasks (a few minutes)
     python scripts/bench_grading.py --only math --limit 1000
@@ -32,9 +32,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "grading"))
 
-from w2s_lf.grading import batch, default_workers, grade, grade_many, symbolic
+from w2s_lf.grading import batch, defer, default_workers, grade, grade_many
 from w2s_lf.io import read_jsonl
 
 GSM8K_MODELS = ("llama2_7b_gsm8k_1", "mistral_7b_gsm8k_1")
@@ -137,7 +137,7 @@ def main() -> None:
     print(cpu_capability())
     print(f"python {platform.python_version()}, {args.workers} cores for the all-cores runs")
     import math_verify  # noqa: F401 - import and grammar build time are not grading time
-    symbolic.warm_up()
+    defer.warm_up()
     summary = {}
     for task, load in (("gsm8k", gsm8k_items), ("math", math_items)):
         if args.only in (None, task):

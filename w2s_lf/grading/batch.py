@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from multiprocessing.connection import wait as wait_any
 
-from w2s_lf.grading.core import Grade, _check_mode, grade, resolve_task
-from w2s_lf.grading.symbolic import warm_up
+from w2s_lf.grading.core import Grade, check_mode, grade, resolve_task
+from w2s_lf.grading.defer import warm_up
 from w2s_lf.tasks import Task
 
 HARD_TIMEOUT = 1.5        # seconds one item may take in a worker before the worker is killed
@@ -126,7 +126,7 @@ def grade_many(responses: Sequence[str], golds: Sequence[str], task: str | Task,
     """Grade ``responses[i]`` against ``golds[i]``, in order, on ``workers`` processes (default: all
     cores; small batches run in-process). ``progress(n)`` is called as n more items finish.
     ``fn`` grades one item (``grade``'s signature; module-level, so workers can import it)."""
-    _check_mode(mode)
+    check_mode(mode)
     if len(responses) != len(golds):
         raise ValueError(f"{len(responses)} responses but {len(golds)} gold answers")
     t = resolve_task(task)

@@ -172,6 +172,15 @@ def numbers_equal(pred: Number, gold: Number, numeric_task: bool) -> bool:
     return _same_at_six(pct.value / 100, plain.value, decimal)
 
 
+_NOT_ALONE = re.compile(r"[A-Za-z]|[ \t]?,[ \t]?-?\d|[ \t]?[-+*/×^][ \t]?[\w(]")
+
+
+def single_number(text: str) -> str | None:
+    """The first number of `text` if nothing marks it as part of a list or an expression."""
+    m = NUMBER_IN_TEXT.search(text)
+    return None if m is None or _NOT_ALONE.match(text, m.end()) else m.group(0)
+
+
 def last_standalone_number(text: str) -> str | None:
     last = None
     for last in STANDALONE_NUMBER.finditer(text):

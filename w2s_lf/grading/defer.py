@@ -36,7 +36,7 @@ def warm_up() -> None:
     _math_verify()
 
 
-def symbolic_equal(pred: str, gold: str, seconds: float = SYMBOLIC_SECONDS) -> tuple[bool, str | None]:
+def verify(pred: str, gold: str, seconds: float = SYMBOLIC_SECONDS) -> tuple[bool, str | None]:
     """(equal, reason): reason is None when the check ran, else why it could not decide."""
     try:
         check_expression(pred)

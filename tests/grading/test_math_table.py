@@ -8,8 +8,8 @@ import time
 import pytest
 from math_grading_table import ROWS
 
-from w2s_lf.grading import grade, grade_many, normalize_answer, robust, symbolic
-from w2s_lf.grading.fastpath import fast_equal
+from w2s_lf.grading import defer, grade, grade_many, normalize_answer
+from w2s_lf.grading.compare import values_equal
 from w2s_lf.grading.spans import boxed_answer, math_spans
 from w2s_lf.io import read_jsonl
 
@@ -43,7 +43,7 @@ MATH_VERIFY_WRONG = {
 def test_agreement_with_math_verify():
     """Rows where math-verify's verdict is wrong are exactly the documented ones; we are right on all."""
     from math_verify import parse, verify
-    symbolic.warm_up()
+    defer.warm_up()
     wrong = []
     for cls, response, gold, right in ROWS:
         pred = response if cls == "extraction" else "$" + response + "$"
@@ -62,7 +62,7 @@ NEEDS_SYMBOLIC = {}   # constants the fast path leaves to math-verify on purpose
 
 def test_constants_never_reach_the_symbolic_layer(monkeypatch):
     calls = []
-    monkeypatch.setattr(robust, "symbolic_equal", lambda p, g: calls.append((p, g)) or (False, "stub"))
+    monkeypatch.setattr(defer, "verify", lambda p, g: calls.append((p, g)) or (False, "stub"))
     for cls, response, gold, right in ROWS:
         if cls in FAST_CLASSES and response not in NEEDS_SYMBOLIC:
             calls.clear()
@@ -86,12 +86,12 @@ UNDECIDED = ["2x=1", "x<1", "1, 2, \\ldots", "\\sqrt[4]{-1}", "1/0", "E", "2^10"
 
 @pytest.mark.parametrize("pred,gold,verdict", FAST)
 def test_fast_path_decides_constants(pred, gold, verdict):
-    assert fast_equal(normalize_answer(pred, "math"), normalize_answer(gold, "math")) is verdict
+    assert values_equal(normalize_answer(pred, "math"), normalize_answer(gold, "math")) is verdict
 
 
 @pytest.mark.parametrize("text", UNDECIDED)
 def test_fast_path_leaves_the_rest_to_math_verify(text):
-    assert fast_equal(normalize_answer(text, "math"), "1") is None
+    assert values_equal(normalize_answer(text, "math"), "1") is None
 
 
 SAME_VOTE = [   # writings of one answer that must vote together (one canonical string)
@@ -128,7 +128,7 @@ def test_span_scan_is_linear():
 @pytest.mark.shared
 def test_math500_solutions_grade_right_without_math_verify(gair, monkeypatch):
     """Each released MATH-500 solution, graded against its own answer, is right, on the fast path."""
-    monkeypatch.setattr(robust, "symbolic_equal", lambda p, g: (_ for _ in ()).throw(AssertionError((p, g))))
+    monkeypatch.setattr(defer, "verify", lambda p, g: (_ for _ in ()).throw(AssertionError((p, g))))
     rows = read_jsonl(gair / "data/test/math.jsonl")
     grades = grade_many([r["solution"] for r in rows], [r["answer"] for r in rows], "math", workers=1)
     assert [r["answer"] for r, g in zip(rows, grades) if not g.correct] == []

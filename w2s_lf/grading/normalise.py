@@ -1,12 +1,13 @@
-"""Canonical text of a MATH-style (LaTeX) answer: what two writings of one answer share.
+"""Robust normalisation: the canonical text of an answer, what two writings of one answer share.
 
 Majority voting compares answers as strings, so the canonical text removes what does not change
-an answer, following the MATH answer conventions: delimiters and spacing (`$`, `\\left`, `\\!`,
-`~`), fraction styles (`\\dfrac`, `\\tfrac`, `\\cfrac`, `\\frac12`), degree signs, units
-(`5\\text{ cm}^2`, `125 miles`), a variable being assigned (`x = 3`, `k \\approx 3`,
-`x \\in [0,1)`), words for percent, "and" between answers, `\\text{}` wrappers, choice letters
-in parentheses. Plain numbers get one spelling (`1,000.0` and `1000` are `1000`;
-`\\frac{10}{9}` is `10/9`).
+an answer. Numeric tasks (GSM8K): a plain number gets one spelling (`1,000`, `1000.00`, `$1000`
+and `1000 dollars` are `1000`), anything else is tidied text. MATH-style (LaTeX) answers follow
+the MATH answer conventions: delimiters and spacing (`$`, `\\left`, `\\!`, `~`), fraction styles
+(`\\dfrac`, `\\tfrac`, `\\cfrac`, `\\frac12`), degree signs, units (`5\\text{ cm}^2`,
+`125 miles`), a variable being assigned (`x = 3`, `k \\approx 3`, `x \\in [0,1)`), words for
+percent, "and" between answers, `\\text{}` wrappers, choice letters in parentheses. Plain numbers
+get one spelling (`1,000.0` and `1000` are `1000`; `\\frac{10}{9}` is `10/9`).
 
 What it keeps: a comma followed by a space is a list separator, never a thousands separator
 (`32, 349` is two numbers, `32,349` is one), and the order of items.
@@ -180,3 +181,42 @@ def canonical_math(answer: str) -> str:
         s = s[1]
     number = math_number(s)
     return numbers.format_number(number) if number is not None else s
+
+
+_TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox|textit|operatorname)\{([^{}]*)\}")
+_NUMBER_NOISE = ("\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\displaystyle", "^\\circ", "^{\\circ}",
+                 "\\$", "\u00a0")
+
+
+def canonical_number(answer: str) -> str:
+    """The canonical text of a numeric task's answer: the number, exactly formatted (a `%` is
+    dropped: GSM8K golds never carry one), else the answer as tidied text."""
+    s = str(answer).strip()[:MAX_CHARS]
+    number = numbers.parse_number(s)
+    if number is None:   # "72 clips", "$1,000.00 dollars"
+        first = numbers.single_number(s.replace("$", ""))
+        if first is not None and s.replace(",", "").startswith(("$" + first, first, "-$" + first[1:])):
+            number = numbers.parse_number(first)
+    if number is not None:
+        return numbers.format_number(numbers.Number(number.value))
+    s = s.replace("$", "").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    for noise in _NUMBER_NOISE:
+        s = s.replace(noise, "")
+    for _ in range(3):
+        s = _TEXT_WRAPPERS.sub(r"\1", s)
+    if s.startswith("\\boxed{") and s.endswith("}"):
+        s = s[7:-1]
+    s = s.strip().rstrip(".").strip()
+    if len(s) == 3 and s[0] == "(" and s[2] == ")" and s[1].isalpha():   # (C) -> C
+        s = s[1]
+    if _PLAIN_WORDS.fullmatch(s) and " " in s:
+        s = " ".join(s.split())
+    else:
+        s = "".join(s.split())
+    number = numbers.parse_number(s)   # numbers that were wrapped: \text{5}, 5\,\%
+    return numbers.format_number(number) if number is not None else s
+
+
+def canonical(answer: str, numeric: bool) -> str:
+    """The canonical text of an answer of a numeric or a MATH-style task."""
+    return canonical_number(answer) if numeric else canonical_math(answer)
