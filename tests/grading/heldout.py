@@ -431,13 +431,13 @@ def in_released_output(output: str, answer: str) -> str | None:
 
 
 def unboxed(solution: str, answer: str) -> str | None:
-    """A worked solution whose final answer is its last math, not boxed: kept only when nothing
-    mathematical (math delimiters, digits) follows the box."""
+    """A worked solution whose final answer is its last math, not boxed: kept only when the box
+    ends its math (`$x = \\boxed{5}.$`, not `$\\boxed{17} = x$`) and no math or digit follows."""
     span = _box_span(solution)
     if span is None:
         return None
     after = solution[span[1] + 1:]
-    if re.search(r"[\d\\]", after.replace("$", "").replace("\\]", "").replace("\\)", "")):
+    if not re.fullmatch(r"\s*[.,;]?\s*(?:\$\$|\$|\\\]|\\\))?[^$\\\d]*", after):
         return None
     start = span[0] - len("\\boxed{")
     return solution[:start] + answer + after
@@ -481,7 +481,7 @@ def _special(gold: str, cls: str, rng) -> list[Case]:
     if group and group[1] == "(" and group[2] == ")" and 2 <= len(group[0]) <= 3:
         names = "xyz"
         for equal, items in ((True, group[0]), (False, list(reversed(group[0])))):
-            if not equal and len(set(items)) == 1:
+            if not equal and items == group[0]:   # a palindrome reversed is itself
                 continue
             boxes = " and ".join(f"${names[i]} = \\boxed{{{_plain(x)}}}$" for i, x in enumerate(items))
             out.append(Case("several boxes for one tuple", f"Solving the system gives {boxes}.", gold, equal))
