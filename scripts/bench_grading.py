@@ -110,12 +110,12 @@ def bench(task: str, responses: list[str], golds: list[str], workers: int) -> di
 
 
 def table_agreement() -> None:
-    from math_grading_table import ROWS
+    from math_grading_table import RESPONSE_CLASSES, ROWS
     from math_verify import parse, verify
     ours = theirs = agree = 0
     for cls, response, gold, right in ROWS:
         mine = grade(response, gold, "math").correct
-        pred = response if cls == "extraction" else "$" + response + "$"
+        pred = response if cls in RESPONSE_CLASSES else "$" + response + "$"
         mv = bool(verify(parse("$" + gold + "$"), parse(pred)))
         ours += mine == right
         theirs += mv == right

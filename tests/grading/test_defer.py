@@ -80,12 +80,12 @@ def test_a_slow_item_is_wrong_with_a_reason():
     assert (g.correct, g.reason) == (False, "timeout")
 
 
-def test_read_and_verify_reads_latex_only():
+def test_read_reads_latex_only():
     """The answer of a worked solution without a box; plain text is not read (sympy's
     `parse_expr` would evaluate it as Python)."""
-    solution = "First, $2 + 2 = 4$.\n\nSo there are $\\frac{8}{2}$ possible rational roots in all."
-    assert defer.read_and_verify(solution, "4") == ("4", True, None)
-    assert defer.read_and_verify("we get __import__('os') and 5 apples", "5") == (None, False, None)
+    solution = "First, $2 + 2 = 4$.\n\nSo there are $\\frac{8}{3}$ possible rational roots in all."
+    assert defer.read(solution) == "\\frac{8}{3}"
+    assert defer.read("we get __import__('os') and 5 apples") is None
 
 
 def test_run_here_bounds_time_with_a_deadline(monkeypatch):

@@ -47,7 +47,7 @@ _FUNCTION = re.compile(r"\\(?:sin|cos|tan|sec|csc|cot|arc|ln|log|exp)")
 _PLAIN_TEXT = re.compile(r"[A-Za-z][A-Za-z .,'()-]*")
 _CHOICES = frozenset("ABCDE")
 _LONG_WORD = re.compile(r"[A-Za-z]{3,}")
-_INEQUALITY = re.compile(r"[<>!]=|=[<>]")
+_INEQUALITY = re.compile(r"[<>]=|(?<![\d)}])!=|=[<>]")   # `5!=120` is a factorial, then =
 
 
 def _rounded(x) -> Fraction:
@@ -259,6 +259,10 @@ def compare(pred: str, gold: str, numeric: bool) -> tuple[bool | None, str | Non
     return False, None   # a number against a non-number (a clock time, a word): no symbolic meaning
 
 
+def _decimal_comma(answer: str) -> numbers.Number | None:
+    return numbers.parse_number(answer) if numbers.DECIMAL_COMMA.search(answer) else None
+
+
 def _is_words(answer: str) -> bool:
     """Words ("even", "Devon"), or a choice letter ("C"): text, not a value."""
     return bool(_PLAIN_TEXT.fullmatch(answer) and (_LONG_WORD.search(answer) or answer in _CHOICES))
@@ -275,6 +279,8 @@ def _compare_math(pred: str, gold: str) -> tuple[bool | None, str | None]:
     if not gold:
         return False, "empty gold answer"
     p, g = math_number(pred), math_number(gold)
+    if (p is None) != (g is None):   # `1,5` is a list, or 1.5 against a gold that is one number
+        p, g = p or _decimal_comma(pred), g or _decimal_comma(gold)
     if p is not None and g is not None:
         return numbers.numbers_equal(p, g, False), None
     if _PLAIN_TEXT.fullmatch(pred) and _PLAIN_TEXT.fullmatch(gold):   # words: no symbolic meaning

@@ -3,9 +3,13 @@
 Two modes, one interface. "seed" is the paper's grader as its released results show it (for
 reproducing the paper's numbers and its data selection; `seed.py`); "robust" is the default and
 is right about numbers, LaTeX and chat-model phrasings: `extract.py`, `normalise.py` and
-`compare.py` are its three steps, pure functions, and what `compare` leaves undecided goes to
-math-verify (`defer.py`). A grading failure (an exception or a timeout) on one item marks that
-item wrong with a `reason`; it never propagates to the batch.
+`compare.py` are its three steps, pure functions. Robust grading defers to math-verify
+(`defer.py`, bounded in time) where its own steps are unsure: a comparison `compare` leaves
+undecided, and a MATH response where extraction found nothing because it seemed to loop.
+Elsewhere our extraction stands: math-verify's reading is only safe with its LaTeX parser
+(its plain-text parser runs `eval`), and that reading of unboxed worked solutions agrees with
+the truth less often than ours (tests/grading/heldout.py). A grading failure (an exception or a
+timeout) on one item marks that item wrong with a `reason`; it never propagates to the batch.
 """
 
 from __future__ import annotations
@@ -52,8 +56,12 @@ def extract_answer(response: str, task: str | Task, mode: str = "robust") -> str
     t = resolve_task(task)
     if mode == "seed":
         return seed.extract(_text(response), t.answer_key)
-    raw = extract.extract(_text(response), t.numeric)
-    return normalise.canonical(raw, t.numeric) if raw else ""
+    text = _text(response)
+    found = extract.extract(text, t.numeric)
+    answer = found.answer
+    if not found.sure:   # what math-verify reads where our loop heuristic found none
+        answer = defer.read(text) or answer
+    return normalise.canonical(answer, t.numeric) if answer else ""
 
 
 def normalize_answer(answer: str, task: str | Task, mode: str = "robust") -> str:

@@ -2,9 +2,9 @@
 
 math-verify (Hugging Face) is the field's standard for LaTeX answers: relations, functions,
 sets against tuples, whatever `compare.py` cannot settle exactly. Two questions go to it:
-`verify(pred, gold)` (are two canonical answers equal?) and `read_and_verify(response, gold)`
-(for a response whose answer `extract.py` could only guess: what math-verify reads as its
-answer, and whether that equals the gold).
+`verify(pred, gold)` (are two canonical answers equal?) and `read(response)` (for a response
+whose answer `extract.py` could only guess, a worked solution with no box and no "the answer
+is": what math-verify reads as its answer).
 
 Why a process, and our own timeout: math-verify's timeouts are `signal.alarm`, which only works
 in the main thread (from any other thread `parse` and `verify` raise `ValueError`), rounds to
@@ -87,21 +87,18 @@ def _verify(pred: str, gold: str) -> tuple[bool, str | None]:
     return bool(mv.verify(gold_parsed, pred_parsed, timeout_seconds=None)), None
 
 
-def _read_and_verify(response: str, gold: str) -> tuple[str | None, bool]:
-    """(the answer math-verify reads in the response, as LaTeX, or None; whether it is the gold)."""
+def _read(response: str) -> str | None:
+    """The answer math-verify reads in a response, as LaTeX (sympy's), or None."""
     mv = _math_verify()
-    answer, reading = _CONFIGS
+    _, reading = _CONFIGS
     found = mv.parse(response, reading, parsing_timeout=None, fallback_mode="no_fallback")
     if not found:
-        return None, False
+        return None
     from sympy import latex
-    gold_parsed = mv.parse("$" + gold + "$", answer, parsing_timeout=None)
-    equal = bool(gold_parsed) and bool(mv.verify(gold_parsed, found, timeout_seconds=None))
-    value = found[0]
-    return (value if isinstance(value, str) else latex(value)), equal
+    return found[0] if isinstance(found[0], str) else latex(found[0])
 
 
-_QUESTIONS = {"verify": _verify, "read": _read_and_verify}
+_QUESTIONS = {"verify": _verify, "read": _read}
 
 
 def _serve(conn) -> None:
@@ -262,14 +259,8 @@ def verify(pred: str, gold: str, seconds: float = DEFER_SECONDS) -> tuple[bool, 
     return False, answer or "timeout"
 
 
-def read_and_verify(response: str, gold: str, seconds: float = DEFER_SECONDS) -> tuple[str | None, bool, str | None]:
-    """(answer math-verify reads in the response as LaTeX or None, whether it equals the gold,
-    reason it could not say)."""
-    try:
-        check_expression(gold)
-    except Rejected as e:
-        return None, False, f"not checked by math-verify: {e}"
-    status, answer = _ask("read", (response[-MAX_RESPONSE_CHARS:], gold), seconds)
-    if status == "ok":
-        return answer[0], answer[1], None
-    return None, False, answer or "timeout"
+def read(response: str, seconds: float = DEFER_SECONDS) -> str | None:
+    """The answer math-verify reads in the last `MAX_RESPONSE_CHARS` of a response, as LaTeX;
+    None when it reads none, or cannot say in time."""
+    status, answer = _ask("read", (response[-MAX_RESPONSE_CHARS:],), seconds)
+    return answer if status == "ok" else None

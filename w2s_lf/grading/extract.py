@@ -23,9 +23,10 @@ the cap makes every step linear in a bounded input whatever the response length.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from w2s_lf.grading import numbers
-from w2s_lf.grading.spans import box_end, boxed_answer, math_spans
+from w2s_lf.grading.spans import box_end, boxed_answer, math_spans, unclosed_box
 from w2s_lf.latex import last_boxed
 
 MAX_TAIL_CHARS = 16_000
@@ -49,6 +50,8 @@ _ENVIRONMENT = re.compile(r"\\(?:begin|end)\{\w+\}(?:\{[lcr|]*\})?")
 _SENTENCE_BREAK = re.compile(r"\.(?:\s|$)|\n")
 _WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
 _PERCENT_AFTER = re.compile(r"\s?(?:\\?%|percent\b)")
+_VARIABLE = re.compile(r"[A-Za-z](?:_\{?\w{1,3}\}?)?|\\[a-z]+")   # a lone name: x, a_1, \theta
+_BOLD = re.compile(r"(?<![\w)}])\*\*|\*\*(?![\w({])")   # markdown's **72**, not the power in 2**3
 
 
 def _cut(response: str) -> str:
@@ -72,7 +75,7 @@ def _line_after(text: str, start: int) -> str:
 
 def _clean(candidate: str, numeric: bool) -> str | None:
     """The answer inside a marker's text, or None when it holds none."""
-    c = candidate.replace("**", "").strip()
+    c = _BOLD.sub("", candidate).strip()
     if "\\boxed" in c or "\\fbox" in c:
         c = last_boxed(c) or c
     math = _MATH_SPAN.search(c)
@@ -95,8 +98,17 @@ def _clean(candidate: str, numeric: bool) -> str | None:
     return c or None
 
 
-def extract(response: str, numeric: bool) -> str:
-    """The final answer as written in the response ("" when there is none)."""
+@dataclass(frozen=True)
+class Found:
+    """A final answer as written in a response ("" when there is none), and whether that is
+    certain: False when a MATH response that marks no answer seemed to end in a generation loop
+    (a heuristic; math-verify may read an answer there)."""
+    answer: str
+    sure: bool = True
+
+
+def extract(response: str, numeric: bool) -> Found:
+    """The final answer of a response (see the module docstring)."""
     text = _cut(response)
     markers = list(_MARKERS.finditer(text))[-MAX_MARKERS:]
     for m in reversed(markers):
@@ -105,17 +117,17 @@ def extract(response: str, numeric: bool) -> str:
                 candidate = last_boxed(text[m.start():m.start() + MAX_TAIL_CHARS])
             else:   # this box, with the boxes just before it that state the answer together
                 end = box_end(text, m.start())
-                candidate = None if end is None else boxed_answer(text[:end])
+                candidate = unclosed_box(text, m.start()) if end is None else boxed_answer(text[:end])
                 if candidate:
-                    return candidate
+                    return Found(candidate)
         else:
             candidate = _line_after(text, m.end())
         if candidate:
             answer = _clean(candidate, numeric) if numeric else math_answer_in(candidate)
             if answer:
-                return answer
+                return Found(answer)
     if numeric:
-        return _last_number_fallback(text)
+        return Found(_last_number_fallback(text))
     return _math_fallback(text)
 
 
@@ -143,7 +155,7 @@ def _first_number(text: str) -> str | None:
 def math_answer_in(candidate: str) -> str | None:
     """The answer in the text after a marker of a MATH-style response: "$\\frac{3}{4}$. I hope it
     is correct." gives `\\frac{3}{4}`, "The largest $n$ is 34." gives `34`, "\\text{Monday}" itself."""
-    c = candidate.replace("**", "").strip()
+    c = _BOLD.sub("", candidate).strip()
     spans = math_spans(c)
     if spans and spans[0].start == 0:
         return spans[0].content or None
@@ -177,14 +189,22 @@ def _bare(line: str) -> bool:
     return len(_WORD.findall(_ENVIRONMENT.sub("", line.replace("\\text{", "{")))) <= 2
 
 
-def _math_fallback(text: str) -> str:
+def _math_fallback(text: str) -> Found:
     """No marker: the response itself if it is a bare answer, else the last piece of math or the
     last number, whichever comes later; nothing for a response cut off mid-way (see
     `_last_number_fallback`)."""
     lines = [line.strip() for line in text.split("\n") if line.strip()]
-    if not lines or _cut_off(text, lines):
-        return ""
+    if not lines or _unfinished(lines):
+        return Found("")
+    if _looping(text, lines):
+        return Found("", sure=False)
+    return Found(_last_math_or_number(text, lines))
+
+
+def _last_math_or_number(text: str, lines: list[str]) -> str:
     spans = math_spans(text)
+    while len(spans) > 1 and _VARIABLE.fullmatch(spans[-1].content.rstrip(".,")):   # "values of $x.$"
+        spans.pop()
     last = lines[-1].rstrip(".")
     if len(lines) == 1 and _bare(last) and not spans:
         return last
@@ -203,11 +223,15 @@ def _math_fallback(text: str) -> str:
     return spans[-1].content if spans else ""
 
 
-def _cut_off(text: str, lines: list[str]) -> bool:
-    """Whether the response ends mid-expression or inside a generation loop."""
-    last = lines[-1].rstrip(".")
-    if last.endswith(_UNFINISHED):
-        return True
+def _unfinished(lines: list[str]) -> bool:
+    """Whether the response ends mid-expression ("so 1650-10=")."""
+    return _BOLD.sub("", lines[-1]).rstrip(".").endswith(_UNFINISHED)
+
+
+def _looping(text: str, lines: list[str]) -> bool:
+    """Whether the response ends inside a generation loop: its last line repeats an earlier line,
+    whole or in part."""
+    last = _BOLD.sub("", lines[-1]).rstrip(".")
     if len(lines) > 1 and any(line.startswith(last) for line in lines[:-1]):
         return True
     probe = last[-LOOP_PROBE_CHARS:]
@@ -219,7 +243,7 @@ def _last_number_fallback(text: str) -> str:
     generation loop cut off by the token limit (its last line repeats an earlier line, whole or
     in part): such a response states no answer, whatever numbers it repeats."""
     lines = [line.strip() for line in text.split("\n") if line.strip()]
-    if not lines or _cut_off(text, lines):
+    if not lines or _unfinished(lines) or _looping(text, lines):
         return ""
     for line in reversed(lines[-FALLBACK_LINES:]):
         number = numbers.last_standalone_number(line)
