@@ -159,7 +159,13 @@ def test_deadline_interrupts_a_thread_and_not_its_later_code():
 def test_deadline_does_not_fire_when_the_block_finishes():
     with deadline(0.05):
         pass
-    time.sleep(0.2)   # a stray interruption would raise here
+    steps, end = 0, time.monotonic() + 0.3
+    try:
+        while time.monotonic() < end:   # Python code past the deadline, where a stray interruption would land
+            steps += 1
+    except GradingTimeout:
+        pytest.fail(f"a finished deadline fired {steps} steps later")
+    assert steps > 1000
 
 
 GUARDS = [   # (expression, rejected)

@@ -33,7 +33,13 @@ from w2s_lf.grading.core import (
 )
 
 # Bump when a change could alter any pred or verdict; runs and reports record it.
-GRADER_VERSION = "2"   # 2: robust MATH grading (spans, canonical LaTeX, values, 6-place decimals)
+# 2: robust MATH grading (spans, canonical LaTeX, values, 6-place decimals).
+# 3: robust preds and verdicts change: mixed numbers (`2 1/2` was 21/2) and decimal commas
+#    (`1000,99`); GSM8K `2^{10}` and `2**3` are no numbers (they were 2 and 23); MATH boxes left
+#    open or around environment ends, boxes assigned in turn as one tuple, `C)`, chains, display
+#    environments; math-verify's verdicts now come from a killed-on-overrun worker (2 s, was 1 s).
+#    Seed mode is unchanged.
+GRADER_VERSION = "3"
 
 __all__ = [
     "GRADER_VERSION", "MODES", "Grade", "GradingTimeout", "Rejected", "Vote", "check_expression", "check_mode",

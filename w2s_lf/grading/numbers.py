@@ -32,6 +32,7 @@ MAX_NUMBER_CHARS = 64
 MATH_DECIMAL_PLACES = 6
 _DIGITS = r"(?:\d{1,3}(?:,\d{3})+|\d+)"
 _DECIMAL_COMMA = r"\d+,\d{1,2}(?![\d,])"
+_PLAIN_DECIMAL = re.compile(r"-?\d+(?:\.\d+)?")
 _NUMBER = r"(?:" + _DECIMAL_COMMA + "|" + _DIGITS + r"(?:\.\d+)?|\.\d+)"
 # One number in running text: thousands groups or digits, optional decimals; or a bare ".5"; or
 # a mixed number. A clock time ("6:25") is one token, so that it is never read as the number 6.
@@ -79,6 +80,8 @@ def parse_number(text: str) -> Number | None:
         return None
     if text.isascii() and text.isdigit():   # the common case, ~10x cheaper than the general one
         return Number(Fraction(int(text)))
+    if _PLAIN_DECIMAL.fullmatch(text):       # the next most common: -3, 0.5
+        return Number(Fraction(text), decimal="." in text)
     s = _strip_wrappers(text)
     for noise in _NOISE:
         s = s.replace(noise, "")
