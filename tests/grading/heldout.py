@@ -89,6 +89,8 @@ def read_scalar(text: str) -> Fraction | None:
     return None
 
 
+# Written here, not imported from w2s_lf.grading.numbers: the truth of a case must not depend on
+# the code under test.
 def _terminates(v: Fraction) -> bool:
     den = v.denominator
     for p in (2, 5):

@@ -2,9 +2,9 @@
 
 math-verify (Hugging Face) is the field's standard for LaTeX answers: relations, functions,
 sets against tuples, whatever `compare.py` cannot settle exactly. Two questions go to it:
-`verify(pred, gold)` (are two canonical answers equal?) and `read(response)` (for a response
-whose answer `extract.py` could only guess, a worked solution with no box and no "the answer
-is": what math-verify reads as its answer).
+`verify(pred, gold)` (are two canonical answers equal?) and `read(response)` (what math-verify
+reads as the answer of a MATH response where `extract.py` found none because it seemed to end in
+a generation loop, a heuristic).
 
 Why a process, and our own timeout: math-verify's timeouts are `signal.alarm`, which only works
 in the main thread (from any other thread `parse` and `verify` raise `ValueError`), rounds to
@@ -126,7 +126,7 @@ class _Worker:
         self.proc = ctx.Process(target=_serve, args=(child,), daemon=True, name="w2s-math-verify")
         self.proc.start()
         child.close()
-        self.clean = False   # no question pending: the next reply is the next question's
+        self.clean = False   # True: no question pending, so the next reply answers the next question
         if not self.conn.poll(START_SECONDS) or self.conn.recv() != "ready":
             self.kill()
             raise RuntimeError("math-verify worker did not start")

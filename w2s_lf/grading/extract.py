@@ -50,7 +50,8 @@ _ENVIRONMENT = re.compile(r"\\(?:begin|end)\{\w+\}(?:\{[lcr|]*\})?")
 _SENTENCE_BREAK = re.compile(r"\.(?:\s|$)|\n")
 _WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
 _PERCENT_AFTER = re.compile(r"\s?(?:\\?%|percent\b)")
-_VARIABLE = re.compile(r"[A-Za-z](?:_\{?\w{1,3}\}?)?|\\[a-z]+")   # a lone name: x, a_1, \theta
+_VARIABLE = re.compile(r"[A-Za-z](?:_\{?\w{1,3}\}?)?|\\(?!pi\b)[a-z]+")   # a lone name: x, a_1, \theta
+_MENTIONED = re.compile(r"\b(?:of|for|in|on|with|where|when|all)\s*$")   # "values of $x$", not "is $C$"
 _BOLD = re.compile(r"(?<![\w)}])\*\*|\*\*(?![\w({])")   # markdown's **72**, not the power in 2**3
 
 
@@ -203,7 +204,8 @@ def _math_fallback(text: str) -> Found:
 
 def _last_math_or_number(text: str, lines: list[str]) -> str:
     spans = math_spans(text)
-    while len(spans) > 1 and _VARIABLE.fullmatch(spans[-1].content.rstrip(".,")):   # "values of $x.$"
+    while len(spans) > 1 and _VARIABLE.fullmatch(spans[-1].content.rstrip(".,")) \
+            and _MENTIONED.search(text, 0, spans[-1].start):   # "possible values of $x.$": a mention
         spans.pop()
     last = lines[-1].rstrip(".")
     if len(lines) == 1 and _bare(last) and not spans:

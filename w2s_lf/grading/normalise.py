@@ -6,11 +6,14 @@ and `1000 dollars` are `1000`), anything else is tidied text. MATH-style (LaTeX)
 the MATH answer conventions: delimiters and spacing (`$`, `\\left`, `\\!`, `~`), fraction styles
 (`\\dfrac`, `\\tfrac`, `\\cfrac`, `\\frac12`), degree signs, units (`5\\text{ cm}^2`,
 `125 miles`), a variable being assigned (`x = 3`, `k \\approx 3`, `x \\in [0,1)`), words for
-percent, "and" between answers, `\\text{}` wrappers, choice letters in parentheses. Plain numbers
-get one spelling (`1,000.0` and `1000` are `1000`; `\\frac{10}{9}` is `10/9`).
+percent, "and" between answers, `\\text{}` wrappers, choice letters (`(C)`, `C)`), the layout of
+a display (`&=`, `\\end{align*}`, a trailing row break), a chain's steps before its constant last
+side. Plain numbers get one spelling (`1,000.0` and `1000` are `1000`; `\\frac{10}{9}` is `10/9`;
+`2 1/2` is `2.5`).
 
 What it keeps: a comma followed by a space is a list separator, never a thousands separator
-(`32, 349` is two numbers, `32,349` is one), and the order of items.
+(`32, 349` is two numbers, `32,349` is one), a MATH `1,5` stays a list (see `numbers.py`), and
+the order of items.
 
 Every step is a replacement, a split or an anchored regex on input capped at `MAX_CHARS`.
 """

@@ -95,8 +95,9 @@ def _box_starts(text: str) -> list[int]:
     return sorted(starts)
 
 
-def box_end(text: str, start: int) -> int | None:
-    """Index just past the closing brace of the box command at `start`, or None."""
+def _box_extent(text: str, start: int) -> tuple[int, int] | None:
+    """(index of the `{` of the box command at `start`, index just past its closing brace, or
+    minus the depth still open when it never closes); None when `start` holds no box command."""
     brace = text.find("{", start)
     if brace < 0 or text[start:brace].strip() not in _BOX_COMMANDS:
         return None
@@ -107,26 +108,22 @@ def box_end(text: str, start: int) -> int | None:
         elif text[i] == "}":
             depth -= 1
             if depth == 0:
-                return i + 1
-    return None
+                return brace, i + 1
+    return brace, -depth
+
+
+def box_end(text: str, start: int) -> int | None:
+    """Index just past the closing brace of the box command at `start`, or None."""
+    extent = _box_extent(text, start)
+    return extent[1] if extent is not None and extent[1] > 0 else None
 
 
 def unclosed_box(text: str, start: int) -> str | None:
     """The content of the box command at `start` when only its own closing brace is missing (the
     content's braces balance): `\\boxed{\\begin{pmatrix}..\\end{pmatrix}\\n\\end{align*}`. None
     otherwise (closed, or cut off inside the answer)."""
-    brace = text.find("{", start)
-    if brace < 0 or text[start:brace].strip() not in _BOX_COMMANDS:
-        return None
-    depth = 0
-    for i in range(brace, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return None
-    return text[brace + 1:].strip() if depth == 1 else None
+    extent = _box_extent(text, start)
+    return text[extent[0] + 1:].strip() if extent is not None and extent[1] == -1 else None
 
 
 def boxed_answer(text: str) -> str | None:
