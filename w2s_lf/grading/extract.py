@@ -55,6 +55,10 @@ _MENTIONED = re.compile(r"\b(?:of|for|in|on|with|where|when|all)\s*$")   # "valu
 _BOLD = re.compile(r"(?<![\w)}])\*\*|\*\*(?![\w({])")   # markdown's **72**, not the power in 2**3
 
 
+def _unbold(text: str) -> str:
+    return _BOLD.sub("", text) if "**" in text else text
+
+
 def _cut(response: str) -> str:
     at = response.find("\nQuestion:")
     text = response if at < 0 else response[:at]
@@ -76,7 +80,7 @@ def _line_after(text: str, start: int) -> str:
 
 def _clean(candidate: str, numeric: bool) -> str | None:
     """The answer inside a marker's text, or None when it holds none."""
-    c = _BOLD.sub("", candidate).strip()
+    c = _unbold(candidate).strip()
     if "\\boxed" in c or "\\fbox" in c:
         c = last_boxed(c) or c
     math = _MATH_SPAN.search(c)
@@ -156,7 +160,7 @@ def _first_number(text: str) -> str | None:
 def math_answer_in(candidate: str) -> str | None:
     """The answer in the text after a marker of a MATH-style response: "$\\frac{3}{4}$. I hope it
     is correct." gives `\\frac{3}{4}`, "The largest $n$ is 34." gives `34`, "\\text{Monday}" itself."""
-    c = _BOLD.sub("", candidate).strip()
+    c = _unbold(candidate).strip()
     spans = math_spans(c)
     if spans and spans[0].start == 0:
         return spans[0].content or None
@@ -227,13 +231,13 @@ def _last_math_or_number(text: str, lines: list[str]) -> str:
 
 def _unfinished(lines: list[str]) -> bool:
     """Whether the response ends mid-expression ("so 1650-10=")."""
-    return _BOLD.sub("", lines[-1]).rstrip(".").endswith(_UNFINISHED)
+    return _unbold(lines[-1]).rstrip(".").endswith(_UNFINISHED)
 
 
 def _looping(text: str, lines: list[str]) -> bool:
     """Whether the response ends inside a generation loop: its last line repeats an earlier line,
     whole or in part."""
-    last = _BOLD.sub("", lines[-1]).rstrip(".")
+    last = _unbold(lines[-1]).rstrip(".")
     if len(lines) > 1 and any(line.startswith(last) for line in lines[:-1]):
         return True
     probe = last[-LOOP_PROBE_CHARS:]

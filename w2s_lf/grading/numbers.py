@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 MAX_NUMBER_CHARS = 64
 MATH_DECIMAL_PLACES = 6
@@ -78,6 +79,11 @@ def parse_number(text: str) -> Number | None:
     """
     if len(text) > MAX_NUMBER_CHARS:
         return None
+    return _parse_short(text)
+
+
+@lru_cache(maxsize=8192)   # answers repeat (golds, common numbers); a Number is immutable
+def _parse_short(text: str) -> Number | None:
     if text.isascii() and text.isdigit():   # the common case, ~10x cheaper than the general one
         return Number(Fraction(int(text)))
     if _PLAIN_DECIMAL.fullmatch(text):       # the next most common: -3, 0.5
