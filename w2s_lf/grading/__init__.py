@@ -6,9 +6,12 @@
     ('72', '72', True)
 
 Modes: "robust" (default; right about numbers, LaTeX, chat phrasings) and "seed" (the paper's
-rules exactly, for reproducing its results). See the module docstrings of `seed`, `robust`,
-`numbers`, `spans`, `mathtext`, `values`, `evaluate`, `fastpath`, `symbolic`, `bounded` and
-`batch` for the design and its known differences.
+rules exactly, for reproducing its results; `seed`). Robust grading is three steps, each a
+module of pure functions: `extract` (where the answer is; `spans` finds math and boxes),
+`normalise` (its canonical text; `numbers` for plain numbers) and `compare` (are two answers the
+same; `values` reads answers into values, `expr` evaluates LaTeX expressions). What `compare`
+cannot decide goes to math-verify, bounded in time (`defer`). `core` runs one item, `batch` many,
+`bounded` keeps every step bounded in time.
 """
 
 from w2s_lf.grading.batch import (
@@ -22,6 +25,7 @@ from w2s_lf.grading.bounded import GradingTimeout, Rejected, check_expression, d
 from w2s_lf.grading.core import (
     MODES,
     Grade,
+    check_mode,
     extract_answer,
     grade,
     is_equivalent,
@@ -29,10 +33,17 @@ from w2s_lf.grading.core import (
 )
 
 # Bump when a change could alter any pred or verdict; runs and reports record it.
-GRADER_VERSION = "2"   # 2: robust MATH grading (spans, canonical LaTeX, values, 6-place decimals)
+# 2: robust MATH grading (spans, canonical LaTeX, values, 6-place decimals).
+# 3: robust preds and verdicts change: mixed numbers (`2 1/2` was 21/2) and decimal commas
+#    (`1000,99`); GSM8K `2^{10}` and `2**3` are no numbers (they were 2 and 23); MATH boxes left
+#    open or around environment ends, boxes assigned in turn as one tuple, `C)`, chains, display
+#    environments; math-verify's verdicts now come from a killed-on-overrun worker (2 s, was 1 s).
+#    Seed mode is unchanged.
+GRADER_VERSION = "3"
 
 __all__ = [
-    "GRADER_VERSION", "MODES", "Grade", "GradingTimeout", "Rejected", "Vote", "check_expression", "deadline",
+    "GRADER_VERSION", "MODES", "Grade", "GradingTimeout", "Rejected", "Vote", "check_expression", "check_mode",
+    "deadline",
     "default_workers", "extract_answer", "grade", "grade_many", "is_equivalent", "majority_vote",
     "normalize_answer", "pass_at_k",
 ]

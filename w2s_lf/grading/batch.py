@@ -5,8 +5,9 @@ one worker stuck on one item. Here each worker owns a pipe and publishes, in sha
 index and start time of the item it is on; the parent kills a worker whose item overran
 `hard_timeout`, marks that item wrong ("timeout"), re-queues the rest of its chunk and starts a
 replacement. Inside the worker, `bounded.deadline` interrupts Python-level work sooner, so kills
-are for the rare hang inside one C call. Results travel per chunk, so the per-item overhead is
-a couple of shared-memory writes.
+are for the rare hang inside one C call; for the same reason a worker asks math-verify itself
+(`defer.run_here`) rather than through another process. Results travel per chunk, so the
+per-item overhead is a couple of shared-memory writes.
 
 Grading GSM8K is ~10 µs an item, so small batches run in-process; process start-up only pays
 for itself on thousands of items.
@@ -17,7 +18,6 @@ from __future__ import annotations
 import math
 import multiprocessing as mp
 import os
-import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Hashable, Sequence
@@ -25,11 +25,13 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from multiprocessing.connection import wait as wait_any
 
-from w2s_lf.grading.core import Grade, _check_mode, grade, resolve_task
-from w2s_lf.grading.symbolic import warm_up
+from w2s_lf.grading import defer
+from w2s_lf.grading.bounded import fork_is_safe
+from w2s_lf.grading.core import Grade, check_mode, grade, resolve_task
 from w2s_lf.tasks import Task
 
-HARD_TIMEOUT = 1.5        # seconds one item may take in a worker before the worker is killed
+HARD_TIMEOUT = 3.0        # seconds one item may take in a worker before the worker is killed
+                          # (the value path's safety net, 0.5 s, plus math-verify's, 2 s, and slack)
 MIN_ITEMS_PER_WORKER = 2000
 
 
@@ -49,7 +51,7 @@ def _safe(fn, response, gold, task, mode) -> Grade:
 
 def _worker(conn, task: Task, mode: str, current, started, slot: int, fn) -> None:
     if mode == "robust" and not task.numeric:
-        warm_up()   # already done when forked; spawned workers pay it here, before any item
+        defer.run_here()   # this worker is killed on overrun: math-verify runs here, not in a pool
     while True:
         try:
             message = conn.recv()
@@ -70,14 +72,8 @@ def _worker(conn, task: Task, mode: str, current, started, slot: int, fn) -> Non
 
 class _Pool:
     def __init__(self, n: int, task: Task, mode: str, fn):
-        # fork is fastest and inherits a warm math-verify, but forking a process with threads
-        # (tqdm's monitor, our watchdog) can deadlock the child: then use a fresh forkserver.
-        methods = mp.get_all_start_methods()
-        if "fork" in methods and threading.active_count() == 1:
-            method = "fork"
-        else:
-            method = "forkserver" if "forkserver" in methods else "spawn"
-        self.ctx = mp.get_context(method)
+        # fork is fastest and inherits a warm math-verify; else a fresh forkserver.
+        self.ctx = mp.get_context("fork" if fork_is_safe() else "forkserver")
         self.task, self.mode, self.fn = task, mode, fn
         self.current = self.ctx.Array("q", n, lock=False)
         self.started = self.ctx.Array("d", n, lock=False)
@@ -126,7 +122,7 @@ def grade_many(responses: Sequence[str], golds: Sequence[str], task: str | Task,
     """Grade ``responses[i]`` against ``golds[i]``, in order, on ``workers`` processes (default: all
     cores; small batches run in-process). ``progress(n)`` is called as n more items finish.
     ``fn`` grades one item (``grade``'s signature; module-level, so workers can import it)."""
-    _check_mode(mode)
+    check_mode(mode)
     if len(responses) != len(golds):
         raise ValueError(f"{len(responses)} responses but {len(golds)} gold answers")
     t = resolve_task(task)
@@ -146,7 +142,7 @@ def grade_many(responses: Sequence[str], golds: Sequence[str], task: str | Task,
     queue = _chunks(items, size)
     results: list[Grade | None] = [None] * n_items
     if mode == "robust" and not t.numeric:
-        warm_up()   # in the parent, before forking: workers inherit a ready math-verify
+        defer.load()   # in the parent, before forking: workers inherit a ready math-verify
     pool = _Pool(workers, t, mode, fn)
     busy: dict[int, tuple[int, list]] = {}      # slot -> (chunk id, items)
     next_id = n_items
@@ -216,7 +212,7 @@ class Vote:
 
 
 def majority_vote(preds: Sequence[Hashable]) -> Vote:
-    """Most common prediction; ties go to the one seen first (SPEC.md, stage II)."""
+    """Most common prediction; ties go to the one seen first (docs/method.md, stage II)."""
     if not preds:
         raise ValueError("majority_vote needs at least one prediction")
     counts = Counter(preds)

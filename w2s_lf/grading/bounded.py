@@ -25,6 +25,7 @@ import contextlib
 import ctypes
 import heapq
 import itertools
+import multiprocessing as mp
 import os
 import threading
 import time
@@ -110,6 +111,14 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_WATCHDOG._reset_after_fork)
+
+
+def fork_is_safe() -> bool:
+    """Whether this process may fork: forking a process with threads can deadlock the child,
+    except for the watchdog's thread, which a forked child starts afresh."""
+    watchdog = _WATCHDOG._thread
+    others = threading.active_count() - (1 if watchdog is not None and watchdog.is_alive() else 0)
+    return others == 1 and "fork" in mp.get_all_start_methods()
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""The fast path: plain numbers parsed and compared exactly, without sympy.
+"""Plain numbers, parsed and compared exactly, without sympy.
 
 Almost every GSM8K answer, and a good share of MATH answers, is a plain number. Sending those
 through a symbolic library costs about a millisecond each; parsing them into a `Fraction` costs
@@ -10,8 +10,16 @@ not `50`; a rounded decimal of a repeating value counts (`2/3` = `0.67`). For MA
 tasks a percentage may stand for its value too (`50\\%` = `50` = `0.5`), and a decimal equals a
 fraction only to 6 places (`0.333333` = `\\frac13`, `0.33` is not): MATH asks for exact answers.
 
+Separators. A comma is a thousands separator when each group after it has three digits
+(`1,000`, `12,345.5`); a single comma followed by one or two digits is a decimal comma, as in
+much of Europe (`1000,99` is 1000.99, `2,74 $` is 2.74); anything else with a comma is not one
+number (`1,2345`, `64, 82`). Spaces group thousands the same way (`1 000`); between a whole
+number and a fraction they make a mixed number (`2 1/2` and `2\\frac{1}{2}` are 5/2, not 21/2 or
+1). MATH answers also use the comma for lists (`1,-2`): `normalise.math_number` keeps `1,5` a
+list, and `compare.py` reads it as 1.5 only against a gold that is one number.
+
 Every regex here is anchored or linear, and inputs longer than `MAX_NUMBER_CHARS` are not
-numbers, so the fast path is bounded by design.
+numbers, so parsing is bounded by design.
 """
 
 from __future__ import annotations
@@ -19,20 +27,30 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 MAX_NUMBER_CHARS = 64
 MATH_DECIMAL_PLACES = 6
 _DIGITS = r"(?:\d{1,3}(?:,\d{3})+|\d+)"
-# One number in running text: thousands groups or digits, optional decimals; or a bare ".5".
-# A clock time ("6:25") is one token, so that it is never read as the number 6.
-NUMBER_IN_TEXT = re.compile(r"\d{1,2}:\d{2}(?!\d)|-?(?:" + _DIGITS + r"(?:\.\d+)?|\.\d+)")
+_DECIMAL_COMMA = r"\d+,\d{1,2}(?![\d,])"
+_PLAIN_DECIMAL = re.compile(r"-?\d+(?:\.\d+)?")
+_NUMBER = r"(?:" + _DECIMAL_COMMA + "|" + _DIGITS + r"(?:\.\d+)?|\.\d+)"
+# One number in running text: thousands groups or digits, optional decimals; or a bare ".5"; or
+# a mixed number. A clock time ("6:25") is one token, so that it is never read as the number 6.
+NUMBER_IN_TEXT = re.compile(r"-?\d+ \d+/\d+(?![\d/])|\d{1,2}:\d{2}(?!\d)|-?" + _NUMBER)
 # A number standing alone: not part of a word ("4x", "3rd") or of a fraction or time.
-STANDALONE_NUMBER = re.compile(r"(?<![\w.,/:])-?(?:" + _DIGITS + r"(?:\.\d+)?|\.\d+)(?:/\d+)?(?![\w/:]|[.,]\d)")
-_DECIMAL = re.compile(r"([-+]?)(" + _DIGITS + r"(?:\.\d*)?|\.\d+)")
+STANDALONE_NUMBER = re.compile(r"(?<![\w.,/:])-?" + _NUMBER + r"(?:/\d+)?(?![\w/:]|[.,]\d)")
+DECIMAL_COMMA = re.compile(r"[-+]?" + _DECIMAL_COMMA)
+_DECIMAL = re.compile(r"([-+]?)(" + _DIGITS + r"(?:\.\d*)?|\.\d+|\d+,\d{1,2})")
 _LATEX_FRAC = re.compile(r"([-+]?)\\[dt]?frac\{([-+]?\d+)\}\{([-+]?\d+)\}")
 _SLASH_FRAC = re.compile(r"([-+]?)(\d+)/(\d+)")
+_MIXED = re.compile(r"([-+]?)(\d+)(?: +(\d+)/(\d+)| *\\[dt]?frac\{(\d+)\}\{(\d+)\})")
+_SPACE_GROUPS = re.compile(r"[-+]?\d{1,3}(?: \d{3})+(?:\.\d+)?")
+_LONE_SPACE = re.compile(r"(?<!\d) +| +(?!\d)")   # any space but one between two digits
 _CURRENCY = ("\\$", "$", "US$", "USD", "€", "£", "¥", "Rs.")
-_NOISE = ("\\!", "\\,", "\\;", "\\:", "{,}", "\\ ", " ", "\u00a0")
+_CURRENCY_AFTER = ("\\$", "$", "USD", "EUR", "€", "£", "¥")
+_NOISE = ("\\!", "\\,", "\\;", "\\:", "{,}")
+_SPACES = ("\\ ", "~", "\u00a0")
 
 
 @dataclass(frozen=True)
@@ -55,17 +73,35 @@ def _strip_wrappers(s: str) -> str:
 def parse_number(text: str) -> Number | None:
     """`text` as an exact number if it is a plain number, else None.
 
-    Accepts signs, thousands commas, decimals, `a/b`, `\\frac{a}{b}`, currency signs and a
-    trailing `%`; rejects anything else (units, words, expressions) so that callers can send it
-    to the symbolic path.
+    Accepts signs, thousands separators and decimal commas (see the module docstring), decimals,
+    `a/b`, `\\frac{a}{b}`, mixed numbers, currency signs and a trailing `%`; rejects anything else
+    (units, words, expressions) so that callers can compare it otherwise.
     """
     if len(text) > MAX_NUMBER_CHARS:
         return None
+    return _parse_short(text)
+
+
+@lru_cache(maxsize=8192)   # answers repeat (golds, common numbers); a Number is immutable
+def _parse_short(text: str) -> Number | None:
     if text.isascii() and text.isdigit():   # the common case, ~10x cheaper than the general one
         return Number(Fraction(int(text)))
+    if _PLAIN_DECIMAL.fullmatch(text):       # the next most common: -3, 0.5
+        return Number(Fraction(text), decimal="." in text)
     s = _strip_wrappers(text)
     for noise in _NOISE:
         s = s.replace(noise, "")
+    for space in _SPACES:
+        s = s.replace(space, " ")
+    mixed = _MIXED.fullmatch(s)
+    if mixed:
+        return _mixed(mixed)
+    if " " in s:
+        s = _LONE_SPACE.sub("", s)
+        if " " in s:   # between digits: thousands groups, or not one number ("12 34")
+            if not _SPACE_GROUPS.fullmatch(s):
+                return None
+            s = s.replace(" ", "")
     percent = False
     if s.endswith(("\\%", "%")):
         percent, s = True, s[:-2] if s.endswith("\\%") else s[:-1]
@@ -76,12 +112,18 @@ def parse_number(text: str) -> Number | None:
         if s.startswith(mark):
             s = s[len(mark):]
             break
+    else:
+        for mark in _CURRENCY_AFTER:   # 2,74 $, 5€
+            if s.endswith(mark):
+                s = s[:-len(mark)]
+                break
     s = sign + s
     if not s:
         return None
     m = _DECIMAL.fullmatch(s)
     if m:
-        body = m.group(2).replace(",", "")
+        body = m.group(2)
+        body = body.replace(",", ".") if DECIMAL_COMMA.fullmatch(body) else body.replace(",", "")
         value = Fraction(body.rstrip(".") if body.endswith(".") else body)
         return Number(-value if m.group(1) == "-" else value, percent, "." in body)
     m = _LATEX_FRAC.fullmatch(s) or _SLASH_FRAC.fullmatch(s)
@@ -92,6 +134,16 @@ def parse_number(text: str) -> Number | None:
         value = Fraction(num, den)
         return Number(-value if m.group(1) == "-" else value, percent)
     return None
+
+
+def _mixed(m: re.Match) -> Number | None:
+    """A whole number and a proper fraction: `2 1/2` is 5/2 (`2 3/2` is not a number)."""
+    whole = int(m.group(2))
+    num, den = (int(m.group(3)), int(m.group(4))) if m.group(3) else (int(m.group(5)), int(m.group(6)))
+    if not 0 < num < den:
+        return None
+    value = whole + Fraction(num, den)
+    return Number(-value if m.group(1) == "-" else value)
 
 
 def format_number(number: Number) -> str:
@@ -170,6 +222,17 @@ def numbers_equal(pred: Number, gold: Number, numeric_task: bool) -> bool:
         return False
     pct, plain = (pred, gold) if pred.percent else (gold, pred)
     return _same_at_six(pct.value / 100, plain.value, decimal)
+
+
+# What after a number makes it part of a list or an expression: a letter (`4x`), `, 5`, an
+# operator and an operand (`+ 3`, `^{10}`, `**3`), or a fraction (`2 1/2`: a mixed number).
+_NOT_ALONE = re.compile(r"[A-Za-z]|[ \t]?,[ \t]?-?\d|[ \t]?(?:\*\*|[-+*/×^])[ \t]?[\w({]| \d+/\d")
+
+
+def single_number(text: str) -> str | None:
+    """The first number of `text` if nothing marks it as part of a list or an expression."""
+    m = NUMBER_IN_TEXT.search(text)
+    return None if m is None or _NOT_ALONE.match(text, m.end()) else m.group(0)
 
 
 def last_standalone_number(text: str) -> str | None:

@@ -1,7 +1,8 @@
 """Where the math is in a response: delimited spans and runs of `\\boxed{}` answers, in linear time.
 
 A MATH response states its answer in `\\boxed{}`, after a phrase ("The answer is"), or only as
-its last piece of math: display math (`\\[..\\]`, `$$..$$`, multi-line allowed) or inline math
+its last piece of math: display math (`\\[..\\]`, `$$..$$`, `\\begin{align*}..\\end{align*}` and the other display environments, multi-line
+allowed) or inline math
 (`$..$`, `\\(..\\)`, one line). `math_spans` finds every span in one left-to-right pass; an
 opener without a closer is plain text. Each search for a closer either succeeds (and the scan
 jumps past it) or fails once for good (no later opener of that kind can close either), so the
@@ -17,11 +18,13 @@ from w2s_lf.latex import last_boxed
 
 MAX_JOINED_BOXES = 6
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
-# What may stand between two boxed answers that state one answer together: "\boxed{-2} and \boxed{1}".
-_JOINERS = frozenset(("", ",", "and", ",and", "or", "\\text{and}", "\\quad", "\\qquad"))
+# What may stand between two boxed answers that state one answer together: "\boxed{-2} and \boxed{1}",
+# "$x = \boxed{3}$, $y = \boxed{4}$" (spaces and `$` removed first).
+_JOINER = re.compile(r"(?:,|;|and|,and|or|\\text\{and\}|\\quad|\\qquad)?([A-Za-z](?:_\{?\w{1,3}\}?)?=)?")
 
 
 _DELIMITER_OR_ESCAPE = re.compile(r"[$\\]")
+_DISPLAY_ENVIRONMENT = re.compile(r"\\begin\{((?:align|equation|gather|eqnarray|multline|displaymath)\*?)\}")
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,9 @@ def math_spans(text: str) -> list[Span]:
             display = opener == "\\["
             line_end = -1 if display else text.find("\n", i)
             stop = n if line_end < 0 else line_end
+        elif ch == "\\" and text.startswith("\\begin{", i) and _DISPLAY_ENVIRONMENT.match(text, i):
+            opener = _DISPLAY_ENVIRONMENT.match(text, i).group(0)
+            closer, display, stop = "\\end" + opener[len("\\begin"):], True, n
         elif ch == "\\":
             i += 2   # an escaped character (`\$`, `\\`) opens nothing
             continue
@@ -89,8 +95,9 @@ def _box_starts(text: str) -> list[int]:
     return sorted(starts)
 
 
-def box_end(text: str, start: int) -> int | None:
-    """Index just past the closing brace of the box command at `start`, or None."""
+def _box_extent(text: str, start: int) -> tuple[int, int] | None:
+    """(index of the `{` of the box command at `start`, index just past its closing brace, or
+    minus the depth still open when it never closes); None when `start` holds no box command."""
     brace = text.find("{", start)
     if brace < 0 or text[start:brace].strip() not in _BOX_COMMANDS:
         return None
@@ -101,29 +108,48 @@ def box_end(text: str, start: int) -> int | None:
         elif text[i] == "}":
             depth -= 1
             if depth == 0:
-                return i + 1
-    return None
+                return brace, i + 1
+    return brace, -depth
+
+
+def box_end(text: str, start: int) -> int | None:
+    """Index just past the closing brace of the box command at `start`, or None."""
+    extent = _box_extent(text, start)
+    return extent[1] if extent is not None and extent[1] > 0 else None
+
+
+def unclosed_box(text: str, start: int) -> str | None:
+    """The content of the box command at `start` when only its own closing brace is missing (the
+    content's braces balance): `\\boxed{\\begin{pmatrix}..\\end{pmatrix}\\n\\end{align*}`. None
+    otherwise (closed, or cut off inside the answer)."""
+    extent = _box_extent(text, start)
+    return text[extent[0] + 1:].strip() if extent is not None and extent[1] == -1 else None
 
 
 def boxed_answer(text: str) -> str | None:
     """The content of the last `\\boxed{}`/`\\fbox{}`, joined with the boxes just before it that
-    state the same answer ("\\boxed{-2} and \\boxed{1}" gives "-2, 1"), or None.
+    state the same answer ("\\boxed{-2} and \\boxed{1}" gives "-2, 1"), or None. Boxes that
+    give variables their values in turn state a tuple, in order: "$x = \\boxed{3}$ and
+    $y = \\boxed{4}$" gives "(3, 4)".
 
     Only the last few boxes are examined (so the cost stays linear): a box belongs to the answer
-    when nothing but a joiner (",", "and", "or", `$`, spaces) separates it from the next.
+    when nothing but a joiner (",", "and", "or", `$`, spaces, and the next variable's `y =`)
+    separates it from the next.
     """
     last = last_boxed(text, _BOX_COMMANDS)
     if last is None:
         return None
     starts = _box_starts(text)[-MAX_JOINED_BOXES:]
-    parts, following = [last], starts[-1] if starts else -1
+    parts, following, assigned = [last], starts[-1] if starts else -1, False
     for start in reversed(starts[:-1]):
         end = box_end(text, start)
         if end is None or end > following:
             break
-        between = "".join(text[end:following].replace("$", "").split())
-        if between.rstrip(",") not in _JOINERS and between not in _JOINERS:
+        joiner = _JOINER.fullmatch("".join(text[end:following].replace("$", "").split()).rstrip(","))
+        if not joiner:
             break
+        assigned = assigned or bool(joiner.group(1))
         parts.append(text[text.find("{", start) + 1:end - 1])
         following = start
-    return ", ".join(reversed(parts))
+    joined = ", ".join(reversed(parts))
+    return f"({joined})" if assigned else joined

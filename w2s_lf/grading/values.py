@@ -4,16 +4,16 @@ Most MATH answers are constants: `\\frac{3}{56}`, `3\\sqrt{13}`, `\\frac{9\\pi}{
 `[-1, 0) \\cup (1, \\infty)`, `\\{1, -2\\}`, a matrix. This module reads an answer's structure
 (tuple, interval, set, union, matrix, `a \\pm b`, mixed number, repeating decimal, ratio, base-n
 numeral, percentage) from a token list; each scalar goes to the safe expression evaluator of
-`evaluate.py`, with variables given values by `env` (or not read at all). Nothing is ever
+`expr.py`, with variables given values by `env` (or not read at all). Nothing is ever
 evaluated as code. An item that cannot be read stays `Opaque`: the shape of its group may still
-decide a comparison (a 4-item list is not a number). `fastpath.py` compares the values.
+decide a comparison (a 4-item list is not a number). `compare.py` compares the values.
 
 Conventions: tuples and intervals keep their brackets (`(0,1)` is not `[0,1]`); `\\{..\\}` and
 bare lists (`-2, 1`) are sets; `a \\pm b` is the set {a+b, a-b}; `2\\frac{1}{2}` is a mixed number
 (5/2); `0.1\\overline{6}` is 1/6; `3:4` is 3/4 (as math-verify reads them).
 
 Bounded: inputs pass `bounded.check_expression` (length, nesting, powers, factorials), groups
-and matrices hold at most `MAX_ITEMS` items, and `evaluate.py` caps every power, root and
+and matrices hold at most `MAX_ITEMS` items, and `expr.py` caps every power, root and
 exact value.
 """
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from w2s_lf.grading.bounded import Rejected, check_expression
-from w2s_lf.grading.evaluate import Expression, Undecided, divide
+from w2s_lf.grading.expr import Expression, Undecided, divide
 
 MAX_ITEMS = 32
 _TOKEN = re.compile(r"\d+(?:\.\d*)?|\.\d+|\\[A-Za-z]+|\\[{}]|\\\\|[A-Za-z]|[-+*/^_!(),\[\]{}&%|]|\S")
@@ -32,7 +32,7 @@ _MIXED = re.compile(r"(-?)(\d+)\\frac\{(\d+)\}\{(\d+)\}")
 _BASED = re.compile(r"(-?\d+)_\{?(\d+)\}?")
 _REPEATING = re.compile(r"(-?)(\d*)\.(\d*)\\overline\{(\d+)\}")
 _MATRIX = re.compile(r"\\begin\{([pbBv]?matrix|array)\}(.*)\\end\{\1\}", re.DOTALL)
-# Relations, gaps and set operations other than a union: the symbolic layer's business.
+# Relations, gaps and set operations other than a union: math-verify's business.
 _UNDECIDED_TOKENS = frozenset((
     "=", "<", ">", "|", ".", "\\le", "\\ge", "\\ne", "\\lt", "\\gt", "\\approx",
     "\\in", "\\ldots", "\\to", "\\sim", "\\equiv", "\\cap", "\\setminus", "\\subset", "\\emptyset",
@@ -218,11 +218,6 @@ class _Reader:
         if not cells or len({len(row) for row in cells}) != 1 or len(cells) * len(cells[0]) > MAX_ITEMS:
             raise Undecided("ragged or large matrix")
         return Matrix(cells)
-
-
-def value_of(text: str, env=None):
-    """The value of a canonical answer (`mathtext.canonical_math`), or raise Undecided."""
-    return _Reader(env).answer(text)
 
 
 def read(text: str, env=None):

@@ -36,7 +36,7 @@ _CLOSERS = {"(": ")", "{": "}", "[": "]"}
 
 
 class Undecided(Exception):
-    """Not an expression this parser understands: the symbolic layer must decide."""
+    """Not an expression this parser understands: math-verify must decide."""
 
 
 class VariableFound(Undecided):

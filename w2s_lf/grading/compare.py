@@ -1,9 +1,11 @@
-"""The MATH fast path's second half: comparing answer values, and probing answers with variables.
+"""Robust comparison: whether two canonical answers are the same answer (pure functions).
 
-`fast_equal` answers True or False when it can tell, and None otherwise (relations, `|x|`,
-set operations other than a union, a set against a same-size tuple, unreadable items): the
-caller then asks the symbolic layer (math-verify). Values decide equivalence in microseconds,
-where sympy needs milliseconds. The rules follow math-verify's, so that both layers agree:
+`compare` answers True or False when it can tell, and None when it cannot: the caller then asks
+math-verify (`defer.py`). In order: canonical string equality; exact numbers (`numbers.py`); for
+numeric tasks nothing else (an expression or a word is not a number); for MATH-style tasks, text
+answers without case, then the values of constants, tuples, intervals, sets and matrices, and
+expressions with variables at probe points. Values decide equivalence in microseconds, where
+sympy needs milliseconds. The rules follow math-verify's, so that both layers agree:
 
 - a value written as a decimal equals another when both round to the same 6 decimals
   (`0.333333` is `\\frac13`, `0.33` is not); other values must agree to 1e-9 (relative), and
@@ -16,8 +18,11 @@ where sympy needs milliseconds. The rules follow math-verify's, so that both lay
 Answers with variables are compared at three sets of exact rational probe points: different at
 one point means not equivalent (`3y` is not `108`, `x^2+4x+5` is not `x^2+4x+9`); equal at
 all of them means equivalent (`19x(x^2+4)` is `19x^3+76x`), except when a function occurs,
-whose branches a few points can miss (`\\arcsin(\\sin x)` is not `x`): that goes to math-verify.
-The points are fixed (a hash of the variable's name), so verdicts are reproducible.
+whose branches a few points can miss (`\\arcsin(\\sin x)` is not `x`): undecided. The points are
+fixed (a hash of the variable's name), so verdicts are reproducible.
+
+Undecided: relations, `|x|`, set operations other than a union, a set against a same-size tuple,
+unreadable items.
 """
 
 from __future__ import annotations
@@ -27,14 +32,22 @@ import re
 import zlib
 from fractions import Fraction
 
-from w2s_lf.grading.evaluate import Undecided, VariableFound, divide
+from w2s_lf.grading import numbers
+from w2s_lf.grading.bounded import GradingTimeout, deadline
+from w2s_lf.grading.expr import Undecided, VariableFound, divide
+from w2s_lf.grading.normalise import canonical_math, math_number, split_top
 from w2s_lf.grading.values import Based, Group, Matrix, Opaque, Real, Union, read
 
 REL_TOL = 1e-9          # floats this close are equal
 REL_APART = 1e-6        # ... this far apart, different; in between, undecided
 DECIMAL_PLACES = 6
 PROBE_ROUNDS = 3
+FAST_SECONDS = 0.5      # a safety net: the value path is bounded by construction
 _FUNCTION = re.compile(r"\\(?:sin|cos|tan|sec|csc|cot|arc|ln|log|exp)")
+_PLAIN_TEXT = re.compile(r"[A-Za-z][A-Za-z .,'()-]*")
+_CHOICES = frozenset("ABCDE")
+_LONG_WORD = re.compile(r"[A-Za-z]{3,}")
+_INEQUALITY = re.compile(r"[<>]=|(?<![\d)}])!=|=[<>]")   # `5!=120` is a factorial, then =
 
 
 def _rounded(x) -> Fraction:
@@ -183,7 +196,7 @@ def _equal(a, b) -> bool | None:
     return None
 
 
-# ---- deciding ------------------------------------------------------------------------------------
+# ---- probing answers with variables ----------------------------------------------------------
 
 def _probe(round_: int):
     """Values for variables in one probe round: exact rationals in (1, 2) (round 0), in (-2, -1)
@@ -214,8 +227,8 @@ def _probed(pred: str, gold: str) -> bool | None:
     return verdict
 
 
-def fast_equal(pred: str, gold: str) -> bool | None:
-    """True or False when both canonical answers are understood, else None (see module docstring)."""
+def values_equal(pred: str, gold: str) -> bool | None:
+    """True or False when both canonical answers are understood as values, else None."""
     try:
         (p, p_failures), (g, g_failures) = read(pred), read(gold)
         same = _equal(p, g)
@@ -227,3 +240,60 @@ def fast_equal(pred: str, gold: str) -> bool | None:
         return None
     except (ValueError, ZeroDivisionError, OverflowError, RecursionError):
         return None
+
+
+# ---- comparing canonical answers -------------------------------------------------------------
+
+def compare(pred: str, gold: str, numeric: bool) -> tuple[bool | None, str | None]:
+    """(verdict, reason) for two canonical answers: verdict None when undecided (math-verify's
+    turn), reason why an answer is wrong without a real comparison ("no answer found")."""
+    if not pred:
+        return False, "no answer found"
+    if pred == gold:
+        return True, None
+    if not numeric:
+        return _compare_math(pred, gold)
+    p, g = numbers.parse_number(pred), numbers.parse_number(gold)
+    if p is not None and g is not None:
+        return numbers.numbers_equal(p, g, numeric), None
+    return False, None   # a number against a non-number (a clock time, a word): no symbolic meaning
+
+
+def _decimal_comma(answer: str) -> numbers.Number | None:
+    return numbers.parse_number(answer) if numbers.DECIMAL_COMMA.search(answer) else None
+
+
+def _is_words(answer: str) -> bool:
+    """Words ("even", "Devon"), or a choice letter ("C"): text, not a value."""
+    return bool(_PLAIN_TEXT.fullmatch(answer) and (_LONG_WORD.search(answer) or answer in _CHOICES))
+
+
+def _equation_sides(answer: str) -> list[str]:
+    if "=" not in answer or _INEQUALITY.search(answer):
+        return [answer]
+    return split_top(answer, "=")
+
+
+def _compare_math(pred: str, gold: str) -> tuple[bool | None, str | None]:
+    """Exact numbers, then words, then values."""
+    if not gold:
+        return False, "empty gold answer"
+    p, g = math_number(pred), math_number(gold)
+    if (p is None) != (g is None):   # `1,5` is a list, or 1.5 against a gold that is one number
+        p, g = p or _decimal_comma(pred), g or _decimal_comma(gold)
+    if p is not None and g is not None:
+        return numbers.numbers_equal(p, g, False), None
+    if _PLAIN_TEXT.fullmatch(pred) and _PLAIN_TEXT.fullmatch(gold):   # words: no symbolic meaning
+        return "".join(pred.split()).casefold() == "".join(gold.split()).casefold(), None
+    if _is_words(pred) != _is_words(gold):   # "Infinite" is not 72, "even" is not \frac{1}{2}
+        return False, None
+    sides = _equation_sides(pred)
+    if len(sides) > 1 and len(_equation_sides(gold)) == 1:
+        # "\frac12 \cdot 3 = \frac32" against "\frac32": the prediction's result is its last side
+        # (math-verify's rule too; a gold equation is never cut, so "2x+z=1" is not "1").
+        return _compare_math(canonical_math(sides[-1]), gold) if sides[-1].strip() else (False, None)
+    try:
+        with deadline(FAST_SECONDS):
+            return values_equal(pred, gold), None
+    except GradingTimeout:
+        return False, "timeout"

@@ -266,6 +266,75 @@ TEXT_AND_CHOICES = [
     ("\\text{Infinite}", "72", False),
     ("\\text{even}", "\\text{Even}", True),
     ("\\text{neither}", "\\frac{1}{2}", False),
+    ("\\boxed{\\text{(C)}}", "\\text{C}", True),
+    ("The answer is (C).", "\\text{(C)}", True),
+    ("\\boxed{\\textbf{(C)}}", "C", True),
+    ("\\boxed{(c)}", "\\text{(C)}", True),
+    ("\\boxed{\\text{(D)}}", "\\text{(C)}", False),
+    ("\\boxed{\\text{C)}}", "\\text{(C)}", True),
+    ("The answer is $C)$.", "\\text{C}", True),
+    ("\\boxed{D)}", "\\text{(C)}", False),
+]
+
+# The kinds a held-out peer suite found robust missing (issue 19), and their neighbours.
+DECIMAL_COMMAS = [   # a comma before one or two digits: a decimal comma, in MATH against a gold that is one number
+    ("The answer is 1000,99", "1000.99", True),
+    ("The total is 2,74 $.", "2.74", True),
+    ("\\boxed{2,74 \\$}", "2.74", True),
+    ("\\boxed{1,5}", "1.5", True),
+    ("So the answer is 1,25.", "\\frac54", True),
+    ("The answer is 1000,99", "100099", False),
+    ("\\boxed{1,5}", "15", False),
+    ("\\boxed{1,5}", "1,5", True),                  # a list against a list
+    ("\\boxed{-2,1}", "1,-2", True),
+    ("\\boxed{1,000}", "1000", True),               # groups of three: thousands
+    ("\\boxed{1,000}", "1", False),
+]
+
+_MATRIX = "\\begin{pmatrix}\n1 & 2 \\\\\n3 & 4\n\\end{pmatrix}"
+_MATRIX_GOLD = "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}"
+BOXES_ACROSS_LINES = [   # a matrix in a box over several lines, with environment ends around it
+    (f"\\begin{{align*}}\nM &= \\boxed{{{_MATRIX}\n\\end{{align*}}", _MATRIX_GOLD, True),   # box left open
+    (f"\\[\n\\boxed{{\n{_MATRIX}\n\\]", _MATRIX_GOLD, True),
+    (f"\\boxed{{{_MATRIX}\n\\end{{align*}}}}", _MATRIX_GOLD, True),                           # closed after the end
+    (f"\\begin{{align*}}\nM &= \\boxed{{{_MATRIX}}} \\\\\n\\end{{align*}}\n\\end{{document}}", _MATRIX_GOLD, True),
+    (f"Hence\n\\begin{{align*}}\nM &= {_MATRIX} \\\\\n\\end{{align*}}", _MATRIX_GOLD, True),     # no box at all
+    (f"\\begin{{align*}}\nM &= \\boxed{{{_MATRIX.replace('4', '5')}\n\\end{{align*}}", _MATRIX_GOLD, False),
+]
+
+SEVERAL_BOXES = [   # boxes that state one answer together; assigned in turn, a tuple
+    ("$x = \\boxed{3}$, $y = \\boxed{4}$", "(3,4)", True),
+    ("We get $x = \\boxed{4}$ and $y = \\boxed{3}$.", "(3,4)", False),
+    ("We get $x = \\boxed{1}$ and $y = \\boxed{1}$.", "(1,1)", True),
+    ("$a = \\boxed{2}$, $b = \\boxed{-1}$, $c = \\boxed{2}$", "(2,-1,2)", True),
+    ("The roots are \\boxed{3} and \\boxed{4}.", "3, 4", True),
+]
+
+CHAINS = [   # the last side of a chain of equalities is the answer
+    ("\\boxed{x = 5+5+1 = 1/3}", "\\frac13", True),
+    ("The answer is $x = 5 + 5 + 1 = 11$.", "11", True),
+    ("The answer is $x = 5+5+1 = 1/3$.", "11", False),
+    ("Therefore x = 5+5+1 = 1/3.", "\\frac13", True),
+    ("\\boxed{3! \\times 5! = \\frac{1440}{2}}", "720", True),     # `5!=` is a factorial, then =
+    ("So $a + b + c - 15 = 49 - 15 = \\text{34}.$", "34", True),    # `\text{34}` is not a unit
+    ("\\boxed{f(3) = 5+5+1 = 11}", "11", True),
+    ("$$x \\approx 5+5+1 = 11$$", "11", True),
+]
+
+UNBOXED_SOLUTIONS = [   # long worked solutions whose answer is their last math, not boxed
+    ("We have $r = \\sqrt{0^2 + 3^2} = 3.$  The angle is $\\frac{\\pi}{2}$.\n\n"
+     "Therefore, the polar coordinates are $\\left( 3, \\frac{\\pi}{2} \\right).$", "\\left( 3, \\frac{\\pi}{2} \\right)", True),
+    ("The rational roots are of the form $\\frac{a}{b}.$\nThus, the possible rational roots are\n"
+     "\\[\\pm 1, \\ \\pm \\frac{1}{2}.\\]Thus, there are $\\frac{8}{2}$ possible rational roots.", "4", True),
+    ("The divisors are listed below.\nHence, $x$ can be $1, 2, 3$ for a total of $\\text{6}$ possible values of $x.$",
+     "6", True),
+    ("From the given information, $7 = 14 \\sin \\theta.$\nThus, the smallest possible value of $\\theta$ is $30°.$",
+     "30^\\circ", True),
+    ("By Vieta's formulas, $a + b + c = 49.$\n\nThe roots of $g$ are $a - 5,$ $b - 5,$ and $c - 5,$ and their sum is "
+     "$a + b + c - 15 = 49 - 15 = \\text{34}.$", "34", True),
+    ("So\n\\[\\frac{p(3)}{p(4)} = \\frac{-10A}{-11A} = \\frac{10}{11}.\\]", "\\frac{10}{11}", True),
+    ("By Vieta's formulas, $a + b + c = 49.$\n\nThe roots of $g$ are $a - 5,$ $b - 5,$ and $c - 5,$ and their sum is "
+     "$a + b + c - 15 = 49 - 15 = 34.$", "35", False),
 ]
 
 CLASSES = {
@@ -273,5 +342,10 @@ CLASSES = {
     "decimals and separators": DECIMALS, "percents": PERCENTS, "degrees and units": DEGREES_AND_UNITS,
     "relations": RELATIONS, "intervals": INTERVALS, "sets": SETS, "tuples": TUPLES, "matrices": MATRICES,
     "roots and pi": ROOTS_AND_PI, "symbolic": SYMBOLIC, "complex": COMPLEX, "text and choices": TEXT_AND_CHOICES,
+    "decimal commas": DECIMAL_COMMAS, "boxes across lines": BOXES_ACROSS_LINES, "several boxes": SEVERAL_BOXES,
+    "chained relations": CHAINS, "unboxed solutions": UNBOXED_SOLUTIONS,
 }
+# Classes whose responses are whole responses (extraction matters), not bare answers.
+RESPONSE_CLASSES = ("extraction", "decimal commas", "boxes across lines", "several boxes", "chained relations",
+                    "unboxed solutions")
 ROWS = [(name, *row) for name, rows in CLASSES.items() for row in rows]

@@ -1,13 +1,14 @@
-"""Robust grading: extraction that survives real model outputs, equivalence that is right.
+"""Robust extraction: where a response states its final answer (pure functions).
 
-Extraction takes the last stated final answer: among `#### X`, `The answer is: X`, `The answer
-is X`, `The final answer is X`, `Final Answer: X`, `**Answer:** X` and `\\boxed{X}`, the marker that
-comes last wins (a chat model that restates or corrects itself means its last answer). For
-numeric tasks, a marker without a number is skipped and the last number of the response is the
-fallback (on the last lines only, and never on a response that ends inside a generation
-loop: the token limit cut it off before any answer). Like the paper, text after a `Question:` line (the model starting a new question) is
-ignored; unlike the paper, only at the start of a line, so that "Question 2 asks..." survives.
-Text after a chat model's end-of-turn token (`<|im_start|>`, `<|eot_id|>`, ...) is ignored too.
+The last stated final answer wins: among `#### X`, `The answer is: X`, `The answer is X`, `The
+final answer is X`, `Final Answer: X`, `**Answer:** X` and `\\boxed{X}`, the marker that comes
+last (a chat model that restates or corrects itself means its last answer). For numeric tasks, a
+marker without a number is skipped and the last number of the response is the fallback (on the
+last lines only, and never on a response that ends inside a generation loop: the token limit cut
+it off before any answer). Like the paper, text after a `Question:` line (the model starting a
+new question) is ignored; unlike the paper, only at the start of a line, so that "Question 2
+asks..." survives. Text after a chat model's end-of-turn token (`<|im_start|>`, `<|eot_id|>`, ...)
+is ignored too.
 
 For MATH-style (non-numeric) tasks: boxes that state one answer together are joined
 (`\\boxed{-2} and \\boxed{1}`); after a phrase marker the answer is the math that follows, or what
@@ -17,30 +18,18 @@ whichever comes later (`spans.py`), again never on a response cut off mid-way.
 
 Only the last `MAX_TAIL_CHARS` of a response are searched: the final answer is at the end, and
 the cap makes every step linear in a bounded input whatever the response length.
-
-Answers are canonicalised so that equal plain numbers get equal strings (majority voting
-compares strings): `1,000`, `1000.00` and `$1000` all become `1000`; LaTeX answers get
-`mathtext.canonical_math`. Comparison then goes (1) canonical string equality, (2) exact
-numbers (`numbers.py`), (3) text answers without case, and for MATH-style tasks (4) the values of
-constants, tuples, intervals, sets and matrices, and expressions with variables at probe points
-(`values.py`, `fastpath.py`), (5) math-verify for the rest (`symbolic.py`): relations, functions
-that probing cannot settle, sets against tuples.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from w2s_lf.grading import numbers
-from w2s_lf.grading.bounded import GradingTimeout, deadline
-from w2s_lf.grading.fastpath import fast_equal
-from w2s_lf.grading.mathtext import canonical_math, math_number, split_top
-from w2s_lf.grading.spans import box_end, boxed_answer, math_spans
-from w2s_lf.grading.symbolic import symbolic_equal
+from w2s_lf.grading.spans import box_end, boxed_answer, math_spans, unclosed_box
 from w2s_lf.latex import last_boxed
 
 MAX_TAIL_CHARS = 16_000
-FAST_SECONDS = 0.5       # the fast path's deadline (symbolic.SYMBOLIC_SECONDS follows it)
 MAX_MARKERS = 8          # markers examined, from the last one back
 MAX_CANDIDATE_CHARS = 400
 FALLBACK_LINES = 3       # the last-number fallback looks at this many final lines
@@ -52,23 +41,22 @@ _MARKERS = re.compile(
     r"|(?:^|\n)[ \t>#*_]*answer[*_]*\s?:[*_]*",
     re.IGNORECASE)
 _MATH_SPAN = re.compile(r"\$\$?([^$]{1,400})\$")
-_UNWRAP = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox|textit|operatorname)\{([^{}]*)\}")
-_PLAIN_TEXT = re.compile(r"[A-Za-z][A-Za-z .,'()-]*")
-_SPACING = ("\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\displaystyle", "^\\circ", "^{\\circ}",
-            "\\$", "\u00a0")
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")
-_NOT_ALONE = re.compile(r"[A-Za-z]|[ \t]?,[ \t]?-?\d|[ \t]?[-+*/×^][ \t]?[\w(]")
 _UNFINISHED = ("+", "-", "*", "/", "=", "×", "(", ",", ":")
 LOOP_PROBE_CHARS = 24
 _END_OF_TURN = ("<|im_start|>", "<|im_end|>", "<|eot_id|>", "<|endoftext|>", "</s>")
 BARE_ANSWER_CHARS = 80     # a response or final line this short may be the answer itself
 _ENVIRONMENT = re.compile(r"\\(?:begin|end)\{\w+\}(?:\{[lcr|]*\})?")
-_CHOICES = frozenset("ABCDE")
-_LONG_WORD = re.compile(r"[A-Za-z]{3,}")
-_INEQUALITY = re.compile(r"[<>!]=|=[<>]")
 _SENTENCE_BREAK = re.compile(r"\.(?:\s|$)|\n")
 _WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
 _PERCENT_AFTER = re.compile(r"\s?(?:\\?%|percent\b)")
+_VARIABLE = re.compile(r"[A-Za-z](?:_\{?\w{1,3}\}?)?|\\(?!pi\b)[a-z]+")   # a lone name: x, a_1, \theta
+_MENTIONED = re.compile(r"\b(?:of|for|in|on|with|where|when|all)\s*$")   # "values of $x$", not "is $C$"
+_BOLD = re.compile(r"(?<![\w)}])\*\*|\*\*(?![\w({])")   # markdown's **72**, not the power in 2**3
+
+
+def _unbold(text: str) -> str:
+    return _BOLD.sub("", text) if "**" in text else text
 
 
 def _cut(response: str) -> str:
@@ -90,15 +78,9 @@ def _line_after(text: str, start: int) -> str:
     return rest[:MAX_CANDIDATE_CHARS]
 
 
-def _single_number(text: str) -> str | None:
-    """The first number of `text` if nothing marks it as part of a list or an expression."""
-    m = numbers.NUMBER_IN_TEXT.search(text)
-    return None if m is None or _NOT_ALONE.match(text, m.end()) else m.group(0)
-
-
 def _clean(candidate: str, numeric: bool) -> str | None:
     """The answer inside a marker's text, or None when it holds none."""
-    c = candidate.replace("**", "").strip()
+    c = _unbold(candidate).strip()
     if "\\boxed" in c or "\\fbox" in c:
         c = last_boxed(c) or c
     math = _MATH_SPAN.search(c)
@@ -117,12 +99,21 @@ def _clean(candidate: str, numeric: bool) -> str | None:
             return None
         # "72 clips" is 72; "64, 82", "5x" and "7x + 11" are not one number: keep the text,
         # which then matches a gold only if it is the same text.
-        return _single_number(c) or c
+        return numbers.single_number(c) or c
     return c or None
 
 
-def extract_raw(response: str, numeric: bool) -> str:
-    """The final answer as written in the response ("" when there is none)."""
+@dataclass(frozen=True)
+class Found:
+    """A final answer as written in a response ("" when there is none), and whether that is
+    certain: False when a MATH response that marks no answer seemed to end in a generation loop
+    (a heuristic; math-verify may read an answer there)."""
+    answer: str
+    sure: bool = True
+
+
+def extract(response: str, numeric: bool) -> Found:
+    """The final answer of a response (see the module docstring)."""
     text = _cut(response)
     markers = list(_MARKERS.finditer(text))[-MAX_MARKERS:]
     for m in reversed(markers):
@@ -131,17 +122,17 @@ def extract_raw(response: str, numeric: bool) -> str:
                 candidate = last_boxed(text[m.start():m.start() + MAX_TAIL_CHARS])
             else:   # this box, with the boxes just before it that state the answer together
                 end = box_end(text, m.start())
-                candidate = None if end is None else boxed_answer(text[:end])
+                candidate = unclosed_box(text, m.start()) if end is None else boxed_answer(text[:end])
                 if candidate:
-                    return candidate
+                    return Found(candidate)
         else:
             candidate = _line_after(text, m.end())
         if candidate:
             answer = _clean(candidate, numeric) if numeric else math_answer_in(candidate)
             if answer:
-                return answer
+                return Found(answer)
     if numeric:
-        return _last_number_fallback(text)
+        return Found(_last_number_fallback(text))
     return _math_fallback(text)
 
 
@@ -169,7 +160,7 @@ def _first_number(text: str) -> str | None:
 def math_answer_in(candidate: str) -> str | None:
     """The answer in the text after a marker of a MATH-style response: "$\\frac{3}{4}$. I hope it
     is correct." gives `\\frac{3}{4}`, "The largest $n$ is 34." gives `34`, "\\text{Monday}" itself."""
-    c = candidate.replace("**", "").strip()
+    c = _unbold(candidate).strip()
     spans = math_spans(c)
     if spans and spans[0].start == 0:
         return spans[0].content or None
@@ -203,14 +194,23 @@ def _bare(line: str) -> bool:
     return len(_WORD.findall(_ENVIRONMENT.sub("", line.replace("\\text{", "{")))) <= 2
 
 
-def _math_fallback(text: str) -> str:
+def _math_fallback(text: str) -> Found:
     """No marker: the response itself if it is a bare answer, else the last piece of math or the
     last number, whichever comes later; nothing for a response cut off mid-way (see
     `_last_number_fallback`)."""
     lines = [line.strip() for line in text.split("\n") if line.strip()]
-    if not lines or _cut_off(text, lines):
-        return ""
+    if not lines or _unfinished(lines):
+        return Found("")
+    if _looping(text, lines):
+        return Found("", sure=False)
+    return Found(_last_math_or_number(text, lines))
+
+
+def _last_math_or_number(text: str, lines: list[str]) -> str:
     spans = math_spans(text)
+    while len(spans) > 1 and _VARIABLE.fullmatch(spans[-1].content.rstrip(".,")) \
+            and _MENTIONED.search(text, 0, spans[-1].start):   # "possible values of $x.$": a mention
+        spans.pop()
     last = lines[-1].rstrip(".")
     if len(lines) == 1 and _bare(last) and not spans:
         return last
@@ -229,11 +229,15 @@ def _math_fallback(text: str) -> str:
     return spans[-1].content if spans else ""
 
 
-def _cut_off(text: str, lines: list[str]) -> bool:
-    """Whether the response ends mid-expression or inside a generation loop."""
-    last = lines[-1].rstrip(".")
-    if last.endswith(_UNFINISHED):
-        return True
+def _unfinished(lines: list[str]) -> bool:
+    """Whether the response ends mid-expression ("so 1650-10=")."""
+    return _unbold(lines[-1]).rstrip(".").endswith(_UNFINISHED)
+
+
+def _looping(text: str, lines: list[str]) -> bool:
+    """Whether the response ends inside a generation loop: its last line repeats an earlier line,
+    whole or in part."""
+    last = _unbold(lines[-1]).rstrip(".")
     if len(lines) > 1 and any(line.startswith(last) for line in lines[:-1]):
         return True
     probe = last[-LOOP_PROBE_CHARS:]
@@ -245,100 +249,10 @@ def _last_number_fallback(text: str) -> str:
     generation loop cut off by the token limit (its last line repeats an earlier line, whole or
     in part): such a response states no answer, whatever numbers it repeats."""
     lines = [line.strip() for line in text.split("\n") if line.strip()]
-    if not lines or _cut_off(text, lines):
+    if not lines or _unfinished(lines) or _looping(text, lines):
         return ""
     for line in reversed(lines[-FALLBACK_LINES:]):
         number = numbers.last_standalone_number(line)
         if number is not None:
             return number if len(number) <= numbers.MAX_NUMBER_CHARS else ""
     return ""
-
-
-def canonical(answer: str, numeric: bool) -> str:
-    """A canonical string for an answer: plain numbers exactly formatted, LaTeX tidied."""
-    if not numeric:
-        return canonical_math(answer)
-    s = str(answer).strip()
-    if len(s) > MAX_TAIL_CHARS:
-        s = s[:MAX_TAIL_CHARS]
-    number = numbers.parse_number(s)
-    if number is None and numeric:   # "72 clips", "$1,000.00 dollars"
-        first = _single_number(s.replace("$", ""))
-        if first is not None and s.replace(",", "").startswith(("$" + first, first, "-$" + first[1:])):
-            number = numbers.parse_number(first)
-    if number is not None:
-        if numeric:
-            number = numbers.Number(number.value)
-        return numbers.format_number(number)
-    s = s.replace("$", "").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
-    for noise in _SPACING:
-        s = s.replace(noise, "")
-    for _ in range(3):
-        s = _UNWRAP.sub(r"\1", s)
-    if s.startswith("\\boxed{") and s.endswith("}"):
-        s = s[7:-1]
-    s = s.strip().rstrip(".").strip()
-    if len(s) == 3 and s[0] == "(" and s[2] == ")" and s[1].isalpha():   # (C) -> C
-        s = s[1]
-    if _PLAIN_TEXT.fullmatch(s) and " " in s:
-        s = " ".join(s.split())
-    else:
-        s = "".join(s.split())
-    number = numbers.parse_number(s)   # numbers that were wrapped: \text{5}, 5\,\%
-    return numbers.format_number(number) if number is not None else s
-
-
-def extract(response: str, numeric: bool) -> str:
-    raw = extract_raw(response, numeric)
-    return canonical(raw, numeric) if raw else ""
-
-
-def compare(pred: str, gold: str, numeric: bool) -> tuple[bool, str | None]:
-    """(correct, reason) for two canonical answers; reason says why a check could not decide."""
-    if not pred:
-        return False, "no answer found"
-    if pred == gold:
-        return True, None
-    if not numeric:
-        return _compare_math(pred, gold)
-    p, g = numbers.parse_number(pred), numbers.parse_number(gold)
-    if p is not None and g is not None:
-        return numbers.numbers_equal(p, g, numeric), None
-    return False, None   # a number against a non-number (a clock time, a word): no symbolic meaning
-
-
-def _is_words(answer: str) -> bool:
-    """Words ("even", "Devon"), or a choice letter ("C"): text, not a value."""
-    return bool(_PLAIN_TEXT.fullmatch(answer) and (_LONG_WORD.search(answer) or answer in _CHOICES))
-
-
-def _equation_sides(answer: str) -> list[str]:
-    if "=" not in answer or _INEQUALITY.search(answer):
-        return [answer]
-    return split_top(answer, "=")
-
-
-def _compare_math(pred: str, gold: str) -> tuple[bool, str | None]:
-    """Exact numbers, then words, then values (`fastpath.py`), then math-verify."""
-    if not gold:
-        return False, "empty gold answer"
-    p, g = math_number(pred), math_number(gold)
-    if p is not None and g is not None:
-        return numbers.numbers_equal(p, g, False), None
-    if _PLAIN_TEXT.fullmatch(pred) and _PLAIN_TEXT.fullmatch(gold):   # words: no symbolic meaning
-        return "".join(pred.split()).casefold() == "".join(gold.split()).casefold(), None
-    if _is_words(pred) != _is_words(gold):   # "Infinite" is not 72, "even" is not \frac{1}{2}
-        return False, None
-    sides = _equation_sides(pred)
-    if len(sides) > 1 and len(_equation_sides(gold)) == 1:
-        # "\frac12 \cdot 3 = \frac32" against "\frac32": the prediction's result is its last side
-        # (math-verify's rule too; a gold equation is never cut, so "2x+z=1" is not "1").
-        return _compare_math(canonical_math(sides[-1]), gold) if sides[-1].strip() else (False, None)
-    try:
-        with deadline(FAST_SECONDS):   # bounded by construction; this is the safety net
-            fast = fast_equal(pred, gold)
-    except GradingTimeout:
-        return False, "timeout"
-    if fast is not None:
-        return fast, None
-    return symbolic_equal(pred, gold)
