@@ -212,7 +212,7 @@ class Vote:
 
 
 def majority_vote(preds: Sequence[Hashable]) -> Vote:
-    """Most common prediction; ties go to the one seen first (docs/method.md, stage II)."""
+    """Most common prediction; ties go to the one seen first (docs/method.md, "Stage II: vote and pairs")."""
     if not preds:
         raise ValueError("majority_vote needs at least one prediction")
     counts = Counter(preds)

@@ -1,6 +1,6 @@
 """The paper's grading rules ("seed" mode), reproduced exactly and in linear time.
 
-Yang et al. grade a response in three steps (docs/method.md, the "seed" rules): take the text after the
+Yang et al. grade a response in three steps (docs/method.md, "Grading: seed and robust"): take the text after the
 task's answer key on the last line (else the first number after the last "The answer is"),
 normalise prediction and gold with the Minerva normaliser (Lewkowycz et al. 2022, appendix,
 plus the paper's `.0`/`.00`/`%`/single-letter additions), and compare. The paper's comparison
@@ -63,7 +63,7 @@ def _answer_cleansing(text: str) -> str:
 
 
 def extract_raw(response: str, answer_key: str) -> str:
-    """The prediction before normalisation (docs/method.md, seed extraction)."""
+    """The prediction before normalisation (docs/method.md, "Grading: seed and robust", steps 1-4)."""
     text = response.split("Question", 1)[0].strip()
     pred = _after_key_on_last_line(text, answer_key)
     if not pred:  # None or "": the paper falls back on an empty match too
@@ -123,7 +123,7 @@ _UNWRAPPERS = (_first_math, _unwrap_lazy("\\text"), _unwrap_lazy("\\textbf"),
 
 
 def normalize_final_answer(answer: str) -> str:
-    """The paper's Minerva normaliser (docs/method.md, seed normalisation), string in, string out."""
+    """The paper's Minerva normaliser (docs/method.md, "Grading: seed and robust", step 5), string in, string out."""
     answer = str(answer).split("=")[-1]
     for before, after in SUBSTITUTIONS:
         answer = answer.replace(before, after)
