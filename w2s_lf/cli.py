@@ -10,10 +10,10 @@ import importlib
 import sys
 
 import click
-import yaml
 
 from w2s_lf import __version__
 from w2s_lf.errors import W2SError
+from w2s_lf.io import parse_yaml
 
 # name -> module under w2s_lf.commands exposing a click command of the same name
 COMMANDS = {
@@ -53,7 +53,7 @@ def parse_overrides(items: tuple[str, ...] | list[str]) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"expected key=value, got '{item}'")
-        out[key.strip()] = yaml.safe_load(value) if value else ""
+        out[key.strip()] = parse_yaml(value, f"override {key.strip()}") if value else ""
     return out
 
 

@@ -10,11 +10,13 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from w2s_lf.errors import InputError, W2SError
+from w2s_lf.schema import shown
 
 T = TypeVar("T")
 
@@ -33,19 +35,45 @@ def _umask() -> int:
     return mask
 
 
+def _not_utf8(path: Path, data: bytes, error: UnicodeDecodeError, first_line: int = 1) -> InputError:
+    """The error for bytes of `path` that are not UTF-8: the line and column of the first bad byte."""
+    line = first_line + data.count(b"\n", 0, error.start)
+    column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+    return InputError(f"not UTF-8 (byte 0x{data[error.start]:02x} at column {column}); "
+                      "save the file as UTF-8", path, line)
+
+
+def read_text(path: str | Path, what: str = "file") -> str:
+    """A text file's content as UTF-8; a missing file or a bad byte is an InputError naming the
+    file (and the line). Every input file w2s-lf reads goes through here or `iter_jsonl`."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{what} not found", path)
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _not_utf8(path, data, e) from None
+
+
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
     """Yield ``(line_number, record)`` for each non-blank line; every record must be an object."""
     path = Path(path)
     if not path.is_file():
         raise InputError("file not found", path)
-    with path.open("r", encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise _not_utf8(path, raw, e, number) from None
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"malformed JSON ({e.msg} at column {e.colno})", path, number) from None
+            except (ValueError, RecursionError) as e:   # also: a number too long, nesting too deep
+                where = f" at column {e.colno}" if isinstance(e, json.JSONDecodeError) else ""
+                raise InputError(f"malformed JSON ({getattr(e, 'msg', e)}{where})", path, number) from None
             if not isinstance(record, dict):
                 raise InputError("expected a JSON object", path, number)
             yield number, record
@@ -67,30 +95,60 @@ def read_jsonl(path: str | Path, required: Iterable[str] = (), allow_empty: bool
 
 def read_json(path: str | Path) -> Any:
     path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", path)
+    text = read_text(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"malformed JSON ({e.msg})", path, e.lineno) from None
+    except (ValueError, RecursionError) as e:   # a number too long, nesting too deep
+        raise InputError(f"malformed JSON ({e})", path) from None
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """`yaml.safe_load(text)`, any failure one W2SError line: `where:line: not valid YAML: why`
+    (a bad date, an integer of 5,000 digits and a nesting too deep are failures too)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise W2SError(f"{where}{line}: not valid YAML: {e.problem or e.context}") from None
+    except (yaml.YAMLError, ValueError, RecursionError) as e:
+        why = "nested too deeply" if isinstance(e, RecursionError) else str(e).splitlines()[0]
+        raise W2SError(f"{where}: not valid YAML: {why}") from None
 
 
 def load_yaml_as(path: str | Path, parse: Callable[[Any], T], what: str) -> T:
     """`parse(yaml.safe_load(file))`, with every error prefixed by the file's path; `what`
     names the file in "not found" (recipe, jobs file)."""
-    import yaml
-
     path = Path(path)
-    if not path.is_file():
-        raise W2SError(f"{path}: {what} not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise W2SError(f"{path}: not valid YAML: {e}") from None
+    data = parse_yaml(read_text(path, what), str(path))
     try:
         return parse(data)
     except W2SError as e:
         raise W2SError(f"{path}: {e}") from None
+
+
+def is_dir(path: str | Path) -> bool:
+    """`Path(path).expanduser().is_dir()`, False for a path no file system could hold (too long,
+    a NUL byte, an unknown `~user`) instead of an exception."""
+    try:
+        return Path(path).expanduser().is_dir()
+    except (OSError, ValueError, RuntimeError):
+        return False
+
+
+NAME = re.compile(r"\w[\w.+-]*")
+
+
+def check_name(name: Any, what: str) -> str:
+    """`name` if it can only name one file or folder inside another (a run, a dataset): letters,
+    digits, `_`, `.`, `+`, `-`, no leading `.` or `-`, no `..`; never a path."""
+    if not isinstance(name, str) or not NAME.fullmatch(name) or ".." in name:
+        raise W2SError(f"{what}: {shown(name)} is not a name (letters, digits, '_', '.', '+', '-'; not a path)")
+    return name
 
 
 @contextlib.contextmanager

@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from typing import Any, Literal
 
 from w2s_lf.errors import W2SError
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """`repr(value)` cut to `limit` characters: an error stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def check_type(value: Any, hint: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
-    if origin is Literal:
-        if value not in typing.get_args(hint):
+    if origin is Literal:   # `True` is not the choice `1`
+        if not any(value == c and type(value) is type(c) for c in typing.get_args(hint)):
             choices = ", ".join(repr(c) for c in typing.get_args(hint))
-            raise W2SError(f"{where}: {value!r} is not one of {choices}")
+            raise W2SError(f"{where}: {shown(value)} is not one of {choices}")
         return value
     if origin is typing.Union:   # Optional[X]
         if value is None:
@@ -31,9 +38,17 @@ def check_type(value: Any, hint: Any, where: str) -> Any:
         return parse_dataclass(hint, value, where)
     expected = {"int": int, "float": (int, float), "str": str, "bool": bool, "dict": dict, "list": list}
     kind = expected.get(getattr(hint, "__name__", str(hint)))
-    if kind is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
-        raise W2SError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {type(value).__name__} {value!r}")
-    return float(value) if hint is float else value
+    if kind is not None and (not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)):
+        raise W2SError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {type(value).__name__} {shown(value)}")
+    if hint is float:
+        try:
+            number = float(value)
+        except OverflowError:   # an int beyond any float
+            number = math.inf
+        if not math.isfinite(number):
+            raise W2SError(f"{where}: expected a finite number, got {shown(value)}")
+        return number
+    return value
 
 
 def parse_dataclass(cls, data: Any, where: str = ""):
@@ -45,9 +60,9 @@ def parse_dataclass(cls, data: Any, where: str = ""):
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
     for key, value in data.items():
-        path = f"{where}.{key}" if where else key
+        path = f"{where}.{key}" if where else str(key)
         if key not in names:
-            near = difflib.get_close_matches(key, names, n=1)
+            near = difflib.get_close_matches(key, names, n=1) if isinstance(key, str) else []
             hint = f" (did you mean '{near[0]}'?)" if near else f"; known keys: {', '.join(names)}"
             raise W2SError(f"{path}: unknown key{hint}")
         kwargs[key] = check_type(value, hints[key], path)

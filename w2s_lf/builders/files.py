@@ -11,6 +11,7 @@ from pathlib import Path
 from w2s_lf.builders.gold import load_gold
 from w2s_lf.builders.stage1 import build_full_weak, build_stage1
 from w2s_lf.builders.stage2 import QuestionVote, build_pairs, vote
+from w2s_lf.errors import InputError
 from w2s_lf.generation.results import check_aligned, load_results, load_samples
 from w2s_lf.io import iter_jsonl, read_json, write_json, write_jsonl
 from w2s_lf.lf.datasets import write_pairs_dataset, write_sft_dataset
@@ -51,8 +52,25 @@ def vote_files(samples_path, out_path, gold_path=None, task="gsm8k") -> tuple[Pa
     return out_path, stats
 
 
+VOTE_FIELDS = {"id": (int, str), "pred": str, "count": int, "n": int, "pos": list, "neg": list}
+
+
 def load_votes(path) -> list[QuestionVote]:
-    return [QuestionVote.from_json(r) for _, r in iter_jsonl(path)]
+    """Votes written by `build vote`, checked field by field (a hand-edited file stops here)."""
+    votes = []
+    for line, record in iter_jsonl(path):
+        for name, kind in VOTE_FIELDS.items():
+            if name not in record:
+                raise InputError("missing", path, line, name)
+            if not isinstance(record[name], kind) or isinstance(record[name], bool):
+                raise InputError(f"expected {getattr(kind, '__name__', 'an integer or a string')}, got "
+                                 f"{type(record[name]).__name__}", path, line, name)
+        n = record["n"]
+        if n < 1 or not 0 <= record["count"] <= n or not all(
+                isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n for i in record["pos"] + record["neg"]):
+            raise InputError(f"not a vote over n={n} samples (count, pos and neg must index them)", path, line)
+        votes.append(QuestionVote.from_json(record))
+    return votes
 
 
 def pairs_files(weak_path, samples_path, out_dir, name, *, votes_path=None, full_weak_path=None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from w2s_lf.errors import InputError
+from w2s_lf.generation.results import checked_id
 from w2s_lf.io import iter_jsonl
 
 
@@ -24,7 +25,7 @@ def load_gold(path: str | Path, task: str = "gsm8k") -> dict:
     gold = {}
     for index, (line, record) in enumerate(iter_jsonl(path)):
         if "gold" in record:
-            gold[record.get("id", index)] = None if record["gold"] is None else str(record["gold"])
+            gold[checked_id(record.get("id", index), path, line)] = None if record["gold"] is None else str(record["gold"])
         elif "answer" in record:
             gold[index] = normalize_answer(str(record["answer"]), task, "seed")
         else:

@@ -46,15 +46,12 @@ def train(config, overrides, log_path, no_validate, ray_workers, ray_address, ra
     """
     from pathlib import Path
 
-    import yaml
-
     from w2s_lf.errors import W2SError
     from w2s_lf.lf.train import train as launch
+    from w2s_lf.lf.validate import load_config
 
     path = Path(config)
-    if not path.is_file():
-        raise W2SError(f"{path}: config not found")
-    cfg = {**(yaml.safe_load(path.read_text()) or {}), **parse_overrides(overrides)}
+    cfg = {**load_config(path), **parse_overrides(overrides)}
     if "output_dir" not in cfg:
         raise W2SError(f"{path}: field 'output_dir': missing")
     if ray_address and not ray_workers:

@@ -31,14 +31,18 @@ def validate(config, dry_run, tokenizer):
     """
     import time
 
+    from w2s_lf.errors import W2SError
     from w2s_lf.lf.in_process import quiet_llamafactory
-    from w2s_lf.lf.validate import format_check, validate_config
+    from w2s_lf.lf.validate import ConfigCheck, format_check, validate_config
 
     failed = 0
     for path in config:
         start = time.perf_counter()
-        with quiet_llamafactory():
-            report = validate_config(path, dry_run=dry_run, tokenizer=tokenizer)
+        try:   # a config that cannot be read fails alone; the others are still checked
+            with quiet_llamafactory():
+                report = validate_config(path, dry_run=dry_run, tokenizer=tokenizer)
+        except W2SError as e:
+            report = ConfigCheck(str(path), errors=[str(e)])
         click.echo(format_check(report) + f"\n  ({time.perf_counter() - start:.1f} s)")
         failed += not report.ok
     click.echo(f"{len(config) - failed} of {len(config)} config(s) passed")

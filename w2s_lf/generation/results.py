@@ -24,6 +24,13 @@ def pred_of(record: dict) -> str:
     return "" if pred is None else str(pred)
 
 
+def checked_id(value, path, line: int):
+    """A record's `id`: an integer or a string (it keys questions across files)."""
+    if not isinstance(value, (int, str)) or isinstance(value, bool):
+        raise InputError(f"expected an integer or a string, got {type(value).__name__}", path, line, "id")
+    return value
+
+
 def _read_checked(path: str | Path, fields: tuple[str, ...], check) -> list[dict]:
     """Every record of a JSONL file, each with `fields` and passing `check(record, line)`;
     not empty, no id twice."""
@@ -32,8 +39,8 @@ def _read_checked(path: str | Path, fields: tuple[str, ...], check) -> list[dict
         for field in fields:
             if field not in record:
                 raise InputError("missing", path, line, field)
+        key = checked_id(record["id"], path, line)
         check(record, line)
-        key = record["id"]
         if key in first_line:
             raise InputError(f"duplicate id {key!r} (first on line {first_line[key]})", path, line, "id")
         first_line[key] = line

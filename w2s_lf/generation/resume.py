@@ -42,8 +42,8 @@ def recover(path: str | Path) -> dict[int, dict]:
             continue
         try:
             record = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise InputError(f"malformed JSON ({e.msg}); the file was not written by this run "
+        except (ValueError, RecursionError) as e:   # not JSON, not UTF-8, a number too long, too deep
+            raise InputError(f"malformed JSON ({getattr(e, 'msg', e)}); the file was not written by this run "
                              "(use --overwrite to start again)", path, number) from None
         if not isinstance(record, dict) or not isinstance(record.get("id"), int):
             raise InputError("expected an object with an integer 'id'", path, number, "id")
@@ -57,7 +57,7 @@ def _parses(raw: bytes) -> bool:
     try:
         json.loads(raw)
         return True
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
 
 

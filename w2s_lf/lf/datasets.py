@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from w2s_lf.errors import InputError
-from w2s_lf.io import read_json, write_json
+from w2s_lf.io import check_name, iter_jsonl, read_json, write_json
 
 SFT_COLUMNS = {"prompt": "content", "response": "output"}
 PAIR_COLUMNS = {  # LLaMA-Factory >= 0.8 alpaca preference data
@@ -77,7 +77,7 @@ def write_stats(out_dir: str | Path, name: str, stats: dict) -> Path:
 def write_sft_dataset(out_dir: str | Path, name: str, records: list[dict],
                       stats: dict | None = None) -> Path:
     """Write `<out_dir>/<name>.json` and register it as `name` in `<out_dir>/dataset_info.json`."""
-    path = Path(out_dir) / f"{name}.json"
+    path = Path(out_dir) / f"{check_name(name, 'dataset name')}.json"
     write_json(path, records)
     update_dataset_info(Path(out_dir) / "dataset_info.json", {name: sft_entry(path.name, has_system(records))})
     if stats is not None:
@@ -88,7 +88,7 @@ def write_sft_dataset(out_dir: str | Path, name: str, records: list[dict],
 def write_pairs_dataset(out_dir: str | Path, name: str, pairs: list[dict], fmt: str = "current",
                         stats: dict | None = None) -> Path:
     """Write preference pairs as `<out_dir>/<name>.json` and register a `ranking: true` entry."""
-    path = Path(out_dir) / f"{name}.json"
+    path = Path(out_dir) / f"{check_name(name, 'dataset name')}.json"
     write_json(path, format_pairs(pairs, fmt))
     update_dataset_info(Path(out_dir) / "dataset_info.json",
                         {name: pair_entry(path.name, fmt, has_system(pairs))})
@@ -104,12 +104,31 @@ ALPACA_DEFAULTS = {"prompt": "instruction", "query": "input", "response": "outpu
 
 
 def read_records(path: Path) -> list:
-    """A LLaMA-Factory data file: a JSON list, or JSON Lines."""
-    import json
-    text = path.read_text(encoding="utf-8")
+    """A LLaMA-Factory data file: a JSON list, or JSON Lines (UTF-8; errors name file and line)."""
     if path.suffix == ".jsonl":
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    return json.loads(text)
+        return [record for _, record in iter_jsonl(path)]
+    return read_json(path)
+
+
+# dataset_info.json fields whose type we rely on, as LLaMA-Factory's DatasetAttr reads them
+ENTRY_TYPES = {"file_name": str, "formatting": str, "ranking": bool, "columns": dict, "tags": dict}
+
+
+def _entry_error(info_path: Path, name: str, entry) -> str | None:
+    """What is wrong with the shape of one dataset_info.json entry, or None."""
+    if not isinstance(entry, dict):
+        return (f"{info_path}: dataset '{name}': expected an object such as {{\"file_name\": ..., "
+                f"\"columns\": {{...}}}}, got {type(entry).__name__}")
+    for key, typ in ENTRY_TYPES.items():
+        if key in entry and not isinstance(entry[key], typ):
+            return (f"{info_path}: dataset '{name}': field '{key}' is {type(entry[key]).__name__}, "
+                    f"expected {typ.__name__}")
+    for group in ("columns", "tags"):
+        for role, column in entry.get(group, {}).items():
+            if column is not None and not isinstance(column, str):
+                return (f"{info_path}: dataset '{name}': {group}.{role} is {type(column).__name__}, "
+                        "expected a field name")
+    return None
 
 
 def check_dataset(dataset_dir: str | Path, name: str, stage: str, info: dict | None = None) -> list[tuple[str, str]]:
@@ -126,13 +145,22 @@ def check_dataset(dataset_dir: str | Path, name: str, stage: str, info: dict | N
         if not info_path.is_file():
             return [("error", (f"{info_path} not found: run `w2s-lf prepare` / `w2s-lf build` into "
                               f"dataset_dir, or fix dataset_dir"))]
-        info = read_json(info_path)
+        try:
+            info = read_json(info_path)
+        except InputError as e:
+            return [("error", str(e))]
+    if not isinstance(info, dict):
+        return [("error", (f"{info_path}: expected a JSON object of dataset entries "
+                          f"(name: {{file_name, columns, ...}}), got {type(info).__name__}"))]
     if name not in info:
         near = difflib.get_close_matches(name, list(info), n=3)
         hint = f"; did you mean {', '.join(near)}?" if near else ""
         return [("error", (f"dataset '{name}' is not in {info_path} (LLaMA-Factory: 'Undefined dataset')"
                           f"{hint}; build it or fix `dataset`"))]
     entry = info[name]
+    problem = _entry_error(info_path, name, entry)
+    if problem:
+        return [("error", problem)]
     if "file_name" not in entry:
         return [("warning", f"dataset '{name}' is not a local file; its records were not checked")]
     path = Path(entry["file_name"])
@@ -150,8 +178,8 @@ def check_dataset(dataset_dir: str | Path, name: str, stage: str, info: dict | N
                              f"takes plain examples; use it with `stage: dpo`, or give an SFT dataset")))
     try:
         records = read_records(path)
-    except ValueError as e:
-        return out + [("error", f"dataset '{name}': {path} is not valid JSON: {e}")]
+    except InputError as e:
+        return out + [("error", f"dataset '{name}': {e}")]
     if not isinstance(records, list) or not records:
         return out + [("error", (f"dataset '{name}': {path} holds no records (LLaMA-Factory: 'Cannot find "
                                 f"valid samples')"))]

@@ -20,9 +20,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from w2s_lf.errors import W2SError
+from w2s_lf.errors import InputError, W2SError
+from w2s_lf.io import parse_yaml, read_json, read_text
 from w2s_lf.lf.datasets import check_dataset, read_records
 from w2s_lf.lf.in_process import one_cpu_process, quiet_llamafactory, version_check_off
 
@@ -67,12 +66,7 @@ def _suggest(value: str, choices) -> str:
 
 def load_config(path: str | Path) -> dict:
     path = Path(path)
-    if not path.is_file():
-        raise W2SError(f"{path}: config not found")
-    try:
-        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise W2SError(f"{path}: not valid YAML: {e}") from None
+    cfg = parse_yaml(read_text(path, "config"), str(path))
     if not isinstance(cfg, dict):
         raise W2SError(f"{path}: expected a mapping of LLaMA-Factory arguments")
     return cfg
@@ -215,11 +209,11 @@ def _hardware_neutral(cfg: dict, report: ConfigCheck) -> dict:
                                  "llamafactory-cli runs; `w2s-lf run` writes absolute ones)")
         else:
             try:
-                ds_cfg = json.loads(ds.read_text())
-                if "zero_optimization" not in ds_cfg:
+                ds_cfg = read_json(ds)
+                if not isinstance(ds_cfg, dict) or "zero_optimization" not in ds_cfg:
                     report.warnings.append(f"deepspeed: config {ds} has no zero_optimization section")
-            except ValueError as e:
-                report.errors.append(f"deepspeed: config {ds} is not valid JSON: {e}")
+            except InputError as e:
+                report.errors.append(f"deepspeed: {e}")
         relaxed.pop("deepspeed")
         report.not_checked.append("DeepSpeed launch (needs GPUs, the deepspeed package and "
                                   "torchrun); the JSON file itself was checked")
@@ -270,7 +264,6 @@ def _check_packing(cfg: dict, datasets: list[str], dataset_dir: str, report: Con
     batch = int(cfg.get("per_device_train_batch_size", 8)) * int(cfg.get("gradient_accumulation_steps", 1))
     cutoff = int(cfg.get("cutoff_len", 2048))
     try:
-        from w2s_lf.io import read_json
         info = read_json(Path(dataset_dir) / "dataset_info.json")
         chars = sum(len(json.dumps(r)) for d in datasets
                     for r in read_records(Path(dataset_dir) / info[d]["file_name"]))
@@ -321,7 +314,6 @@ def _dry_run(relaxed: dict, stand_in: str | None, report: ConfigCheck) -> None:
 
 def _count_cut(cfg: dict, tokenizer, template, cutoff_len: int) -> tuple[int, int]:
     """Examples whose prompt plus (longest) response exceed cutoff_len (alpaca data)."""
-    from w2s_lf.io import read_json
     dataset_dir = Path(str(cfg.get("dataset_dir", "data")))
     info = read_json(dataset_dir / "dataset_info.json")
     total = cut = 0
