@@ -172,25 +172,6 @@ def test_torchrun_training_dies_with_w2s_lf_and_resumes(two_process_config, tmp_
     assert state["global_step"] == last + 1 and (out / "adapter_model.safetensors").exists()
 
 
-def test_resume_skips_a_checkpoint_cut_off_by_a_kill(tmp_path):
-    """transformers writes trainer_state.json last; a checkpoint without it was cut off, and
-    resuming from it would fail. It goes; complete ones and other outputs stay."""
-    from w2s_lf.lf.train import prepare_output_dir
-    out = tmp_path / "out"
-    for step, complete in ((4, True), (6, True), (8, False)):
-        (out / f"checkpoint-{step}").mkdir(parents=True)
-        if complete:
-            (out / f"checkpoint-{step}/trainer_state.json").write_text('{"global_step": %d}' % step)
-    (out / "checkpoint-9").mkdir()
-    (out / "checkpoint-9/trainer_state.json").write_text('{"global_st')   # cut off mid-write
-    prepare_output_dir(out)
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint-4", "checkpoint-6"]
-    (tmp_path / "stale").mkdir()
-    (tmp_path / "stale/adapter_config.json").write_text("{}")
-    prepare_output_dir(tmp_path / "stale")   # no checkpoint: a fresh start
-    assert not (tmp_path / "stale").exists()
-
-
 def test_launch_environment_matches_the_batch_derivation():
     from support.fake_gpus import fake_gpus
 

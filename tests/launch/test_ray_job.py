@@ -23,7 +23,6 @@ from support.ray_cluster import local_ray_cluster
 from w2s_lf.launch.base import shared_fs_config
 from w2s_lf.launch.ray_job import RayJob, order_ranks, rank_env
 from w2s_lf.launch.slurm import SrunJob
-from w2s_lf.lf.train import prepare_output_dir
 
 TWO_NODES = RayJob(workers=2, gpus_per_worker=0, placement="STRICT_SPREAD")   # one rank per node
 
@@ -154,15 +153,6 @@ def test_config_for_every_node(tmp_path):
     assert cfg["ddp_timeout"] == 1800 and cfg["ddp_backend"] == "gloo" and not cfg["bf16"] and "deepspeed" not in cfg
     gpu = shared_fs_config({"output_dir": "/abs/x", "deepspeed": "ds.json", "ddp_timeout": 600}, 1, base=tmp_path)
     assert gpu["deepspeed"] == str(tmp_path / "ds.json") and gpu["ddp_timeout"] == 600 and "ddp_backend" not in gpu
-
-
-def test_rerun_drops_a_checkpoint_cut_off_while_written(tmp_path):
-    for step, complete in ((2, True), (4, False)):
-        (tmp_path / f"checkpoint-{step}").mkdir()
-        if complete:
-            (tmp_path / f"checkpoint-{step}/trainer_state.json").write_text("{}")
-    prepare_output_dir(tmp_path)
-    assert (tmp_path / "checkpoint-2").is_dir() and not (tmp_path / "checkpoint-4").exists()
 
 
 def test_ranks_get_the_controllers_settings_but_not_its_devices():
