@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from w2s_lf.errors import W2SError
+from w2s_lf.io import is_dir
 
 _LAYER = re.compile(r"\.layers\.(\d+)\.")
 _MODULE = re.compile(r"\.(\w+)\.lora_([AB])(?:\.\w+)?\.weight$")
@@ -30,6 +31,90 @@ def check_model(spec: str) -> str:
             raise W2SError(f"{spec} is not a Hugging Face model folder (no config.json)")
         return str(path)
     return spec
+
+
+def resolve_model_name(spec, where: str, check_hub: bool = True) -> str:
+    """What a recipe's model name is, checked before any stage: `builtin`, `folder` or `hub`.
+
+    A built-in name (a near miss gets a did-you-mean), an existing folder with `config.json`, or
+    a hub id (`org/name`) that is in the local Hugging Face cache or, with `check_hub`, that the
+    hub says exists (asked within `HUB_TIMEOUT_S`; never with HF_HUB_OFFLINE=1). Anything else is
+    a W2SError `where: ...`."""
+    import difflib
+
+    from w2s_lf.models.builtin import BUILDERS
+
+    if not isinstance(spec, str) or not spec.strip():
+        raise W2SError(f"{where}: expected a model name, folder or hub id, got {spec!r}")
+    if spec in BUILDERS:
+        return "builtin"
+    folder = is_dir(spec)
+    if folder or spec.startswith(("/", ".", "~")) or spec.count("/") != 1:
+        if folder and (Path(spec).expanduser() / "config.json").is_file():
+            return "folder"
+        if folder:
+            raise W2SError(f"{where}: {spec} is not a Hugging Face model folder (no config.json)")
+        if "/" in spec or spec.startswith("~"):
+            raise W2SError(f"{where}: model folder {spec} not found (a hub id is org/name)")
+        near = difflib.get_close_matches(spec, list(BUILDERS), n=1)
+        hint = (f"did you mean '{near[0]}'?" if near else
+                f"built-in models: {', '.join(BUILDERS)}; a hub id is org/name")
+        raise W2SError(f"{where}: '{spec}' is not a built-in model, a model folder or a hub id ({hint})")
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+    try:
+        validate_repo_id(spec)
+    except HFValidationError as e:
+        raise W2SError(f"{where}: '{spec}' is not a hub id: {e}") from None
+    if not check_hub or _hub_cached(spec):
+        return "hub"
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        raise W2SError(f"{where}: hub id '{spec}' is not in the local Hugging Face cache and HF_HUB_OFFLINE is "
+                       "set: download it first, or name a local folder")
+    problem = _ask_hub(spec)
+    if problem:
+        raise W2SError(f"{where}: hub id '{spec}': {problem}")
+    return "hub"
+
+
+HUB_TIMEOUT_S = 15.0
+
+
+def _hub_cached(repo_id: str) -> bool:
+    """The model's config.json is in the local Hugging Face cache (`HF_HUB_CACHE` as set now)."""
+    from huggingface_hub import try_to_load_from_cache
+    found = try_to_load_from_cache(repo_id, "config.json", cache_dir=os.environ.get("HF_HUB_CACHE"))
+    return isinstance(found, str)
+
+
+def _ask_hub(repo_id: str) -> str | None:
+    """Why the hub cannot serve `repo_id` (not found, not reachable), or None. Bounded in time:
+    the request has a timeout, and a stalled name lookup is given up after `HUB_TIMEOUT_S`."""
+    import threading
+
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    answer: list[str | None] = []
+
+    def ask():
+        try:
+            HfApi(endpoint=os.environ.get("HF_ENDPOINT")).model_info(repo_id, timeout=HUB_TIMEOUT_S)
+            answer.append(None)
+        except GatedRepoError:
+            answer.append(None)   # it exists; the download needs a token with access (HF_TOKEN)
+        except RepositoryNotFoundError:
+            answer.append("not found on the hub (a private repository needs HF_TOKEN)")
+        except Exception as e:  # noqa: BLE001 - network errors come in many types
+            why = (str(e).splitlines() or [""])[0][:200]
+            answer.append(f"the hub could not be reached ({type(e).__name__}: {why}); download the model "
+                          "where it is reachable and set HF_HUB_OFFLINE=1, or name a local folder")
+
+    thread = threading.Thread(target=ask, daemon=True)
+    thread.start()
+    thread.join(HUB_TIMEOUT_S + 5)
+    if not answer:
+        return f"the hub did not answer within {HUB_TIMEOUT_S + 5:.0f} s; name a local folder, or retry"
+    return answer[0]
 
 
 def _expected_shapes(config: dict) -> dict[str, tuple[int, int]]:

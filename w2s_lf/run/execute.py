@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -9,7 +10,7 @@ from typing import Callable
 from w2s_lf import hardware
 from w2s_lf.errors import W2SError
 from w2s_lf.grading import GRADER_VERSION
-from w2s_lf.io import locked, read_json, sha256_json
+from w2s_lf.io import is_dir, locked, read_json, sha256_json
 from w2s_lf.launch.placement import shape_of
 from w2s_lf.launch.proctree import run_logged
 from w2s_lf.run.manifest import Run, Stage, select
@@ -55,15 +56,18 @@ def write_jobs(path: str | Path, jobs: dict) -> Path:
     return Path(path)
 
 
-def write_configs(stages: list[Stage], shape, launch: dict) -> dict[str, str]:
+def write_configs(stages: list[Stage], shape, launch: dict, write: bool = True) -> dict[str, str]:
     """Write every config of the plan as the launch would (LLaMA-Factory YAML with the batch
     resolved for `shape`, generation job files), for --dry-run and `w2s-lf validate`; returns
-    each training stage's batch line."""
-    from w2s_lf.lf.configs import write_config
+    each training stage's batch line. `write=False` only returns the lines (a live run's folder)."""
+    from w2s_lf.lf.configs import resolve_batch, write_config
     notes = {}
     for stage in stages:
         for kind, config, path in stage.configs:
-            if kind == "train":
+            if not write:
+                if kind == "train":
+                    notes[stage.name] = resolve_batch(config, *shape.training_world(launch, config))[1]
+            elif kind == "train":
                 deepspeed = stage.params.get("deepspeed_config")
                 notes[stage.name] = shape.write_training_config(config, path, launch, deepspeed)[1]
             elif kind == "export":
@@ -125,6 +129,9 @@ def run_recipe(recipe: Recipe, dry_run: bool = False, start: str | None = None, 
               "task": recipe.task, "grader_mode": recipe.grader, "grader_version": GRADER_VERSION}
     shape = shape_of(recipe)
     check_batches(stages, shape, recipe.training.launch)   # before any work, dry run included
+    # A hub model must be reachable or cached only for a run whose stages load one.
+    check_inputs(recipe, check_hub=not dry_run and any(s.params.get("kind") in ("train", "generate", "export")
+                                                       for s in stages))
     if dry_run:
         return _print_plan(recipe, stages, shape, echo)
     _fetch_builtin_models(recipe)
@@ -137,12 +144,35 @@ def run_recipe(recipe: Recipe, dry_run: bool = False, start: str | None = None, 
         return [(stage.name, run.execute(stage, echo)) for stage in stages]
 
 
+def check_inputs(recipe: Recipe, check_hub: bool = True) -> None:
+    """What a recipe names outside itself, before any stage: its models resolve (a hub id is
+    cached or, with `check_hub`, known to the hub) and its folders exist."""
+    from w2s_lf.models.checks import resolve_model_name
+    for where, spec in (("weak.model", recipe.weak.model), ("strong.model", recipe.strong.model)):
+        resolve_model_name(spec, where, check_hub)
+    for where, folder in (("weak.adapter", recipe.weak.adapter),
+                          ("data.from_dir", recipe.data.from_dir if recipe.data.source == "local" else None)):
+        if folder and not is_dir(folder):
+            raise W2SError(f"{where}: folder {folder} not found")
+
+
 def _print_plan(recipe: Recipe, stages: list[Stage], shape, echo) -> list[tuple[str, str]]:
+    """The plan, and its configs written into the run folder under the run's lock; while a run
+    holds the folder, nothing is written (its configs are the live run's)."""
     from w2s_lf.run.sizes import human
-    notes = write_configs(stages, shape, recipe.training.launch)
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(_lock(recipe.run_path))
+            live = None
+        except W2SError as e:
+            live = str(e)
+        notes = write_configs(stages, shape, recipe.training.launch, write=live is None)
     run = Run(recipe.run_path, {}) if (recipe.run_path / "manifest.json").exists() else None
-    echo(f"# plan for recipe '{recipe.name}' in {recipe.run_path} ({len(stages)} stages; "
-         f"configs written to {recipe.run_path / 'configs'})")
+    where = (f"configs written to {recipe.run_path / 'configs'}" if live is None else
+             "nothing written: a run is using the folder")
+    echo(f"# plan for recipe '{recipe.name}' in {recipe.run_path} ({len(stages)} stages; {where})")
+    if live:
+        echo(f"# {live}")
     echo(f"# cluster: {shape.backend}, {shape.nodes} node(s) x {shape.gpus_per_node} GPU(s)"
          + (f", address {shape.address}" if shape.address else ""))
     for stage in stages:

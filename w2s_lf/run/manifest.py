@@ -13,6 +13,7 @@ written by another node or edited by hand) is never deleted: a stage that can co
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import time
@@ -161,6 +162,11 @@ class Run:
 
     def execute(self, stage: Stage, echo: Callable[[str], None] = print) -> str:
         """Run one stage unless it is done; returns 'skipped' or 'done'."""
+        root = os.path.normpath(self.root)
+        for rel in stage.outputs:   # a plan's bug must never make a run clear what is not its own
+            where = os.path.normpath(self.path(rel))
+            if where == root or not Path(where).is_relative_to(root):
+                raise W2SError(f"stage {stage.name}: output {rel} is not inside the run folder {self.root}")
         key = self.key(stage)
         state = self.state(stage, key)
         if state == "done":

@@ -157,24 +157,9 @@ class Planner:
 
     def evaluate(self, engine: Engine, key: str, adapter: str | None = None) -> None:
         """Greedy answers of one model on test, written to eval/<key>.jsonl for the report."""
-        if key in self.wanted_evals():
+        if key in self.r.evaluations():
             engine.job(f"eval/{key}.jsonl", "test", adapter=adapter)
             engine.eval_files.append(f"eval/{key}.jsonl")
-
-    def wanted_evals(self) -> set[str]:
-        r = self.r
-        wanted = set()
-        for name in r.evaluate.models:
-            if name == "mplus":
-                wanted |= {f"mplus_iter{i}" for i in range(1, r.stage1.iterations + 1)}
-            elif name == "mpro":
-                wanted |= {f"mpro_{m}" for m in r.stage2.methods}
-            elif name in ("strong_full_weak", "strong_gold"):
-                if name.removeprefix("strong_") in r.baselines:
-                    wanted.add(name)
-            else:
-                wanted.add(name)
-        return wanted
 
     # -- training --------------------------------------------------------------------------
     def train(self, name: str, kind: str, model: ModelRef | str, dataset: str, out: str,

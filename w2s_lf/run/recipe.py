@@ -8,13 +8,19 @@ reported with their key path (`stage2.k: ...`) and a did-you-mean, before any wo
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
 from w2s_lf.errors import W2SError
-from w2s_lf.schema import parse_dataclass
+from w2s_lf.io import check_name
+from w2s_lf.schema import parse_dataclass, shown
+
+# LLaMA-Factory keys every training stage sets to its own paths in the run folder
+PLAN_OWNED = {"output_dir": "models/<stage> in the run folder", "dataset": "the stage's dataset",
+              "dataset_dir": "data/ in the run folder", "model_name_or_path": "weak.model / strong.model"}
 
 
 @dataclass(frozen=True)
@@ -88,9 +94,16 @@ class Stage2Spec:
     format: Literal["current", "legacy"] = "current"
 
 
+# What `evaluate.models` means when a recipe does not say: these, where the recipe trains them.
+DEFAULT_EVALUATIONS = ("weak", "strong_full_weak", "mplus", "mpro", "strong_gold")
+# Every name `evaluate.models` knows, in some recipe (a did-you-mean offers these).
+EVALUATION_NAMES = ("weak", "strong_base", "strong_full_weak", "strong_gold", "mplus", "mplus_iter1",
+                    "mplus_iter2", "mpro", "mpro_dpo", "mpro_orpo")
+
+
 @dataclass(frozen=True)
 class EvaluateSpec:
-    models: list = field(default_factory=lambda: ["weak", "strong_full_weak", "mplus", "mpro", "strong_gold"])
+    models: Optional[list] = None           # default DEFAULT_EVALUATIONS (those the recipe trains)
     k: int = 0                              # >0: also sample k answers per test question for pass@k
 
 
@@ -114,6 +127,9 @@ class Recipe:
 
     def validate(self) -> None:
         """Rules that span fields; field types and choices are checked while parsing."""
+        check_name(self.name, "name")
+        self._validate_numbers()
+        self._validate_overrides()
         s2 = self.stage2
         if not 0 <= s2.keep_threshold <= s2.flip_threshold <= 1:
             raise W2SError("stage2: need 0 <= keep_threshold <= flip_threshold <= 1, got "
@@ -122,10 +138,14 @@ class Recipe:
             raise W2SError(f"stage2.k: must be at least 1, got {s2.k}")
         for method in s2.methods:
             if method not in ("dpo", "orpo"):
-                raise W2SError(f"stage2.methods: unknown method '{method}'; use dpo and/or orpo")
+                raise W2SError(f"stage2.methods: unknown method {shown(method)}; use dpo and/or orpo")
         for baseline in self.baselines:
             if baseline not in ("full_weak", "gold"):
-                raise W2SError(f"baselines: unknown baseline '{baseline}'; use full_weak and/or gold")
+                raise W2SError(f"baselines: unknown baseline {shown(baseline)}; use full_weak and/or gold")
+        for where, names in (("stage2.methods", s2.methods), ("baselines", self.baselines)):
+            if len(set(names)) != len(names):
+                raise W2SError(f"{where}: {names} names one twice")
+        self.evaluations()
         if self.generation.prompt_style == "chat" and self.grader == "seed":
             raise W2SError("grader: 'seed' reads only the paper's answer markers ('####', 'The answer is:'); "
                            "chat models answer in \\boxed{} (generation.prompt_style: chat): use 'robust'")
@@ -137,6 +157,70 @@ class Recipe:
         if self.data.source == "embedded" and self.task not in ("gsm8k", "math"):
             raise W2SError(f"data.source: the embedded tasks are GSM8K- and MATH-style; task '{self.task}' "
                            f"needs local or hf")
+
+    def _validate_numbers(self) -> None:
+        """Counts are positive, seeds fit every generator; a typo stops here, not at stage 5."""
+        d, g, s2 = self.data, self.generation, self.stage2
+        at_least = [("data.limit_train_2", d.limit_train_2, 1), ("data.limit_test", d.limit_test, 1),
+                    ("generation.max_new_tokens", g.max_new_tokens, 1), ("generation.batch_size", g.batch_size, 1),
+                    ("generation.data_parallel_size", g.data_parallel_size, 1),
+                    ("cluster.gpus_per_node", self.cluster.gpus_per_node, 0),
+                    ("stage1.target_count", self.stage1.target_count, 1), ("stage2.max_pairs", s2.max_pairs, 1),
+                    ("stage2.temperature", s2.temperature, 0), ("evaluate.k", self.evaluate.k, 0)]
+        for where, value, low in at_least:
+            if value is not None and value < low:
+                raise W2SError(f"{where}: must be at least {low}, got {value}")
+        for where, seed in (("seed", self.seed), ("data.seed", d.seed)):
+            if not 0 <= seed < 2 ** 32:
+                raise W2SError(f"{where}: must be in [0, 2**32), got {seed}")
+        if d.sizes is not None:
+            wanted = {"embedded": 3, "hf": 2}.get(d.source)
+            if wanted is None:
+                raise W2SError("data.sizes: local splits are used as they are; remove data.sizes")
+            what = "[train_1, train_2, test]" if wanted == 3 else "[train_1, train_2]"
+            if len(d.sizes) != wanted:
+                raise W2SError(f"data.sizes: {d.source} takes {what}, got {shown(d.sizes)}")
+            for k, size in enumerate(d.sizes):
+                if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+                    raise W2SError(f"data.sizes[{k}]: expected a positive count of questions, got {shown(size)}")
+
+    def _validate_overrides(self) -> None:
+        """LLaMA-Factory keys: names, and none of the paths each stage sets in its run folder."""
+        t = self.training
+        for group in ("overrides", "sft_overrides", "pref_overrides", "weak_overrides"):
+            for key in getattr(t, group):
+                if not isinstance(key, str):
+                    raise W2SError(f"training.{group}: {shown(key)} is not a LLaMA-Factory key")
+                if key in PLAN_OWNED:
+                    raise W2SError(f"training.{group}.{key}: set by the plan ({PLAN_OWNED[key]}); "
+                                   "set run_dir to put the run elsewhere")
+        for key in ("nproc_per_node", "master_port"):
+            value = t.launch.get(key)
+            top = 65535 if key == "master_port" else 1 << 16
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top):
+                raise W2SError(f"training.launch.{key}: expected an integer in [1, {top}], got {shown(value)}")
+
+    def evaluations(self) -> set[str]:
+        """The test evaluations (`eval/<key>.jsonl`) that `evaluate.models` asks of this recipe.
+        A name given that this recipe does not train, or that no recipe knows, is an error."""
+        iterations = [f"mplus_iter{i}" for i in range(1, self.stage1.iterations + 1)]
+        mpro = [f"mpro_{m}" for m in self.stage2.methods]
+        keys = {"weak": ["weak"], "strong_base": ["strong_base"], "mplus": iterations, "mpro": mpro,
+                **{k: [k] for k in iterations + mpro},
+                **{f"strong_{b}": [f"strong_{b}"] for b in self.baselines}}
+        given = self.evaluate.models
+        if given is None:
+            return {key for name in DEFAULT_EVALUATIONS for key in keys.get(name, [])}
+        for k, name in enumerate(given):
+            if not isinstance(name, str) or name not in EVALUATION_NAMES:
+                near = difflib.get_close_matches(name, EVALUATION_NAMES, n=1) if isinstance(name, str) else []
+                hint = f" (did you mean '{near[0]}'?)" if near else f"; known: {', '.join(EVALUATION_NAMES)}"
+                raise W2SError(f"evaluate.models[{k}]: unknown model {shown(name)}{hint}")
+            if not keys.get(name):
+                raise W2SError(f"evaluate.models[{k}]: this recipe trains no '{name}' (baselines "
+                               f"{self.baselines}, stage1.iterations {self.stage1.iterations}, "
+                               f"stage2.methods {self.stage2.methods})")
+        return {key for name in given for key in keys[name]}
 
     def _validate_placement(self) -> None:
         if "tensor_parallel_size" in self.generation.options:
@@ -174,6 +258,8 @@ class Recipe:
 def apply_overrides(data: dict, overrides: dict) -> dict:
     """Set dotted keys (`stage2.k`) in a nested dict, returning a new dict."""
     import copy
+    if not isinstance(data, dict):
+        raise W2SError(f"recipe: expected a mapping of keys (name, task, data, ...), got {type(data).__name__}")
     out = copy.deepcopy(data)
     for dotted, value in overrides.items():
         node = out
@@ -187,7 +273,7 @@ def apply_overrides(data: dict, overrides: dict) -> dict:
 
 
 def parse_recipe(data: dict, overrides: dict | None = None) -> Recipe:
-    recipe = parse_dataclass(Recipe, apply_overrides(data or {}, overrides or {}), "")
+    recipe = parse_dataclass(Recipe, apply_overrides({} if data is None else data, overrides or {}), "")
     recipe.validate()
     return recipe
 
