@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.sentinels import Sentinels
 
 from w2s_lf.run.execute import run_recipe
 from w2s_lf.run.recipe import parse_recipe
@@ -44,8 +45,10 @@ def tiny_gsm():
 
 @pytest.mark.slow
 def test_full_pipeline_then_everything_skips(tmp_path, tiny_gsm):
+    tree = Sentinels(tmp_path, tmp_path / "run")   # checked after every stage: nothing outside the run changes
     recipe = parse_recipe(TINY, {"run_dir": str(tmp_path / "run")})
-    outcomes = run_recipe(recipe, progress=False, echo=lambda m: None)
+    outcomes = run_recipe(recipe, progress=False, echo=tree.check)
+    assert tree.checks == len(outcomes)
     assert [o for _, o in outcomes] == ["done"] * len(outcomes)
     run = tmp_path / "run"
     manifest = json.loads((run / "manifest.json").read_text())
@@ -73,7 +76,7 @@ def test_full_pipeline_then_everything_skips(tmp_path, tiny_gsm):
     assert "| M_pro DPO |" in report and "| weak | weak floor |" in report
     assert (run / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    again = run_recipe(recipe, progress=False, echo=lambda m: None)
+    again = run_recipe(recipe, progress=False, echo=tree.check)
     assert [o for _, o in again] == ["skipped"] * len(again)
 
 
@@ -84,6 +87,7 @@ def test_sigkill_mid_generation_then_rerun_completes(tmp_path, tiny_gsm):
             "evaluate": {"models": ["mplus", "mpro"]}, "run_dir": str(tmp_path / "run")}
     recipe_file = tmp_path / "tiny.yaml"
     recipe_file.write_text(yaml.safe_dump(data))
+    tree = Sentinels(tmp_path, tmp_path / "run")
     samples = tmp_path / "run/gen/mplus_samples_train_2.jsonl"
     proc = subprocess.Popen([sys.executable, "-m", "w2s_lf", "run", str(recipe_file)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -98,12 +102,13 @@ def test_sigkill_mid_generation_then_rerun_completes(tmp_path, tiny_gsm):
     assert 4 <= killed_at < 16
     time.sleep(2.0)
     assert samples.read_text().count("\n") == killed_at, "a child process kept writing after the kill"
+    tree.check()
     manifest = json.loads((tmp_path / "run/manifest.json").read_text())
     assert manifest["stages"]["mplus_generate"]["status"] == "running"
 
     messages = []
     recipe = parse_recipe(data)
-    outcomes = dict(run_recipe(recipe, progress=False, echo=messages.append))
+    outcomes = dict(run_recipe(recipe, progress=False, echo=lambda m: (messages.append(m), tree.check())))
     assert any(m.startswith("[") and " mplus_generate ... resumed, done in " in m for m in messages)
     assert outcomes["prepare"] == "skipped" and outcomes["mplus_sft_iter1"] == "skipped"
     assert outcomes["mplus_generate"] == "done" and outcomes["report"] == "done"

@@ -20,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from support.sentinels import Sentinels
 
 from w2s_lf.run.execute import run_recipe
 from w2s_lf.run.recipe import parse_recipe
@@ -99,8 +100,9 @@ def tiny_gsm():
 
 @pytest.mark.slow
 def test_math_rules_run_end_to_end(tmp_path, tiny_gsm, w2s_in_process):
+    tree = Sentinels(tmp_path, tmp_path / "run")   # checked after every stage
     recipe = parse_recipe(TINY_MATH, {"run_dir": str(tmp_path / "run")})
-    outcomes = run_recipe(recipe, until="pairs", progress=False, echo=lambda m: None)
+    outcomes = run_recipe(recipe, until="pairs", progress=False, echo=tree.check)
     assert [name for name, _ in outcomes] == ["prepare", "weak_generate", "full_weak", "strong_generate", "stage1",
                                               "mplus_sft_iter1", "mplus_merge", "mplus_generate", "vote", "pairs"]
     run = tmp_path / "run"
