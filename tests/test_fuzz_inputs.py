@@ -100,38 +100,46 @@ def recipe_bytes(rng: random.Random, data) -> bytes:
     return text
 
 
-def one_line_error(e: W2SError) -> None:
-    assert "\n" not in str(e), f"a multi-line error: {e}"
+def accepted(call, case: str) -> bool:
+    """True when `call()` returns, False when it raises a one-line W2SError; any other exception
+    fails the test, showing `case` (the input that caused it)."""
+    try:
+        call()
+        return True
+    except W2SError as e:
+        assert "\n" not in str(e), f"a multi-line error: {e}"
+        return False
+    except Exception as e:   # noqa: BLE001 - the point of the test
+        pytest.fail(f"{type(e).__name__}: {e}\n{case}")
 
 
 def test_the_recipe_loader_never_raises_anything_but_one_line_w2s_errors(tmp_path):
+    from w2s_lf.launch.placement import shape_of
     from w2s_lf.run.execute import build_plan, check_batches, check_inputs
     from w2s_lf.run.recipe import load_recipe
+
+    def load_check_and_plan(path: Path, overrides: dict, plan: bool) -> None:
+        recipe = load_recipe(path, overrides)
+        counts["loaded"] += 1
+        check_inputs(recipe, check_hub=False)
+        if plan:
+            check_batches(build_plan(recipe, progress=False), shape_of(recipe), recipe.training.launch)
+            counts["planned"] += 1
 
     rng = random.Random(17)
     bases = [BASE] + [yaml.safe_load(p.read_text()) for p in sorted((REPO / "recipes").glob("*.yaml"))]
     path = tmp_path / "recipe.yaml"
-    started, cpu, loaded, planned = time.perf_counter(), time.process_time(), 0, 0
+    counts = {"loaded": 0, "planned": 0}
+    started, cpu = time.perf_counter(), time.process_time()
     for case in range(RECIPE_CASES):
         data, overrides = mutate_recipe(rng, rng.choice(bases))
-        content = recipe_bytes(rng, data)
-        path.write_bytes(content)
-        try:
-            recipe = load_recipe(path, overrides)
-            loaded += 1
-            check_inputs(recipe, check_hub=False)
-            if loaded % 10 == 1:   # the plan too, for a tenth of the recipes that load
-                from w2s_lf.launch.placement import shape_of
-                stages = build_plan(recipe, progress=False)
-                check_batches(stages, shape_of(recipe), recipe.training.launch)
-                planned += 1
-        except W2SError as e:
-            one_line_error(e)
-        except Exception as e:   # noqa: BLE001 - the point of the test
-            pytest.fail(f"case {case}: {type(e).__name__}: {e}\noverrides: {overrides!r}\n{content!r}")
-    print(f"recipes: {RECIPE_CASES} cases, {loaded} loaded, {planned} planned, "
+        path.write_bytes(content := recipe_bytes(rng, data))
+        # the plan too, for a tenth of the recipes that load
+        accepted(lambda: load_check_and_plan(path, overrides, counts["loaded"] % 10 == 0),
+                 f"case {case}, overrides {overrides!r}: {content!r}")
+    print(f"recipes: {RECIPE_CASES} cases, {counts['loaded']} loaded, {counts['planned']} planned, "
           f"{time.perf_counter() - started:.1f} s ({time.process_time() - cpu:.1f} s CPU)")
-    assert loaded > RECIPE_CASES // 10   # the mutations leave enough valid recipes to reach the checks
+    assert counts["loaded"] > RECIPE_CASES // 10   # enough valid recipes reach the later checks
 
 
 GOOD_RESULT = {"id": 0, "prompt": "Question: 1+1?\nAnswer:", "response": "2\n#### 2", "pred": "2", "gold": "2",
@@ -200,13 +208,7 @@ def test_the_jsonl_readers_never_raise_anything_but_one_line_w2s_errors(tmp_path
         content = jsonl_bytes(rng)
         name, reader = rng.choice(sorted(funcs.items()))
         path.write_bytes(content)
-        try:
-            reader(path)
-            read += 1
-        except W2SError as e:
-            one_line_error(e)
-        except Exception as e:   # noqa: BLE001 - the point of the test
-            pytest.fail(f"case {case}, {name}: {type(e).__name__}: {e}\n{content[:2000]!r}")
+        read += accepted(lambda: reader(path), f"case {case}, {name}: {content[:2000]!r}")
     print(f"JSONL: {JSONL_CASES} cases, {read} read without error, "
           f"{time.perf_counter() - started:.1f} s ({time.process_time() - cpu:.1f} s CPU)")
     assert read > JSONL_CASES // 20
