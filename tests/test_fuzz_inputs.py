@@ -42,7 +42,7 @@ KEYS = {
 WORDS = ["gsm8k", "math", "custom", "embedded", "local", "hf", "dpo", "orpo", "ppo", "weak", "mplus", "mpro",
          "strong_gold", "bogus", "smollm2-wek", "tiny-llama", "org/model", "../..", "/abs", "a/b/c", ".", "",
          " ", "cpu", "7b", "chat", "raw", "robust", "seed", "ray", "slurm", "über", "\t", "x" * 300,
-         "output_dir", "nproc_per_node", "2020-13-45"]
+         "output_dir", "nproc_per_node", "2020-13-45", "two\nlines", "org/two\nlines", "~nobody/x", "a\x00b"]
 
 
 def junk(rng: random.Random, depth: int = 0):
@@ -67,7 +67,7 @@ def mutate_recipe(rng: random.Random, base: dict) -> tuple[dict | list | str, di
     data = json.loads(json.dumps(base))
     for _ in range(rng.choice([0, 1, 1, 2, 3])):
         section = rng.choice(list(KEYS))
-        key = rng.choice(KEYS[section])
+        key = rng.choice(KEYS[section]) if rng.random() < 0.9 else rng.choice(WORDS)
         target = data if not section else data.setdefault(section, {})
         if not isinstance(target, dict):
             continue

@@ -18,7 +18,10 @@ from w2s_lf.errors import W2SError
 
 def shown(value: Any, limit: int = 60) -> str:
     """`repr(value)` cut to `limit` characters: an error stays one readable line."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:   # an int of more digits than Python prints
+        text = f"<a {type(value).__name__} too long to show>"
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
@@ -60,7 +63,8 @@ def parse_dataclass(cls, data: Any, where: str = ""):
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
     for key, value in data.items():
-        path = f"{where}.{key}" if where else str(key)
+        label = key if isinstance(key, str) and key.isidentifier() else shown(key)
+        path = f"{where}.{label}" if where else label
         if key not in names:
             near = difflib.get_close_matches(key, names, n=1) if isinstance(key, str) else []
             hint = f" (did you mean '{near[0]}'?)" if near else f"; known keys: {', '.join(names)}"

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from w2s_lf.errors import W2SError
 from w2s_lf.models import builtin as models
 
 
@@ -43,3 +44,16 @@ def test_smollm2_is_float32_and_weak_is_its_slice(smollm2):
         key = "model.layers.{}.mlp.down_proj.weight"
         assert torch.equal(weak_w[key.format(new)], strong_w[key.format(old)])
     assert sum(t.numel() for t in weak_w.values()) < 0.85 * sum(t.numel() for t in strong_w.values())
+
+
+def test_a_cache_folder_the_builder_did_not_make_is_never_replaced(tmp_path, monkeypatch):
+    """W2S_LF_CACHE pointing somewhere with a models/<name> of someone else's: refused, kept."""
+    monkeypatch.setenv("W2S_LF_CACHE", str(tmp_path))
+    monkeypatch.setitem(models.BUILDERS, "tiny-llama", lambda out: (out / "config.json").write_text("{}"))
+    folder = models.model_dir("tiny-llama")
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(W2SError, match="was not built by w2s-lf"):
+        models.fetch("tiny-llama")
+    assert (folder / "notes.txt").read_text() == "mine"
+    assert [p.name for p in tmp_path.joinpath("models").iterdir()] == ["tiny-llama"]   # no staging left

@@ -68,11 +68,11 @@ def test_the_default_evaluations_are_those_the_recipe_trains():
     ({"weak.model": "smollm2-wek"}, "weak.model: 'smollm2-wek' is not a built-in model, a model folder or a hub "
                                     "id (did you mean 'smollm2-weak'?)"),
     ({"strong.model": "tiny-lama"}, "strong.model: 'tiny-lama' is not a built-in model"),
-    ({"strong.model": "./models/nope"}, "strong.model: model folder ./models/nope not found"),
+    ({"strong.model": "./models/nope"}, "strong.model: model folder './models/nope' not found"),
     ({"weak.model": "org/na--me"}, "weak.model: 'org/na--me' is not a hub id"),
-    ({"weak.train": False, "weak.adapter": "no/such/adapter"}, "weak.adapter: folder no/such/adapter not found"),
+    ({"weak.train": False, "weak.adapter": "no/such/adapter"}, "weak.adapter: folder 'no/such/adapter' not found"),
     ({"data.source": "local", "data.from_dir": "no/such/dir", "data.sizes": None},
-     "data.from_dir: folder no/such/dir not found"),
+     "data.from_dir: folder 'no/such/dir' not found"),
 ])
 def test_model_names_and_folders_resolve_before_any_stage(tmp_path, overrides, message):
     """A typo in a model name used to be taken as a hub id and fail 81 s later (the strong

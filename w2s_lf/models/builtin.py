@@ -208,6 +208,9 @@ def fetch(name: str, force: bool = False) -> Path:
             BUILDERS[name](staging)
             (staging / COMPLETE).write_text(_marker(name))
             if out.exists():
+                if not (out / COMPLETE).is_file():   # only an earlier build of ours is replaced
+                    raise W2SError(f"{out}: exists and was not built by w2s-lf (no {COMPLETE}); move it "
+                                   "away, or set W2S_LF_CACHE to another folder")
                 shutil.rmtree(out)
             os.replace(staging, out)
         finally:

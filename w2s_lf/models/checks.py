@@ -10,6 +10,7 @@ from pathlib import Path
 
 from w2s_lf.errors import W2SError
 from w2s_lf.io import is_dir
+from w2s_lf.schema import shown
 
 _LAYER = re.compile(r"\.layers\.(\d+)\.")
 _MODULE = re.compile(r"\.(\w+)\.lora_([AB])(?:\.\w+)?\.weight$")
@@ -45,7 +46,7 @@ def resolve_model_name(spec, where: str, check_hub: bool = True) -> str:
     from w2s_lf.models.builtin import BUILDERS
 
     if not isinstance(spec, str) or not spec.strip():
-        raise W2SError(f"{where}: expected a model name, folder or hub id, got {spec!r}")
+        raise W2SError(f"{where}: expected a model name, folder or hub id, got {shown(spec)}")
     if spec in BUILDERS:
         return "builtin"
     folder = is_dir(spec)
@@ -53,18 +54,19 @@ def resolve_model_name(spec, where: str, check_hub: bool = True) -> str:
         if folder and (Path(spec).expanduser() / "config.json").is_file():
             return "folder"
         if folder:
-            raise W2SError(f"{where}: {spec} is not a Hugging Face model folder (no config.json)")
+            raise W2SError(f"{where}: {shown(spec)} is not a Hugging Face model folder (no config.json)")
         if "/" in spec or spec.startswith("~"):
-            raise W2SError(f"{where}: model folder {spec} not found (a hub id is org/name)")
+            raise W2SError(f"{where}: model folder {shown(spec)} not found (a hub id is org/name)")
         near = difflib.get_close_matches(spec, list(BUILDERS), n=1)
         hint = (f"did you mean '{near[0]}'?" if near else
                 f"built-in models: {', '.join(BUILDERS)}; a hub id is org/name")
-        raise W2SError(f"{where}: '{spec}' is not a built-in model, a model folder or a hub id ({hint})")
+        raise W2SError(f"{where}: {shown(spec)} is not a built-in model, a model folder or a hub id ({hint})")
     from huggingface_hub.utils import HFValidationError, validate_repo_id
     try:
         validate_repo_id(spec)
-    except HFValidationError as e:
-        raise W2SError(f"{where}: '{spec}' is not a hub id: {e}") from None
+    except HFValidationError:
+        raise W2SError(f"{where}: {shown(spec)} is not a hub id (org/name: letters, digits, '-', '_', '.'; "
+                       "no '--' or '..')") from None
     if not check_hub or _hub_cached(spec):
         return "hub"
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):

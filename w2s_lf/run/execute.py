@@ -15,6 +15,7 @@ from w2s_lf.launch.placement import shape_of
 from w2s_lf.launch.proctree import run_logged
 from w2s_lf.run.manifest import Run, Stage, select
 from w2s_lf.run.recipe import Recipe
+from w2s_lf.schema import shown
 
 
 class Executor:
@@ -153,7 +154,7 @@ def check_inputs(recipe: Recipe, check_hub: bool = True) -> None:
     for where, folder in (("weak.adapter", recipe.weak.adapter),
                           ("data.from_dir", recipe.data.from_dir if recipe.data.source == "local" else None)):
         if folder and not is_dir(folder):
-            raise W2SError(f"{where}: folder {folder} not found")
+            raise W2SError(f"{where}: folder {shown(folder)} not found")
 
 
 def _print_plan(recipe: Recipe, stages: list[Stage], shape, echo) -> list[tuple[str, str]]:

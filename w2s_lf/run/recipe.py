@@ -19,8 +19,10 @@ from w2s_lf.io import check_name
 from w2s_lf.schema import parse_dataclass, shown
 
 # LLaMA-Factory keys every training stage sets to its own paths in the run folder
-PLAN_OWNED = {"output_dir": "models/<stage> in the run folder", "dataset": "the stage's dataset",
-              "dataset_dir": "data/ in the run folder", "model_name_or_path": "weak.model / strong.model"}
+PLAN_OWNED = {"output_dir": "models/<stage> in the run folder; set run_dir to move the run",
+              "dataset_dir": "data/ in the run folder; set run_dir to move the run",
+              "dataset": "each stage trains on its own dataset",
+              "model_name_or_path": "set weak.model or strong.model"}
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ class Recipe:
                 raise W2SError(f"baselines: unknown baseline {shown(baseline)}; use full_weak and/or gold")
         for where, names in (("stage2.methods", s2.methods), ("baselines", self.baselines)):
             if len(set(names)) != len(names):
-                raise W2SError(f"{where}: {names} names one twice")
+                raise W2SError(f"{where}: {shown(names)} names one twice")
         self.evaluations()
         if self.generation.prompt_style == "chat" and self.grader == "seed":
             raise W2SError("grader: 'seed' reads only the paper's answer markers ('####', 'The answer is:'); "
@@ -192,13 +194,13 @@ class Recipe:
                 if not isinstance(key, str):
                     raise W2SError(f"training.{group}: {shown(key)} is not a LLaMA-Factory key")
                 if key in PLAN_OWNED:
-                    raise W2SError(f"training.{group}.{key}: set by the plan ({PLAN_OWNED[key]}); "
-                                   "set run_dir to put the run elsewhere")
-        for key in ("nproc_per_node", "master_port"):
+                    raise W2SError(f"training.{group}.{key}: set by the plan ({PLAN_OWNED[key]})")
+        for key, top in (("nproc_per_node", None), ("master_port", 65535)):
             value = t.launch.get(key)
-            top = 65535 if key == "master_port" else 1 << 16
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top):
-                raise W2SError(f"training.launch.{key}: expected an integer in [1, {top}], got {shown(value)}")
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1
+                                      or (top and value > top)):
+                raise W2SError(f"training.launch.{key}: expected an integer from 1{f' to {top}' if top else ''}, "
+                               f"got {shown(value)}")
 
     def evaluations(self) -> set[str]:
         """The test evaluations (`eval/<key>.jsonl`) that `evaluate.models` asks of this recipe.
