@@ -98,3 +98,11 @@ def test_validate_reports_a_bad_config_and_goes_on_with_the_batch(tmp_path, cli)
     assert f"{tmp_path / 'missing.yaml'}: config not found" in result.output
     assert f"{repo / 'llama_factory_configs/sft_70b.yaml'}: " in result.output   # checked too
     assert "of 3 config(s) passed" in result.output
+
+
+def test_a_full_disk_or_an_impossible_output_path_is_one_line(tmp_path, cli):
+    """OSErrors of the machine (ENOSPC, a file where a folder must be) end as one error line."""
+    (tmp_path / "file").write_text("x")
+    result = cli("prepare", "--sizes", "4,4,4", "-o", tmp_path / "file/data")
+    assert result.exit_code == 2 and result.output.startswith("error: ") and result.output.count("\n") == 1
+    assert (tmp_path / "file").read_text() == "x"

@@ -58,14 +58,15 @@ def parse_overrides(items: tuple[str, ...] | list[str]) -> dict:
 
 
 def guarded(fn):
-    """Run a command body; a `W2SError` becomes one line on stderr and exit status 2."""
+    """Run a command body; a `W2SError`, or an `OSError` of the machine (a full disk, a path that
+    cannot be made), becomes one line on stderr and exit status 2."""
     import functools
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except W2SError as e:
+        except (W2SError, OSError) as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
     return wrapper
