@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from w2s_lf.errors import W2SError
-from w2s_lf.launch.base import shared_fs_config, shell_line
+from w2s_lf.launch.base import optim_torch_env, shared_fs_config, shell_line
 
 RDZV_PORT = 29500
 
@@ -60,8 +60,7 @@ class SrunJob:
     def env(self, config: dict) -> dict[str, str]:
         """What LLaMA-Factory's own torchrun launch adds to the ranks' environment (srun passes
         ours on)."""
-        return {"DISABLE_VERSION_CHECK": "1", "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True",
-                "TORCH_NCCL_AVOID_RECORD_STREAMS": "1", "PYTHONUNBUFFERED": "1"}
+        return {"DISABLE_VERSION_CHECK": "1", **optim_torch_env(), "PYTHONUNBUFFERED": "1"}
 
     def shown(self, config_path: str | Path, config: dict) -> str:
         return shell_line(self.command(config_path))
