@@ -250,7 +250,7 @@ def test_cluster_job_divides_the_global_batch_by_its_ranks(tmp_path, monkeypatch
     """What `train(..., launcher=job)` writes and starts (the start itself is the slow tests')."""
     from w2s_lf.lf import train as train_module
     started = {}
-    monkeypatch.setattr(train_module, "run_logged", lambda cmd, log, env, label, progress: started.update(cmd=cmd))
+    monkeypatch.setattr(train_module, "run_logged", lambda cmd, log, env, label, progress, **kw: started.update(cmd=cmd))
     monkeypatch.chdir(tmp_path)
     cfg = {"output_dir": "saves/x", "dataset_dir": "data", "per_device_train_batch_size": 1, "global_batch_size": 16}
     out = train_module.train(cfg, tmp_path / "x.yaml", tmp_path / "x.log", launcher=job, validate=False)
