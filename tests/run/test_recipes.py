@@ -146,6 +146,7 @@ def test_a_global_batch_that_does_not_divide_stops_the_run_before_any_stage(tmp_
 
 def test_the_dry_run_is_a_plan_with_gpus_disk_and_placement(tmp_path, cli, monkeypatch):
     from huggingface_hub import constants
+
     from w2s_lf.launch import placement
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))   # an empty model cache
     monkeypatch.setattr(placement, "gpu_memory", lambda: (80e9, False))   # whatever GPUs run the tests

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     gpu = torch.cuda.is_available()
     backend = "nccl" if gpu else "gloo"
-    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if gpu:
         torch.cuda.set_device(local_rank)
     dist.init_process_group(backend, timeout=timedelta(seconds=120))

@@ -39,7 +39,7 @@ class Outcome:
 def run_check(check: Check, failed: set[str]) -> Outcome:
     blocked = [n for n in check.needs if n in failed]
     if blocked:
-        return Outcome(check.name, "skip", f"needs {', '.join(blocked)}, which failed", 0.0, blocked=True)
+        return Outcome(check.name, "skip", f"needs {', '.join(blocked)}, which did not pass", 0.0, blocked=True)
     start = time.monotonic()
     try:
         status, detail = check.run()
@@ -72,7 +72,8 @@ def verdict(outcomes: list[Outcome], ready_for: str) -> tuple[bool, str]:
     if bad:
         return False, (f"verdict: NOT ready for {ready_for}: {len(bad)} of {len(outcomes)} checks failed or could not "
                        f"run ({', '.join(bad)}); {total:.0f} s")
-    extra = [f"{len(counts['warn'])} warning(s): {', '.join(counts['warn'])}"] if counts["warn"] else []
-    extra += [f"{len(counts['skip'])} skipped: {', '.join(counts['skip'])}"] if counts["skip"] else []
-    return True, (f"verdict: ready for {ready_for}: {len(counts['pass'])} of {len(outcomes)} checks passed"
+    extra = [f"warnings: {', '.join(counts['warn'])}"] if counts["warn"] else []
+    extra += [f"skipped: {', '.join(counts['skip'])}"] if counts["skip"] else []
+    passed = len(counts["pass"]) + len(counts["warn"])
+    return True, (f"verdict: ready for {ready_for}: {passed} of {len(outcomes)} checks passed"
                   + (f" ({'; '.join(extra)})" if extra else "") + f"; {total:.0f} s")

@@ -73,7 +73,8 @@ class Smoke:
             if visible_gpus():
                 status, said = "warn", f"{said}; {visible_gpus()} GPU(s) here: `w2s-lf doctor --gpu` checks them"
         if wrong:
-            return "fail", f"not the versions {lock.name} pins: {', '.join(wrong)} (bash scripts/setup.sh{' --gpu' * self.gpu})"
+            fix = f"bash scripts/setup.sh{' --gpu' * self.gpu}"
+            return "fail", f"not the versions {lock.name} pins: {', '.join(wrong)} ({fix}); {said}"
         return status, f"{said}; key packages as {lock.name} pins"
 
     def tiny_model(self) -> tuple[str, str]:
@@ -112,7 +113,11 @@ class Smoke:
                      **steps) -> tuple[dict, dict | None]:
         """The recipe's 70b config for the tiny model, steps cut; (config, DeepSpeed JSON)."""
         from w2s_lf.launch.base import shared_fs_config
-        from w2s_lf.lf.configs import DEEPSPEED_Z3_CONFIG, absolute_paths, plan_train_config
+        from w2s_lf.lf.configs import (
+            DEEPSPEED_Z3_CONFIG,
+            absolute_paths,
+            plan_train_config,
+        )
         overrides = {**SMOKE_STEPS, **steps, "global_batch_size": 8 * (ranks or self.ranks),
                      **({} if self.gpu else CPU_LIGHT)}
         config = absolute_paths(plan_train_config(kind, "70b", model or self.model, dataset, str(self.p("data")),

@@ -93,7 +93,7 @@ def gpu_verdict(driver: str | None, cuda: str | None, torch_cuda: str | None) ->
     """(status, detail) of a driver against the GPU lock: fail below R525 or without a CUDA 12
     torch, warn below R550 or when the driver's CUDA is older than vLLM's kernels."""
     if not (torch_cuda or "").startswith(CUDA_MAJOR + "."):
-        return "fail", f"torch is not a CUDA {CUDA_MAJOR} build (torch.version.cuda={torch_cuda}): bash scripts/setup.sh --gpu"
+        return "fail", f"torch is not a CUDA {CUDA_MAJOR} build (torch.version.cuda={torch_cuda})"
     if driver is None:
         return "fail", "no NVIDIA driver is loaded (nvidia-smi, /proc/driver/nvidia/version)"
     if version_tuple(driver) < version_tuple(MIN_DRIVER):

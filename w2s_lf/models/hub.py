@@ -102,7 +102,11 @@ def weight_files(files: list[str]) -> list[str]:
 
 def _hub_error(repo_id: str, error: Exception) -> W2SError:
     """A W2SError saying what to do about a failed hub call."""
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
     login = ("set HF_TOKEN (a read token from https://huggingface.co/settings/tokens) or run `hf auth login`"
              if token() is None else "the token in HF_TOKEN / HUGGING_FACE_HUB_TOKEN")
     if isinstance(error, GatedRepoError):
