@@ -5,7 +5,7 @@ import click
 from w2s_lf.cli import guarded
 
 
-@click.command(short_help="Smoke-test this machine for the recipe (GPU: <= 10 minutes on a tiny model).")
+@click.command(short_help="Smoke-test this machine for the recipe: its GPU mechanisms on a tiny model.")
 @click.option("--gpu", is_flag=True, help="Check the GPUs: NCCL, ZeRO-3, vLLM TP/LoRA/DP, Ray ranks, driver.")
 @click.option("--dir", "root", default="runs/doctor", show_default=True, type=click.Path(),
               help="Work folder (on the shared file system for a Ray cluster); cleared by the next run.")
