@@ -76,6 +76,22 @@ def test_cpu_ranks_get_the_gpu_preset_as_ray_and_srun_give_it_to_cpu_ranks(tmp_p
     assert config["lora_rank"] == 64 and config["global_batch_size"] == 16 and config["max_steps"] == 2
 
 
+def test_the_gpu_checks_read_the_placement_lines_the_launchers_print():
+    """The GPU checks cannot run here; what they read from the logs is the launchers' real format."""
+    from w2s_lf.doctor.smoke import engine_places, rank_places
+    from w2s_lf.launch.ray_job import rank_env
+    net = {"ifaces": ["lo"], "hcas": [], "set": {}}
+    places = [{"node": "a" * 56, "ip": "10.0.0.1", "pid": 11, "gpus": [g], "network": net} for g in ("0", "1")]
+    lines = []
+    for rank, (place, e) in enumerate(zip(places, rank_env(places, 1234, {}))):   # as run_job prints them
+        gpus = f" GPU {e['CUDA_VISIBLE_DEVICES']} (local rank {e['LOCAL_RANK']})"
+        lines.append(f"[w2s-lf] rank {rank}: node {place['node'][:12]} ({place['ip']}) pid {place['pid']}{gpus}")
+    assert rank_places("\n".join(lines)) == [("0", "a" * 12, "0,1", "0"), ("1", "a" * 12, "0,1", "1")]
+    assert rank_places("[w2s-lf] rank 0: node abc (10.0.0.1) pid 5") == [("0", "abc", "", "")]
+    log = "INFO vllm ...\nengine 0: gpu01 node 3f2a9c1b0d4e pid 77 GPUs 0\nengine 1: gpu01 node 3f2a9c1b0d4e pid 78 GPUs 1\n"
+    assert engine_places(log) == [("3f2a9c1b0d4e", "0"), ("3f2a9c1b0d4e", "1")]
+
+
 def test_versions_against_the_lock(tmp_path):
     lock = tmp_path / "lock.txt"
     lock.write_text("# comment\npyyaml==0.0.1\nClick==%s\nnot-installed-pkg==1.0 ; python_version >= '3'\n"

@@ -19,7 +19,7 @@ import json
 import math
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from w2s_lf.doctor.runner import Check
@@ -41,7 +41,6 @@ class Smoke:
     ray_address: str | None = None     # default: a private Ray instance per check
     progress: bool = False
     model: str = ""                    # the tiny Llama's folder, once built
-    notes: dict = field(default_factory=dict)
 
     @property
     def ranks(self) -> int:
@@ -161,7 +160,7 @@ class Smoke:
         step = json.loads((out / "trainer_state.json").read_text())["global_step"]
         if not found or step != 3:
             return "fail", f"the rerun did not resume from checkpoint-2 (resumed: {bool(found)}, global step {step})"
-        shards = " (every rank read its ZeRO-3 shard back)" if self.gpu else ""
+        shards = " (ZeRO-3 shards loaded by every rank)" if self.gpu else ""
         return "pass", f"the rerun resumed from {Path(found.group(1)).name}{shards} and trained step 3"
 
     def merge(self) -> tuple[str, str]:
@@ -187,13 +186,14 @@ class Smoke:
         return "pass", (f"DPO from the merged model over {self.ranks} ranks ({how}): first loss {losses[0]:.4f} = ln 2 "
                         f"(reference = the merged model), 2 steps, checkpoint 2")
 
-    def generate(self, name: str, tp: int, dp: int, adapter: bool = True) -> tuple[list[dict], str]:
-        """A jobs file on the tiny model, run as a generation stage runs it; (summaries, its log)."""
+    def generate(self, name: str, tp: int, dp: int) -> tuple[list[dict], str]:
+        """A jobs file on the tiny model, the SFT adapter and the base, run as a generation stage
+        runs it; (each job's summary, the log)."""
         from w2s_lf.launch.proctree import run_logged
         from w2s_lf.run.execute import write_jobs
         jobs = [{"output": str(self.p(f"gen/{name}_{what}.jsonl")), "data_dir": str(self.p("data")), "split": "test",
                  "limit": TEST_QUESTIONS, "adapter": str(self.p("models/sft")) if what == "lora" else None}
-                for what in (("lora", "base") if adapter else ("base",))]
+                for what in ("lora", "base")]
         spec = {"model": self.model, "backend": "vllm", "task": "gsm8k", "max_new_tokens": 32,
                 "tensor_parallel_size": tp, "data_parallel_size": dp, "ray_address": self.ray_address}
         path = write_jobs(self.p(f"configs/generate/{name}.yaml"), {"engine": spec, "jobs": jobs})
@@ -217,8 +217,8 @@ class Smoke:
         if self.gpus < 2:
             return "skip", f"needs 2 GPUs, {self.gpus} visible"
         summaries, log = self.generate("vllm_dp", 1, 2)
-        engines = re.findall(r"^engine (\d+): .* GPUs (\S+)$", log, re.M)
-        if len({devices for _, devices in engines}) != 2 or any(s.get("questions") != TEST_QUESTIONS for s in summaries):
+        engines = engine_places(log)
+        if len(set(engines)) != 2 or any(s.get("questions") != TEST_QUESTIONS for s in summaries):
             return "fail", f"expected 2 engines on 2 different GPUs answering {TEST_QUESTIONS} questions; engines: {engines}"
         return "pass", (f"2 engines of TP 1 as Ray actors (GPUs {', '.join(d for _, d in engines)}) answered "
                         f"{TEST_QUESTIONS} questions with the adapter and without, one output file each")
@@ -230,8 +230,7 @@ class Smoke:
         job = RayJob(workers=ranks, gpus_per_worker=1 if self.gpu else 0, address=self.ray_address or "local",
                      placement="STRICT_PACK")
         out = self.launch_train("ray_sft", config, deepspeed, job)
-        placed = re.findall(r"\[w2s-lf\] rank (\d+): node (\w+) .* pid \d+(?: GPU (\S+) \(local rank (\d+)\))?",
-                            self.log("ray_sft").read_text())
+        placed = rank_places(self.log("ray_sft").read_text())
         if len(placed) != ranks or checkpoints(out)[-1:] != [2]:
             return "fail", f"expected {ranks} placed ranks and checkpoint-2 in {out}; placed {placed}"
         if self.gpu and len({(devices, local) for _, _, devices, local in placed}) != ranks:
@@ -256,6 +255,17 @@ class Smoke:
             Check("vLLM data-parallel", self.vllm_pair, (*gate, "tiny model + data", f"SFT {kind}")),
             Check("Ray train job", self.ray_train, (*gate, "tiny model + data")),
         ]
+
+
+def engine_places(log: str) -> list[tuple[str, str]]:
+    """(node, GPUs) of each engine, from DataParallelEngine's `engine 0: HOST node NODE pid PID GPUs 3`."""
+    return re.findall(r"^engine \d+: \S+ node (\S+) pid \d+ GPUs (\S+)$", log, re.M)
+
+
+def rank_places(log: str) -> list[tuple[str, str, str, str]]:
+    """(rank, node, GPUs, local rank) of each rank, from the Ray job driver's placement lines
+    (`[w2s-lf] rank 0: node NODE (IP) pid PID GPU 0,1 (local rank 0)`; no GPU part on CPUs)."""
+    return re.findall(r"\[w2s-lf\] rank (\d+): node (\w+) .* pid \d+(?: GPU (\S+) \(local rank (\d+)\))?", log)
 
 
 def trainer_log(out: Path) -> list[dict]:
