@@ -14,45 +14,23 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import subprocess
 import sys
 import time
-from pathlib import Path
-
-# torch 2.10.0 from PyPI is built with CUDA 12.8. NVIDIA's CUDA minor-version compatibility runs
-# any CUDA 12.x build on a driver >= 525.60.13 (Linux), with a limited feature set (no PTX JIT of
-# newer PTX); the driver that shipped with CUDA 12.8 is 570.x.
-MIN_DRIVER = "525.60.13"
-CUDA_MAJOR = "12"
 
 # LLaMA-Factory refuses transformers above its cap at import on the CPU lock (see setup.sh).
 os.environ.setdefault("DISABLE_VERSION_CHECK", "1")
 
 
-def driver_version() -> str | None:
-    """The NVIDIA kernel driver's version, or None when no driver is loaded."""
-    try:
-        text = Path("/proc/driver/nvidia/version").read_text()
-        match = re.search(r"Kernel Module\s+(?:for \S+\s+)?(\d+\.\d+(?:\.\d+)?)", text)
-        if match:
-            return match.group(1)
-    except OSError:
-        pass
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=30)
-        return out.stdout.split()[0] if out.returncode == 0 and out.stdout.strip() else None
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", version))
-
-
 def check_torch_gpu() -> str:
     import torch
+
+    # the driver floor and how to read the driver: one home, shared with `w2s-lf doctor --gpu`
+    from w2s_lf.doctor.versions import (
+        CUDA_MAJOR,
+        MIN_DRIVER,
+        driver_version,
+        version_tuple,
+    )
     if not (torch.version.cuda or "").startswith(CUDA_MAJOR + "."):
         raise RuntimeError(f"torch {torch.__version__} is not a CUDA {CUDA_MAJOR} build "
                            f"(torch.version.cuda={torch.version.cuda}); reinstall from "
@@ -61,12 +39,14 @@ def check_torch_gpu() -> str:
     if not torch.cuda.is_available():
         found = f"driver {driver} is loaded" if driver else "no NVIDIA driver is loaded"
         hint = ""
-        if driver and _version_tuple(driver) < _version_tuple(MIN_DRIVER):
+        if driver and version_tuple(driver) < version_tuple(MIN_DRIVER):
             hint = "; upgrade the driver"
         raise RuntimeError(
             f"CUDA is not available to torch {torch.__version__} (built for CUDA "
             f"{torch.version.cuda}). It needs an NVIDIA GPU and driver >= {MIN_DRIVER} "
-            f"(R525 or newer); {found}{hint}. Check `nvidia-smi` and CUDA_VISIBLE_DEVICES.")
+            f"(R525 or newer); {found}{hint}. Check `nvidia-smi` and CUDA_VISIBLE_DEVICES. "
+            "Installing on a machine without GPUs (a login node)? `bash scripts/setup.sh --gpu --no-check`, "
+            "then `w2s-lf doctor --gpu` on a GPU node.")
     count = torch.cuda.device_count()
     x = torch.randn(256, 256, device="cuda", dtype=torch.bfloat16)
     value = float((x @ x).float().abs().mean())        # a real kernel on the device

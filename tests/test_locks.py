@@ -101,13 +101,15 @@ def test_gpu_check_names_the_driver_when_cuda_is_missing(monkeypatch):
     import torch
     monkeypatch.setattr(torch.version, "cuda", "12.8")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(check_env, "driver_version", lambda: "470.82.01")
+    from w2s_lf.doctor import versions   # the driver floor's one home, shared with `w2s-lf doctor --gpu`
+    monkeypatch.setattr(versions, "driver_version", lambda: "470.82.01")
     with pytest.raises(RuntimeError) as info:
         check_env.check_torch_gpu()
     message = str(info.value)
     assert "525.60.13" in message and "470.82.01" in message and "upgrade the driver" in message
+    assert "setup.sh --gpu --no-check" in message   # what to do on a login node
 
-    monkeypatch.setattr(check_env, "driver_version", lambda: None)
+    monkeypatch.setattr(versions, "driver_version", lambda: None)
     with pytest.raises(RuntimeError, match="no NVIDIA driver is loaded"):
         check_env.check_torch_gpu()
 

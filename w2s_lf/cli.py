@@ -28,6 +28,7 @@ COMMANDS = {
     "evaluate": "evaluate",
     "report": "report",
     "run": "run",
+    "doctor": "doctor",
 }
 
 

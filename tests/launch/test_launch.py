@@ -109,6 +109,20 @@ def test_a_finished_command_leaves_nothing_behind(tmp_path):
     assert not [p for p in map(int, filter(str.isdigit, os.listdir("/proc"))) if cmdline(p).strip() == marker]
 
 
+def test_a_command_past_its_timeout_is_stopped_with_its_tree(tmp_path):
+    """A rank hung in a collective must not hang the caller: the tree goes, the error says why."""
+    from w2s_lf.errors import W2SError
+    from w2s_lf.launch.proctree import run_logged
+    marker = f"sleep {400 + os.getpid() % 100}"
+    start = time.monotonic()
+    with pytest.raises(W2SError, match=r"was stopped after 1 s.*last lines:\n  hanging"):
+        run_logged(["sh", "-c", f"echo hanging; setsid {marker} & {marker}"], tmp_path / "log", progress=False, timeout=1)
+    assert time.monotonic() - start < 15
+    time.sleep(0.2)
+    assert not [p for p in map(int, filter(str.isdigit, os.listdir("/proc"))) if cmdline(p).strip() == marker]
+    run_logged(["true"], tmp_path / "log", progress=False, timeout=30)   # in time: no error
+
+
 # ----------------------------------------------------------------------------- real torchrun
 
 

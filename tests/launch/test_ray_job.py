@@ -9,6 +9,7 @@ runs, not three: on this 2-core machine each costs ~30 s, the cluster ~20 s.)
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -128,18 +129,72 @@ def test_rerun_resumes_and_trains_one_job_over_two_nodes(killed_run):
     assert written["gradient_accumulation_steps"] == 1 and "global_batch_size" not in written   # 2 = 1 x 2 ranks
 
 
+NODE_A = {"ifaces": ["eth0", "ib0", "lo"], "hcas": ["mlx5_0"], "set": {}}      # the controller's node
+NODE_B = {"ifaces": ["ens3", "lo"], "hcas": [], "set": {}}                       # another interface name
+
+
 def test_rank_order_and_env():
-    """Driver's node first; ranks grouped by node; GPUs of a node shared, LOCAL_RANK its index."""
-    places = [{"node": "b", "ip": "10.0.0.2", "pid": 1, "gpus": ["1"]}, {"node": "a", "ip": "10.0.0.1", "pid": 2, "gpus": ["3"]},
-              {"node": "b", "ip": "10.0.0.2", "pid": 3, "gpus": ["0"]}, {"node": "a", "ip": "10.0.0.1", "pid": 4, "gpus": ["2"]}]
+    """Driver's node first; ranks grouped by node; GPUs of a node shared, LOCAL_RANK its index;
+    every rank a client of the store rank 0 hosts."""
+    places = [{"node": "b", "ip": "10.0.0.2", "pid": 1, "gpus": ["1"], "network": NODE_B},
+              {"node": "a", "ip": "10.0.0.1", "pid": 2, "gpus": ["3"], "network": NODE_A},
+              {"node": "b", "ip": "10.0.0.2", "pid": 3, "gpus": ["0"], "network": NODE_B},
+              {"node": "a", "ip": "10.0.0.1", "pid": 4, "gpus": ["2"], "network": NODE_A}]
     order = order_ranks(places, home_node="a")
     assert order == [3, 1, 2, 0]
-    envs = rank_env([places[i] for i in order], 29500)
+    envs = rank_env([places[i] for i in order], 29500, controller={"NCCL_SOCKET_IFNAME": "ib"})
     assert [e["RANK"] for e in envs] == ["0", "1", "2", "3"]
     assert {e["MASTER_ADDR"] for e in envs} == {"10.0.0.1"} and envs[0]["MASTER_PORT"] == "29500"
     assert [(e["CUDA_VISIBLE_DEVICES"], e["LOCAL_RANK"], e["NODE_RANK"]) for e in envs] == \
         [("2,3", "0", "0"), ("2,3", "1", "0"), ("0,1", "0", "1"), ("0,1", "1", "1")]
     assert all(e["USE_RAY"] == "0" and e["WORLD_SIZE"] == "4" for e in envs)
+    assert all(e["TORCHELASTIC_USE_AGENT_STORE"] == "True" for e in envs)
+    # the controller's interface prefix fits node a (ib0), not node b (ens3 only)
+    assert [e.get("NCCL_SOCKET_IFNAME") for e in envs] == ["ib", "ib", None, None]
+
+
+def test_interface_settings_follow_each_node():
+    from w2s_lf.launch.ray_cluster import names_fit, node_network_env
+    controller = {"NCCL_SOCKET_IFNAME": "ib0", "GLOO_SOCKET_IFNAME": "ib0", "NCCL_IB_HCA": "mlx5_0:1", "HF_HOME": "/x"}
+    env, notes = node_network_env(NODE_A, controller)
+    assert env == {"NCCL_SOCKET_IFNAME": "ib0", "GLOO_SOCKET_IFNAME": "ib0", "NCCL_IB_HCA": "mlx5_0:1"}
+    assert notes[0] == "NCCL_SOCKET_IFNAME=ib0 (the controller's)"
+    env, notes = node_network_env(NODE_B, controller)
+    assert env == {} and "NCCL_SOCKET_IFNAME left unset: the controller's 'ib0' names nothing there (it has ens3, lo)" in notes
+    own = {**NODE_B, "set": {"NCCL_SOCKET_IFNAME": "ens3"}}     # exported before `ray start` on that node
+    env, notes = node_network_env(own, controller)
+    assert "NCCL_SOCKET_IFNAME" not in env and "NCCL_SOCKET_IFNAME=ens3 (its own)" in notes
+    assert node_network_env(NODE_B, {}) == ({}, [])
+    ifaces = ["eth0", "ib0", "ib1", "lo"]
+    for value, every, fits in [("ib", False, True), ("=ib", False, False), ("=ib0", False, True), ("en,ib", False, True),
+                               ("^docker,lo", False, True), ("en", False, False), ("ib0,ib1", True, True),
+                               ("ib0,ens3", True, False), ("ib", True, False), ("", False, False)]:
+        assert names_fit(value, ifaces, every) is fits, (value, every)
+
+
+def test_rendezvous_store_holds_its_port_and_serves_the_ranks(monkeypatch):
+    """Rank 0's actor hosts the store on a port the kernel picked and that stays bound; a rank
+    joins it as torchrun's workers join the agent's store (no race for the port)."""
+    import socket
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    from w2s_lf.launch.ray_job import Rank, ray_node_ip
+    host = Rank()
+    port = host.host_rendezvous()
+    with socket.socket() as probe, pytest.raises(OSError):
+        probe.bind(("", port))                     # still held: nobody can take it
+    monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "True")
+    dist.init_process_group("gloo", init_method=f"tcp://{ray_node_ip()}:{port}?rank=0&world_size=1",
+                            timeout=timedelta(seconds=30))
+    try:
+        import torch
+        t = torch.ones(3)
+        dist.all_reduce(t)
+        assert t.tolist() == [1.0, 1.0, 1.0]
+    finally:
+        dist.destroy_process_group()
 
 
 def test_config_for_every_node(tmp_path):
@@ -151,15 +206,32 @@ def test_config_for_every_node(tmp_path):
     assert cfg["ref_model"] == "meta-llama/Llama-2-70b-hf"          # a hub id stays one
     assert cfg["dataset_dir"] == str(tmp_path / "data") and cfg["output_dir"] == str(tmp_path / "saves/x")
     assert cfg["ddp_timeout"] == 1800 and cfg["ddp_backend"] == "gloo" and not cfg["bf16"] and "deepspeed" not in cfg
+    assert cfg["data_shared_file_system"] is True     # only the global rank 0 preprocesses into the shared cache
     gpu = shared_fs_config({"output_dir": "/abs/x", "deepspeed": "ds.json", "ddp_timeout": 600}, 1, base=tmp_path)
     assert gpu["deepspeed"] == str(tmp_path / "ds.json") and gpu["ddp_timeout"] == 600 and "ddp_backend" not in gpu
 
 
 def test_ranks_get_the_controllers_settings_but_not_its_devices():
+    """Not its interface names either: those are per node (test_interface_settings_follow_each_node)."""
     from w2s_lf.launch.ray_cluster import CODE, actor_env
-    env = actor_env({"NCCL_SOCKET_IFNAME": "ib0", "HF_HOME": "/shared/hf", "PYTHONPATH": "/repo",
+    env = actor_env({"NCCL_SOCKET_IFNAME": "ib0", "NCCL_DEBUG": "INFO", "HF_HOME": "/shared/hf", "PYTHONPATH": "/repo",
                      "CUDA_VISIBLE_DEVICES": "0", "RAY_ADDRESS": "h:6379", "USE_RAY": "1", "HOME": "/root"})
-    assert env == {"NCCL_SOCKET_IFNAME": "ib0", "HF_HOME": "/shared/hf", "PYTHONPATH": f"{CODE}:/repo"}
+    assert env == {"NCCL_DEBUG": "INFO", "HF_HOME": "/shared/hf", "PYTHONPATH": f"{CODE}:/repo"}
+
+
+def test_ray_and_srun_ranks_get_what_llamafactorys_torchrun_gives():
+    from w2s_lf.launch.base import optim_torch_env
+    want = {"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True", "TORCH_NCCL_AVOID_RECORD_STREAMS": "1"}
+    assert optim_torch_env({}) == want
+    assert optim_torch_env({"PYTORCH_CUDA_ALLOC_CONF": "backend:cudaMallocAsync"}) == \
+        {"TORCH_NCCL_AVOID_RECORD_STREAMS": "1"}                         # the user's own value stays
+    assert optim_torch_env({"OPTIM_TORCH": "0"}) == {}                   # LLaMA-Factory's switch
+    from w2s_lf.launch.ray_job import rank_actor_env
+    actor = rank_actor_env({"HF_HOME": "/shared/hf", "NCCL_SOCKET_IFNAME": "ib0"})
+    assert {k: actor[k] for k in want} == want and actor["HF_HOME"] == "/shared/hf"
+    assert actor["RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES"] == "1" and "NCCL_SOCKET_IFNAME" not in actor
+    srun = SrunJob(nodes=2, gpus_per_node=8, rdzv_host="gpu01").env({})
+    assert all(srun.get(k) == v for k, v in want.items() if k not in os.environ)
 
 
 @pytest.mark.parametrize("job, accumulation", [(RayJob(workers=4, gpus_per_worker=0), 4),
@@ -168,7 +240,7 @@ def test_cluster_job_divides_the_global_batch_by_its_ranks(tmp_path, monkeypatch
     """What `train(..., launcher=job)` writes and starts (the start itself is the slow tests')."""
     from w2s_lf.lf import train as train_module
     started = {}
-    monkeypatch.setattr(train_module, "run_logged", lambda cmd, log, env, label, progress: started.update(cmd=cmd))
+    monkeypatch.setattr(train_module, "run_logged", lambda cmd, log, env, label, progress, **kw: started.update(cmd=cmd))
     monkeypatch.chdir(tmp_path)
     cfg = {"output_dir": "saves/x", "dataset_dir": "data", "per_device_train_batch_size": 1, "global_batch_size": 16}
     out = train_module.train(cfg, tmp_path / "x.yaml", tmp_path / "x.log", launcher=job, validate=False)

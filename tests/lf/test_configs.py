@@ -58,6 +58,18 @@ def test_gpu_presets_bound_waits_and_keep_two_checkpoints():
     assert "ddp_timeout" not in cfg(preset="cpu")
 
 
+def test_a_70b_gsm8k_stage_checkpoints_mid_stage():
+    """~175 optimizer steps per GSM8K stage (3,700 examples x 3 epochs / 64): a crash must cost
+    a part of the stage, not all of it (it used to save every 200 steps: never mid-stage)."""
+    import math
+
+    from w2s_lf.lf.configs import PRESETS
+    from w2s_lf.run.plan import DEFAULT_QUESTIONS
+    c = PRESETS["70b"]
+    steps = math.ceil(DEFAULT_QUESTIONS["train_2"] * cfg(preset="70b")["num_train_epochs"] / c["global_batch_size"])
+    assert 170 <= steps <= 180 and steps // c["save_steps"] >= 3
+
+
 @pytest.mark.parametrize("preset,nproc,nnodes,steps", [
     ("70b", 8, 1, 8), ("70b", 8, 2, 4), ("70b", 1, 1, 64), ("70b", 16, 4, 1),
     ("7b", 1, 1, 8), ("7b", 8, 1, 1), ("7b", 4, 1, 2)])

@@ -61,7 +61,7 @@ def w2s_in_process(monkeypatch):
     from w2s_lf.run import execute
     real = proctree.run_logged
 
-    def run_logged(cmd, log_path: Path, env=None, label=None, progress=True, tail=25):
+    def run_logged(cmd, log_path: Path, env=None, label=None, progress=True, tail=25, timeout=None):
         if cmd[:3] == [sys.executable, "-m", "w2s_lf.lf.cli"]:
             from w2s_lf.lf import cli as lf_launch
             argv = sys.argv
@@ -71,7 +71,7 @@ def w2s_in_process(monkeypatch):
                 sys.argv = argv
             return None
         if cmd[:3] != [sys.executable, "-m", "w2s_lf"]:
-            return real(cmd, log_path, env, label, progress, tail)
+            return real(cmd, log_path, env, label, progress, tail, timeout)
         result = CliRunner().invoke(main, cmd[3:], catch_exceptions=False)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "a") as log:

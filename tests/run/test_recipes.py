@@ -144,19 +144,60 @@ def test_a_global_batch_that_does_not_divide_stops_the_run_before_any_stage(tmp_
         assert not run_dir.exists()
 
 
-def test_the_dry_run_is_a_plan_with_gpus_disk_and_placement(tmp_path, cli):
+def test_the_dry_run_is_a_plan_with_gpus_disk_and_placement(tmp_path, cli, monkeypatch):
+    from huggingface_hub import constants
+
+    from w2s_lf.launch import placement
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))   # an empty model cache
+    monkeypatch.setattr(placement, "gpu_memory", lambda: (80e9, False))   # whatever GPUs run the tests
     recipe = Path(__file__).resolve().parents[2] / "recipes/gsm8k_llama2_7b_to_llama2_70b.yaml"
     plan = cli("run", recipe, f"run_dir={tmp_path / 'run'}", "--dry-run").output
     assert "w2s_lf.lf.cli train" in plan and "NPROC_PER_NODE=8 FORCE_TORCHRUN=1" in plan
     assert "w2s_lf.lf.cli export" in plan and "generate --jobs" in plan
     assert "## [7/22] strong_generate  [to run; 8 GPU(s); writes ~" in plan and "1 engine(s) x TP 8 on this node" in plan
     assert "## [3/22] weak_generate  [to run; 8 GPU(s)" in plan and "8 engine(s) x TP 1" in plan
-    assert re.search(r"mplus_merge  \[to run; no GPU; writes ~1\d\d\.\d GB", plan)   # a 70B merge
+    # a 70B merge: on this machine's GPUs (export_device: auto), or in its RAM
+    assert re.search(r"mplus_merge  \[to run; 8 GPU\(s\); writes ~1\d\d\.\d GB; this machine: its GPUs "
+                     r"\(export_device: auto\), or its CPU with ~1\d\d\.\d GB of RAM if it has none\]", plan)
     assert "# disk: ~" in plan
+    # no Llama-2 in the (empty) Hugging Face cache: the download is counted and said
+    assert re.search(r"# model cache: ~154\.0 GB more in .*: meta-llama/Llama-2-7b-hf, meta-llama/Llama-2-70b-hf "
+                     r"not cached yet .*Llama-2 is gated", plan)
+    assert "# placement:" not in plan and "# training on" not in plan   # one node: nothing to choose
     ray = cli("run", recipe, f"run_dir={tmp_path / 'run'}", "cluster.backend=ray", "cluster.nodes=2", "--dry-run").output
     assert "# cluster: ray, 2 node(s) x 8 GPU(s)" in ray
-    assert "16 process(es) over 2 node(s), a Ray train job" in ray and "python -m w2s_lf.launch.ray_job" in ray
-    assert "2 engine(s) x TP 8 on 2 node(s) via ray" in ray
-    assert "x 8 process(es) per node x 2 node(s)" in ray   # the 70B global batch over the cluster
-    weak = ray[ray.index("] weak_sft"):ray.index("] weak_generate")]   # a batch of 16 fills one node
+    assert "# placement: generation spreads over every node; a training stage trains on one node" in ray
+    # 70B LoRA fits one node of 8 x 80 GB: trained there, not over the interconnect
+    assert "8 process(es) over 1 node(s), a Ray train job" in ray and "python -m w2s_lf.launch.ray_job" in ray
+    assert "16 process(es)" not in ray and "--placement STRICT_PACK" in ray
+    assert "# training on 1 of 2 nodes: the model (~140.0 GB) fits one node's 8 x 80.0 GB GPUs" in ray
+    assert "2 engine(s) x TP 8 on 2 node(s) via ray" in ray and "16 engine(s) x TP 1 on 2 node(s)" in ray
+    spread = cli("run", recipe, f"run_dir={tmp_path / 'run'}", "cluster.backend=ray", "cluster.nodes=2",
+                 "cluster.training_nodes=2", "--dry-run").output
+    assert "16 process(es) over 2 node(s), a Ray train job" in spread and "# training on 2 of 2 nodes" in spread
+    assert "x 8 process(es) per node x 2 node(s)" in spread   # the 70B global batch over the cluster
+    weak = spread[spread.index("] weak_sft"):spread.index("] weak_generate")]   # a batch of 16 fills one node
     assert "8 process(es) over 1 node(s)" in weak and "--workers 8" in weak
+
+
+def test_the_disk_check_counts_model_downloads(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from w2s_lf.run.execute import check_disk, model_downloads
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    recipe = parse_recipe({"name": "x", "weak": {"model": "meta-llama/Llama-2-7b-hf"},
+                           "strong": {"model": "meta-llama/Llama-2-70b-hf"}})
+    assert [(m, round(b / 1e9)) for m, b in model_downloads(recipe)] == \
+        [("meta-llama/Llama-2-7b-hf", 14), ("meta-llama/Llama-2-70b-hf", 140)]
+    snapshot = tmp_path / "hub/models--meta-llama--Llama-2-7b-hf/snapshots/abc"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (tmp_path / "hub/models--meta-llama--Llama-2-7b-hf/refs").mkdir()
+    (tmp_path / "hub/models--meta-llama--Llama-2-7b-hf/refs/main").write_text("abc")
+    assert [m for m, _ in model_downloads(recipe)] == ["meta-llama/Llama-2-70b-hf"]   # cached: nothing to fetch
+    assert model_downloads(parse_recipe({"name": "x", "weak": {"model": "tiny-llama"}})) == []
+    import shutil
+    free = shutil.disk_usage(tmp_path).free
+    check_disk(tmp_path / "run", free * 0.4, free * 0.4, tmp_path / "hub")     # each fits, both fit
+    with pytest.raises(W2SError, match=r"the run needs ~.* \(the run folder ~.*, model downloads ~.*\)"):
+        check_disk(tmp_path / "run", free * 0.6, free * 0.6, tmp_path / "hub")   # each fits, not both

@@ -4,15 +4,28 @@ It plans and starts nothing: it says how many engines and ranks a stage gets and
 starts them (`w2s_lf.launch.base`). Coordination across nodes belongs to engines built for it: Ray
 (vLLM engines as actors, training ranks as actors: `w2s_lf.launch.ray_job`) or SLURM's `srun`
 with torchrun.
+
+Placement knows the interconnect: generation engines are independent, so they spread over every
+node; a ZeRO-3 training stage gathers the model's weights from every rank each step, ~130 GB per
+rank per pass at 70B, which NVLink inside a node carries at ~360 GB/s per GPU and InfiniBand
+between nodes at ~45-50 GB/s. So a training stage whose model fits on one node trains on one
+node (70B LoRA: likely 2-3x faster than on two), unless `cluster.training_nodes` says otherwise.
 """
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
-from dataclasses import dataclass
+import subprocess
+from dataclasses import dataclass, replace
 
 from w2s_lf.run.recipe import ClusterSpec, Recipe
+
+# The share of a node's GPU memory the model's training state may take for the model to count
+# as fitting on one node; the rest holds activations, gathered layers and allocator slack.
+FITS_SHARE = 0.5
+ASSUMED_GPU_BYTES = 80e9   # the presets' GPU (A100/H100 80 GB) when this machine has none to ask
 
 
 def visible_gpus() -> int:
@@ -23,17 +36,53 @@ def visible_gpus() -> int:
     return len(glob.glob("/dev/nvidia[0-9]*"))
 
 
+@functools.cache
+def gpu_memory() -> tuple[float, bool]:
+    """(bytes of the smallest GPU here, measured) from nvidia-smi, without importing torch;
+    (ASSUMED_GPU_BYTES, False) when this machine has no GPU to ask."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=30)
+        mib = [float(x) for x in out.stdout.split()] if out.returncode == 0 else []
+    except (OSError, subprocess.SubprocessError, ValueError):
+        mib = []
+    return (min(mib) * 2**20, True) if mib else (ASSUMED_GPU_BYTES, False)
+
+
 @dataclass(frozen=True)
 class ClusterShape:
     backend: str          # local | ray | slurm
     nodes: int
     gpus_per_node: int    # 0: CPU only
     address: str | None = None
+    training_nodes: int | None = None   # cluster.training_nodes; None: one node when the model fits
 
     @classmethod
     def of(cls, spec: ClusterSpec) -> "ClusterShape":
         gpus = spec.gpus_per_node if spec.gpus_per_node is not None else visible_gpus()
-        return cls(spec.backend, spec.nodes, gpus, spec.address)
+        return cls(spec.backend, spec.nodes, gpus, spec.address, spec.training_nodes)
+
+    def for_training(self, config: dict, model: str) -> tuple["ClusterShape", str]:
+        """The shape a training stage of `model` (a folder or hub id, for its size) runs on, and
+        a line saying why; (self, "") where there is nothing to choose (one node, CPUs)."""
+        if self.nodes == 1 or not self.gpus_per_node:
+            return self, ""
+        if self.training_nodes:
+            return replace(self, nodes=self.training_nodes), \
+                f"training on {self.training_nodes} of {self.nodes} nodes (cluster.training_nodes)"
+        from w2s_lf.run.sizes import human, training_memory_bytes
+        need = training_memory_bytes(config, model)
+        if need is None:
+            return self, (f"training on all {self.nodes} nodes: the size of {model} is unknown "
+                          "(cluster.training_nodes: 1 keeps it on one node)")
+        per_gpu, measured = gpu_memory()
+        node = f"{self.gpus_per_node} x {human(per_gpu)} GPUs{'' if measured else ' (assumed)'}"
+        if need > FITS_SHARE * per_gpu * self.gpus_per_node:
+            return self, f"training on all {self.nodes} nodes: the model (~{human(need)}) needs more than one node's {node}"
+        return replace(self, nodes=1), (
+            f"training on 1 of {self.nodes} nodes: the model (~{human(need)}) fits one node's {node}; ZeRO-3 "
+            f"across nodes would gather its weights over the interconnect every step, several times slower "
+            f"than NVLink (cluster.training_nodes: {self.nodes} to spread it)")
 
     @property
     def gpus(self) -> int:
@@ -70,7 +119,9 @@ class ClusterShape:
         per_node, nodes = self.training_world(launch, config)
         if self.backend == "ray":
             from w2s_lf.launch.ray_job import RayJob
-            return RayJob(workers=per_node * nodes, gpus_per_worker=1 if self.gpus else 0, address=self.address)
+            # one node: all ranks on it for certain (PACK may split them when a node is busy)
+            return RayJob(workers=per_node * nodes, gpus_per_worker=1 if self.gpus else 0, address=self.address,
+                          placement="STRICT_PACK" if nodes == 1 else "PACK")
         if self.backend == "slurm":
             from w2s_lf.launch.slurm import SrunJob
             host = "$FIRST_NODE" if shown and not os.environ.get("SLURM_JOB_NODELIST") else None

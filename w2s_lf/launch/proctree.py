@@ -101,10 +101,14 @@ class Supervised:
 # ----------------------------------------------------------------------------- the supervisor
 
 def run_logged(cmd: list[str], log_path: str | Path, env: dict[str, str] | None = None,
-               label: str | None = None, progress: bool = True, tail: int = 25) -> None:
+               label: str | None = None, progress: bool = True, tail: int = 25,
+               timeout: float | None = None) -> None:
     """Run `cmd`, teeing its output to `log_path` and showing one progress bar read from the
     `n/total [` counters that tqdm (ours, vLLM's, the HF Trainer's) prints. On failure, raise
-    with the log's last lines."""
+    with the log's last lines. After `timeout` seconds the whole tree is stopped (a rank hung
+    in a collective, say) and that is the failure."""
+    import threading
+
     import tqdm
 
     from w2s_lf.errors import (
@@ -124,7 +128,13 @@ def run_logged(cmd: list[str], log_path: str | Path, env: dict[str, str] | None 
             tree = Supervised(cmd, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         except OSError as e:
             raise W2SError(f"could not start {cmd[0]}: {e}") from None
+        expired = threading.Event()
+        # releasing the control pipe makes the supervisor stop the tree; our read then ends
+        timer = threading.Timer(timeout, lambda: (expired.set(), tree.release())) if timeout else None
         with tree:
+            if timer:
+                timer.daemon = True
+                timer.start()
             pending = b""
             while chunk := tree.proc.stdout.read1(65536):
                 log.write(chunk)
@@ -139,11 +149,13 @@ def run_logged(cmd: list[str], log_path: str | Path, env: dict[str, str] | None 
                         bar.total, bar.n = int(m.group(2)), int(m.group(1))
                         bar.refresh()
             returncode = tree.wait()
+            if timer:
+                timer.cancel()
     bar.close()
     if returncode != 0:
         quoted = "\n  ".join(last_lines)
-        raise W2SError(f"{' '.join(cmd[:3])} ... failed (exit {returncode}); full log: {log_path}; "
-                       f"last lines:\n  {quoted}")
+        how = f"was stopped after {timeout:g} s" if expired.is_set() else f"failed (exit {returncode})"
+        raise W2SError(f"{' '.join(cmd[:3])} ... {how}; full log: {log_path}; last lines:\n  {quoted}")
 
 
 def _set_subreaper() -> None:

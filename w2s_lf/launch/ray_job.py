@@ -30,15 +30,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from w2s_lf.errors import W2SError
-from w2s_lf.launch.base import shared_fs_config, shell_line
-from w2s_lf.launch.ray_cluster import actor_env, reserve
+from w2s_lf.launch.base import optim_torch_env, shared_fs_config, shell_line
+from w2s_lf.launch.ray_cluster import actor_env, node_network, node_network_env, reserve
+from w2s_lf.lf.configs import DDP_TIMEOUT
 
 PLACEMENTS = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
 
@@ -95,12 +95,22 @@ class Rank:
         import ray
         ctx = ray.get_runtime_context()
         return {"node": ctx.get_node_id(), "ip": ray.util.get_node_ip_address(), "pid": os.getpid(),
-                "gpus": [str(g) for g in ctx.get_accelerator_ids().get("GPU", [])]}
+                "gpus": [str(g) for g in ctx.get_accelerator_ids().get("GPU", [])], "network": node_network()}
 
-    def free_port(self) -> int:
-        with socket.socket() as s:
-            s.bind(("", 0))
-            return s.getsockname()[1]
+    def host_rendezvous(self) -> int:
+        """Start the job's torch.distributed store here (rank 0's actor) and return its port.
+
+        The kernel picks a free port when the store's server binds it (port 0), and the server
+        holds it for the actor's life: no moment in which another process could take it, as there
+        was when a port was probed, closed and handed to rank 0 to bind again. Every rank, this
+        one too, then joins as a client (TORCHELASTIC_USE_AGENT_STORE, as under torchrun, whose
+        agent hosts the store)."""
+        from datetime import timedelta
+
+        from torch.distributed import TCPStore
+        self._store = TCPStore(ray_node_ip(), 0, is_master=True, wait_for_workers=False,
+                               timeout=timedelta(seconds=DDP_TIMEOUT))
+        return self._store.port
 
     def train(self, args: dict, env: dict[str, str]) -> None:
         os.environ.update(env)   # before torch reads CUDA_VISIBLE_DEVICES / RANK
@@ -110,10 +120,25 @@ class Rank:
         run_exp(dict(args))
 
 
-def rank_env(places: list[dict], master_port: int) -> list[dict[str, str]]:
+def ray_node_ip() -> str:
+    import ray
+    return ray.util.get_node_ip_address()
+
+
+def rank_actor_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment every rank's actor starts with: the controller's settings (`actor_env`),
+    what LLaMA-Factory's torchrun launch would add, and Ray told to leave CUDA_VISIBLE_DEVICES
+    alone (`rank_env` sets it per node, shared by the node's ranks)."""
+    return {**actor_env(environ), **optim_torch_env(environ), "RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}
+
+
+def rank_env(places: list[dict], master_port: int, controller: dict[str, str] | None = None) -> list[dict[str, str]]:
     """torch.distributed variables per rank, for ranks already in rank order. Ranks on one node
     share CUDA_VISIBLE_DEVICES (NCCL then sees its peers for P2P/NVLink) and are told their index
-    in it as LOCAL_RANK, as torchrun does."""
+    in it as LOCAL_RANK, as torchrun does. Every rank joins the store rank 0's actor hosts
+    (`Rank.host_rendezvous`). The controller's interface settings (`controller`, default our
+    environment) apply on the nodes they fit (`node_network_env`)."""
+    controller = os.environ if controller is None else controller
     nodes: dict[str, list[int]] = {}
     for i, place in enumerate(places):
         nodes.setdefault(place["node"], []).append(i)
@@ -123,7 +148,8 @@ def rank_env(places: list[dict], master_port: int) -> list[dict[str, str]]:
         env = {"RANK": str(rank), "WORLD_SIZE": str(len(places)), "LOCAL_RANK": str(peers.index(rank)),
                "LOCAL_WORLD_SIZE": str(len(peers)), "NODE_RANK": str(list(nodes).index(place["node"])),
                "MASTER_ADDR": places[0]["ip"], "MASTER_PORT": str(master_port),
-               "TORCHELASTIC_USE_AGENT_STORE": "False", "USE_RAY": "0"}
+               "TORCHELASTIC_USE_AGENT_STORE": "True", "USE_RAY": "0",
+               **node_network_env(place["network"], controller)[0]}
         gpus = [g for i in peers for g in places[i]["gpus"]]
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
@@ -198,20 +224,22 @@ def run_job(config_path: Path, job: RayJob) -> None:
     start = time.monotonic()
     bundle = {"CPU": job.cpus_per_worker, **({"GPU": job.gpus_per_worker} if job.gpus_per_worker else {})}
     pg = reserve(ray, bundle, workers, job.placement, job.ready_timeout, "ranks")
-    # Ray leaves CUDA_VISIBLE_DEVICES alone: rank_env sets it per node, shared by the node's ranks
-    env = {**actor_env(), "RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}
     remote = ray.remote(Rank)
     actors = [remote.options(num_cpus=job.cpus_per_worker, num_gpus=job.gpus_per_worker,
                              scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=i),
-                             runtime_env={"env_vars": env}).remote() for i in range(workers)]
+                             runtime_env={"env_vars": rank_actor_env()}).remote() for i in range(workers)]
     places = ray.get([a.where.remote() for a in actors])
     order = order_ranks(places, ray.get_runtime_context().get_node_id())
     actors, places = [actors[i] for i in order], [places[i] for i in order]
-    port = ray.get(actors[0].free_port.remote())
+    port = ray.get(actors[0].host_rendezvous.remote())
     envs = rank_env(places, port)
     for rank, (place, e) in enumerate(zip(places, envs)):
         gpus = f" GPU {e['CUDA_VISIBLE_DEVICES']} (local rank {e['LOCAL_RANK']})" if place["gpus"] else ""
         print(f"[w2s-lf] rank {rank}: node {place['node'][:12]} ({place['ip']}) pid {place['pid']}{gpus}", flush=True)
+    for node in dict.fromkeys(p["node"] for p in places):
+        notes = node_network_env(next(p for p in places if p["node"] == node)["network"], os.environ)[1]
+        if notes:
+            print(f"[w2s-lf] node {node[:12]}: {'; '.join(notes)}", flush=True)
     print(f"[w2s-lf] {workers} ranks placed in {time.monotonic() - start:.1f} s; "
           f"rendezvous {places[0]['ip']}:{port}; output_dir {args.get('output_dir')}", flush=True)
     _supervise(ray, actors, [a.train.remote(args, e) for a, e in zip(actors, envs)])

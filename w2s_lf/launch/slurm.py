@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from w2s_lf.errors import W2SError
-from w2s_lf.launch.base import shared_fs_config, shell_line
+from w2s_lf.launch.base import optim_torch_env, shared_fs_config, shell_line
 
 RDZV_PORT = 29500
 
@@ -60,8 +60,7 @@ class SrunJob:
     def env(self, config: dict) -> dict[str, str]:
         """What LLaMA-Factory's own torchrun launch adds to the ranks' environment (srun passes
         ours on)."""
-        return {"DISABLE_VERSION_CHECK": "1", "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True",
-                "TORCH_NCCL_AVOID_RECORD_STREAMS": "1", "PYTHONUNBUFFERED": "1"}
+        return {"DISABLE_VERSION_CHECK": "1", **optim_torch_env(), "PYTHONUNBUFFERED": "1"}
 
     def shown(self, config_path: str | Path, config: dict) -> str:
         return shell_line(self.command(config_path))
@@ -88,7 +87,10 @@ def srun_torchrun_command(config_path: str | Path, job: SrunJob, rdzv_id: str | 
     host = job.rdzv_host or first_node()
     rdzv_id = rdzv_id or f"w2s-{os.environ.get('SLURM_JOB_ID', 'job')}-{uuid.uuid4().hex[:8]}"
     torchrun = str(Path(sys.executable).parent / "torchrun")
-    return ["srun", f"--nodes={job.nodes}", f"--ntasks={job.nodes}", "--ntasks-per-node=1",
+    # One node of several: on the rendezvous host, where the c10d store is started (an agent
+    # elsewhere would wait for a store nobody hosts).
+    where = [f"--nodelist={host}"] if job.nodes == 1 else []
+    return ["srun", f"--nodes={job.nodes}", f"--ntasks={job.nodes}", "--ntasks-per-node=1", *where,
             "--kill-on-bad-exit=1", *job.srun_args,
             torchrun, f"--nnodes={job.nodes}", f"--nproc-per-node={job.gpus_per_node}",
             "--rdzv-backend=c10d", f"--rdzv-endpoint={host}:{job.rdzv_port}", f"--rdzv-id={rdzv_id}",

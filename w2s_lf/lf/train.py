@@ -79,7 +79,8 @@ def write_train_config(config: dict, config_path: str | Path, world: tuple[int, 
 
 
 def train(config: dict, config_path: str | Path, log_path: str | Path, launcher: Launcher | None = None,
-          validate: bool = True, progress: bool = True, deepspeed: dict | None = None) -> Path:
+          validate: bool = True, progress: bool = True, deepspeed: dict | None = None,
+          timeout: float | None = None) -> Path:
     """Resolve, write and check a training config, then train; returns the output folder.
 
     `launcher` says where the ranks run (default: torchrun on this node as our environment's
@@ -97,14 +98,15 @@ def train(config: dict, config_path: str | Path, log_path: str | Path, launcher:
         check_config(lf_config, name=str(config_path))
     prepare_output_dir(lf_config["output_dir"], overwrite)
     run_logged(launcher.command(config_path), log_path, launcher.env(lf_config),
-               f"train {Path(config_path).stem}", progress)
+               f"train {Path(config_path).stem}", progress, timeout=timeout)
     return Path(lf_config["output_dir"])
 
 
-def export(config: dict, config_path: str | Path, log_path: str | Path, progress: bool = True) -> Path:
+def export(config: dict, config_path: str | Path, log_path: str | Path, progress: bool = True,
+           timeout: float | None = None) -> Path:
     """Merge a LoRA adapter into its base model (`llamafactory-cli export`)."""
     from w2s_lf.lf.cli import command_line
     write_config(config_path, config)
     run_logged(command_line("export", config_path), log_path, {"DISABLE_VERSION_CHECK": "1"},
-               f"export {Path(config_path).stem}", progress)
+               f"export {Path(config_path).stem}", progress, timeout=timeout)
     return Path(config["export_dir"])

@@ -18,11 +18,16 @@ _MODULE = re.compile(r"\.(\w+)\.lora_([AB])(?:\.\w+)?\.weight$")
 
 def check_model(spec: str) -> str:
     """Resolve a built-in model name; a local path must be a folder with `config.json`. Other
-    strings are hub ids, which only make sense when the hub is reachable."""
+    strings are hub ids: offline (HF_HUB_OFFLINE=1), one in the local Hugging Face cache
+    resolves to its snapshot folder (`w2s_lf.models.hub`)."""
     from w2s_lf.models.builtin import BUILDERS, resolve_model
 
     if spec in BUILDERS:
         return resolve_model(spec)
+    if os.environ.get("HF_HUB_OFFLINE") == "1":   # a cached hub id loads from its snapshot folder
+        from w2s_lf.models.hub import cached_model
+        if (snapshot := cached_model(spec)) is not None:
+            return snapshot
     path = Path(spec).expanduser()
     looks_local = path.is_absolute() or spec.startswith((".", "~")) or spec.count("/") != 1
     if path.exists() or looks_local or os.environ.get("HF_HUB_OFFLINE") == "1":

@@ -29,7 +29,8 @@ class Executor:
         log = self.root / "logs" / f"{stage.name}.log"
         for kind, config, path in configs:
             if kind == "train":
-                train.train(config, path, log, self.shape.launcher(self.launch, config), progress=self.progress,
+                shape = stage.shape or self.shape   # the nodes the plan chose for this stage
+                train.train(config, path, log, shape.launcher(self.launch, config), progress=self.progress,
                             deepspeed=stage.params.get("deepspeed_config"))
             elif kind == "export":
                 train.export(config, path, log, progress=self.progress)
@@ -70,7 +71,7 @@ def write_configs(stages: list[Stage], shape, launch: dict, write: bool = True) 
                     notes[stage.name] = resolve_batch(config, *shape.training_world(launch, config))[1]
             elif kind == "train":
                 deepspeed = stage.params.get("deepspeed_config")
-                notes[stage.name] = shape.write_training_config(config, path, launch, deepspeed)[1]
+                notes[stage.name] = (stage.shape or shape).write_training_config(config, path, launch, deepspeed)[1]
             elif kind == "export":
                 write_config(path, config)
             else:
@@ -84,7 +85,7 @@ def check_batches(stages: list[Stage], shape, launch: dict) -> None:
     for stage in stages:
         if stage.params.get("kind") == "train":
             try:
-                resolve_batch(stage.params["config"], *shape.training_world(launch, stage.params["config"]))
+                resolve_batch(stage.params["config"], *(stage.shape or shape).training_world(launch, stage.params["config"]))
             except W2SError as e:
                 raise W2SError(f"stage {stage.name}: {e}") from None
 
@@ -108,15 +109,40 @@ def disk_needed(run: Run, stages: list[Stage]) -> float:
     return sum(s.disk_bytes for s in stages if ready_state(run, s) != "done")
 
 
-def check_disk(root: Path, needed: float) -> None:
+def model_downloads(recipe: Recipe) -> list[tuple[str, float]]:
+    """The recipe's hub models that are not in the Hugging Face cache yet, with the bytes their
+    first use will download into it (~138 GB for Llama-2-70B)."""
+    from w2s_lf.models.hub import cached_snapshot, is_hub_id
+    from w2s_lf.run.sizes import download_bytes
+    return [(m, download_bytes(m)) for m in dict.fromkeys([recipe.weak.model, recipe.strong.model])
+            if is_hub_id(m) and cached_snapshot(m) is None]
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def check_disk(root: Path, needed: float, downloads: float = 0.0, cache: Path | None = None) -> None:
+    """Refuse to start without the disk the run will write: `needed` in the run folder, and
+    `downloads` (hub models not cached yet) in the model cache `cache`, counted together when
+    both are on one file system."""
     from w2s_lf.run.sizes import human
-    probe = root
-    while not probe.exists():
-        probe = probe.parent
-    free = shutil.disk_usage(probe).free
-    if needed > free:
-        raise W2SError(f"{root}: the run needs ~{human(needed)} of disk and its file system has {human(free)} "
-                       "free; free space, or set run_dir to a larger disk")
+    places = [(root, needed, "the run folder")] + ([(cache, downloads, "model downloads")] if downloads else [])
+    by_fs: dict[int, list] = {}
+    for path, nbytes, what in places:
+        probe = _existing(Path(path))
+        by_fs.setdefault(probe.stat().st_dev, [path, probe, 0.0, []])
+        entry = by_fs[probe.stat().st_dev]
+        entry[2] += nbytes
+        entry[3].append(f"{what} ~{human(nbytes)}")
+    for path, probe, total, parts in by_fs.values():
+        free = shutil.disk_usage(probe).free
+        if total > free:
+            detail = f" ({', '.join(parts)})" if len(parts) > 1 or downloads else ""
+            raise W2SError(f"{path}: the run needs ~{human(total)} of disk{detail} and its file system has "
+                           f"{human(free)} free; free space, or set run_dir (HF_HOME for the model cache) to a larger disk")
 
 
 def run_recipe(recipe: Recipe, dry_run: bool = False, start: str | None = None, until: str | None = None,
@@ -140,7 +166,8 @@ def run_recipe(recipe: Recipe, dry_run: bool = False, start: str | None = None, 
     # bf16), cores and dtype, as of the latest invocation. A dry run measures nothing.
     run = Run(recipe.run_path, {**header, "machine": hardware.describe()})
     with _lock(recipe.run_path):
-        check_disk(recipe.run_path, disk_needed(run, stages))
+        from w2s_lf.models.hub import cache_dir
+        check_disk(recipe.run_path, disk_needed(run, stages), sum(b for _, b in model_downloads(recipe)), cache_dir())
         run.save()
         return [(stage.name, run.execute(stage, echo)) for stage in stages]
 
@@ -176,15 +203,25 @@ def _print_plan(recipe: Recipe, stages: list[Stage], shape, echo) -> list[tuple[
         echo(f"# {live}")
     echo(f"# cluster: {shape.backend}, {shape.nodes} node(s) x {shape.gpus_per_node} GPU(s)"
          + (f", address {shape.address}" if shape.address else ""))
+    if shape.nodes > 1 and shape.gpus:
+        echo("# placement: generation spreads over every node; a training stage trains on one node when its "
+             "model fits there (cluster.training_nodes overrides)")
     for stage in stages:
         state = _planned_state(run, stage)
         echo(f"\n## {stage.label}  {describe(stage, state)}")
-        if stage.name in notes:
-            echo(f"# {notes[stage.name]}")
+        for note in (stage.note, notes.get(stage.name)):
+            if note:
+                echo(f"# {note}")
         for line in stage.commands:
             echo(line)
     echo(f"\n# disk: ~{human(sum(s.disk_bytes for s in stages))} for these stages; "
          f"a run checks the free space of {recipe.run_path} before it starts")
+    downloads = model_downloads(recipe)
+    if downloads:
+        from w2s_lf.models.hub import cache_dir
+        echo(f"# model cache: ~{human(sum(b for _, b in downloads))} more in {cache_dir()}: "
+             f"{', '.join(m for m, _ in downloads)} not cached yet (`w2s-lf models fetch ID` before the run; "
+             "Llama-2 is gated: accept its licence, set HF_TOKEN); the run checks that space too")
     return [(s.name, "planned") for s in stages]
 
 

@@ -42,6 +42,8 @@ class Stage:
     gpus: int = 0                       # for the plan: GPUs the stage occupies
     disk_bytes: float = 0.0             # for the plan: estimated bytes written
     placement: str = "this machine"     # for the plan: where it runs
+    note: str = ""                      # for the plan: why it runs there, when there was a choice
+    shape: object = None                # training: the ClusterShape it trains on (placement, not keyed)
     position: tuple[int, int] = (0, 0)  # (k, N) of this invocation, for the progress lines
 
     @property

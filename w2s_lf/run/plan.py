@@ -94,14 +94,14 @@ class Planner:
         return portable(value, cache_dir(), "$CACHE")
 
     def add(self, name, params, inputs, outputs, commands, *, resumable=False, adopts=False, stats_file=None,
-            configs=(), gpus=0, disk=0.0, placement="this machine"):
+            configs=(), gpus=0, disk=0.0, placement="this machine", note="", shape=None):
         def run(stage: Stage):
             return self.exec(stage, commands, configs, stats_file)
         shown = [" ".join(["python", *map(shlex.quote, cmd[1:])]) if isinstance(cmd, list) else cmd
                  for cmd in commands]
         self.stages.append(Stage(name, self.portable(params), inputs, outputs, run, shown, resumable,
                                  configs=list(configs), adopts=adopts, gpus=gpus, disk_bytes=disk,
-                                 placement=placement))
+                                 placement=placement, note=note, shape=shape))
 
     def limit(self, split: str) -> int | None:
         """The recipe's cap on questions generated for `split` (None: all)."""
@@ -180,17 +180,17 @@ class Planner:
             params["deepspeed_config"] = self.deepspeed_config(name, config)
         params["config"] = config = absolute_paths(config)
         cfg_path = self.p(f"configs/{name}.yaml")
-        cmd = self.shape.launcher(t.launch, config, shown=True).shown(cfg_path, config)
+        sized = self.model_arg(self.r.strong.model) if in_run else model_path   # a merged model: the strong one's size
+        shape, why = self.shape.for_training(config, sized)
+        cmd = shape.launcher(t.launch, config, shown=True).shown(cfg_path, config)
         # Inputs are the dataset files themselves, not dataset_info.json: later builders add
         # entries to it, which must not make finished training stages look stale.
         model_inputs = [base] if in_run else []
-        per_node, nodes = world = self.shape.training_world(t.launch, config)
+        per_node, nodes = world = shape.training_world(t.launch, config)
         self.add(name, params, [*model_inputs, *inputs], [out], [cmd],
                  resumable=True, configs=[("train", config, cfg_path)],
-                 gpus=per_node * nodes if self.shape.gpus else 0,
-                 # a merged model in the run folder has the strong model's size
-                 disk=plan_sizes.training_bytes(config, self.model_arg(self.r.strong.model) if in_run else model_path),
-                 placement=self.shape.training_placement(world))
+                 gpus=per_node * nodes if shape.gpus else 0, disk=plan_sizes.training_bytes(config, sized),
+                 placement=shape.training_placement(world), note=why, shape=shape)
 
     def deepspeed_config(self, name: str, config: dict) -> dict:
         """The DeepSpeed JSON a config names, to be copied into the run's configs/ (and the
@@ -319,11 +319,15 @@ class Planner:
         config = absolute_paths(make_export_config(self.model_arg(r.strong.model), self.p(mplus), self.p(merged),
                                                    template=self.template(r.strong.model)))
         cfg_path = self.p("configs/mplus_merge.yaml")
+        size = plan_sizes.merge_bytes(self.model_arg(r.strong.model), r.training.preset != "cpu")
+        # export_device auto: the model is loaded on this machine's GPUs (the controller's), or
+        # whole into its RAM when it has none
+        ram = f"~{plan_sizes.human(size)} of RAM" if size else "RAM for the whole model"
         self.add("mplus_merge", {"kind": "export", "config": config}, [mplus], [merged],
                  [f"DISABLE_VERSION_CHECK=1 python -m w2s_lf.lf.cli export {shlex.quote(cfg_path)}"],
-                 configs=[("export", config, cfg_path)],
-                 disk=plan_sizes.merge_bytes(self.model_arg(r.strong.model), r.training.preset != "cpu"),
-                 placement="this machine")
+                 configs=[("export", config, cfg_path)], disk=size, gpus=self.shape.gpus_per_node,
+                 placement=(f"this machine: its GPUs (export_device: auto), or its CPU with {ram} if it has none"
+                            if self.shape.gpus else f"this machine, CPU ({ram})"))
         merged_ref = ModelRef(merged, base_in_run=True)
         engine = self.engine(merged_ref)
         engine.job("gen/mplus_samples_train_2.jsonl", "train_2", "sample", k=s2.k, temperature=s2.temperature)

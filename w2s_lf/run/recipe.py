@@ -77,6 +77,10 @@ class ClusterSpec:
     address: Optional[str] = None           # ray: the head's address (default: $RAY_ADDRESS or auto)
     nodes: int = 1
     gpus_per_node: Optional[int] = None     # default: the GPUs this machine sees
+    # Nodes a training stage uses. Default: one when the model fits on one node (ZeRO-3 across
+    # nodes gathers the weights over the interconnect every step), else all. Generation always
+    # spreads over every node.
+    training_nodes: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -243,6 +247,9 @@ class Recipe:
             raise W2SError(f"cluster.nodes: must be at least 1, got {self.cluster.nodes}")
         if self.cluster.backend == "local" and self.cluster.nodes > 1:
             raise W2SError("cluster.nodes: several nodes need cluster.backend ray or slurm")
+        if self.cluster.training_nodes is not None and not 1 <= self.cluster.training_nodes <= self.cluster.nodes:
+            raise W2SError(f"cluster.training_nodes: must be between 1 and cluster.nodes ({self.cluster.nodes}), "
+                           f"got {self.cluster.training_nodes}")
 
     @property
     def run_path(self) -> Path:

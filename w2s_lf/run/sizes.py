@@ -53,6 +53,24 @@ def training_bytes(config: dict, model: str) -> float:
     return weights + kept * 3 * weights    # each checkpoint: weights + Adam's two moments
 
 
+def training_memory_bytes(config: dict, model: str) -> float | None:
+    """Accelerator memory a ZeRO-3 training stage holds for the model, over all its GPUs: the
+    weights in their training dtype, and for a full fine-tune their gradients and Adam's fp32
+    state too (16 bytes a parameter in all). A LoRA's own parameters are a rounding error;
+    activations and gathered layers are what the rest of the memory is for."""
+    params = parameter_count(model)
+    if params is None:
+        return None
+    if config.get("finetuning_type", "lora") == "full":
+        return params * 16
+    return params * (2 if config.get("bf16") or config.get("fp16") else 4)
+
+
+def download_bytes(model: str) -> float:
+    """What a hub model's safetensors weights take in the cache (Llama-2 is stored in 16 bits)."""
+    return (parameter_count(model) or 0) * 2
+
+
 def merge_bytes(model: str, bf16: bool = True) -> float:
     params = parameter_count(model)
     return (params or 0) * (2 if bf16 else 4)
