@@ -236,9 +236,10 @@ def evaluate_run(run_dir: str | Path, task: str | None = None, mode: str | None 
     intervals = run_intervals(greedy)
     for key, entry in intervals.items():
         metrics[key].update(entry)
-    other = other_grader(manifest, mode)
+    stored = manifest.get("grader_mode") or "robust"   # what the greedy `result`s were graded with
+    other = other_grader(manifest, stored)
     if other:
-        for key, graders in by_grader(Path(run_dir), greedy, intervals, task_name, mode, other).items():
+        for key, graders in by_grader(Path(run_dir), greedy, intervals, task_name, stored, other).items():
             metrics[key]["by_grader"] = graders
     write_json(Path(run_dir) / "eval" / METRICS_FILE, metrics)
     return metrics
