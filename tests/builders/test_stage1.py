@@ -44,8 +44,8 @@ def test_released_iter1_sets_agree_with_weak_results(gair, model, k):
     assert [r["id"] for r in w] == sorted(r["id"] for r in w) == [r["id"] for r in icl]
     assert all(r["output"] == weak[r["id"]]["response"] and r["content"] == weak[r["id"]]["prompt"] for r in w)
     assert hybrid == [r for pair in zip(w, icl) for r in pair]
-    # A handful of released records have an empty released weak pred (truncated responses):
-    # the paper's stage-I run must have seen a different pred for them. Pin the count.
+    # A handful of released records have an empty released weak pred (truncated responses): the
+    # paper kept questions where both answers were empty (`keep_both_empty`; tests/run/test_paper_data.py).
     empty = sum(weak[r["id"]]["pred"] == "" for r in w)
     assert empty == {"llama2_7b": 8, "mistral_7b": 2}[model]
 
@@ -70,6 +70,18 @@ def test_consistency_branches():
     assert out.hybrid == [out.weak[0], out.icl[0], out.weak[1], out.icl[1]]
     assert out.stats["consistent"] == 2 and out.stats["top_up"] == 0 and out.stats["weak_empty"] == 2
     assert out.stats["accuracy_weak_consistent"] == 0.5
+
+
+def test_keep_both_empty_keeps_questions_neither_answer_has():
+    """The paper's released GSM8K sets keep them (docs/method.md, "Stage I"); an empty weak answer
+    against a non-empty ICL one still disagrees."""
+    weak = [res(0, "5"), res(1, ""), res(2, ""), res(3, "8")]
+    icl = [res(0, "5"), res(1, ""), res(2, "9"), res(3, "")]
+    out = build_stage1(weak, icl, keep_both_empty=True)
+    assert [r["id"] for r in out.weak] == [0, 1]
+    assert out.stats["consistent"] == 2 and out.stats["kept_both_empty"] == 1
+    assert [r["id"] for r in build_stage1(weak, icl).weak] == [0]
+    assert "kept_both_empty" not in build_stage1(weak, icl).stats
 
 
 def test_top_up_to_target_count():

@@ -12,6 +12,7 @@ from w2s_lf.errors import InputError, W2SError
 from w2s_lf.generation import export_seeds, merge, parse_shard, question_seed, resume
 from w2s_lf.generation import prompts as P
 from w2s_lf.generation.shards import shard_ids
+from w2s_lf.tasks import get_task
 
 # ---- prompts ---------------------------------------------------------------------------------
 
@@ -53,6 +54,36 @@ def test_paper_strategy_is_seeded_shuffle_first_four():
         P.choose_demos(_pool(5), ids=[9])
     with pytest.raises(W2SError, match="4 demonstrations needed"):
         P.choose_demos(_pool(3), "paper")
+
+
+def test_paper_strategy_keeps_the_first_shuffled_responses_with_the_answer_key(capsys):
+    """The paper's helper walks the seed-42 shuffle and keeps responses holding the answer key."""
+    order = list(range(7000))
+    random.Random(42).shuffle(order)
+    without_key = set(order[1:3])            # the 2nd and 3rd shuffled records have no `####`
+    pool = [P.Demo(i, f"q{i}", f"r{i}" if i in without_key else f"r{i}\n#### {i}") for i in range(7000)]
+    chosen = P.choose_demos(pool, "paper", answer_key="####")
+    assert [d.id for d in chosen] == [order[0], *order[3:6]]
+    assert [d.id for d in P.choose_demos(pool, "paper")] == order[:4]      # no key: no filter
+    assert [d.id for d in P.choose_demos(pool, "first", answer_key="####")] == [0, 1, 2, 3]
+    few = [P.Demo(i, "q", "#### 1" if i < 2 else "x") for i in range(5)]
+    assert {d.id for d in P.choose_demos(few, "paper", answer_key="####")} == {0, 1}   # as the helper: fewer
+    assert "only 2 of the demo file's 5 responses contain the answer key" in capsys.readouterr().err
+    with pytest.raises(W2SError, match="none of the demo file's 5 responses contains the answer key"):
+        P.choose_demos(few, "paper", answer_key="The answer is:")
+    assert P.answer_marker(get_task("math"), "raw") == "The answer is:"
+    assert P.answer_marker(get_task("gsm8k"), "chat") == "\\boxed{"
+
+
+@pytest.mark.shared
+def test_paper_strategy_on_released_weak_outputs(gair):
+    """On the released Llama-2-7B outputs the first four shuffled records all hold `####`, so the
+    filter keeps the unfiltered choice; on Mistral-7B's too (checked, not assumed)."""
+    runs = gair / "outputs/gsm8k_train_2/zero_shot"
+    llama = P.load_demo_pool(runs / "llama2_7b_gsm8k_1/zero-shot/direct/results.jsonl")
+    assert [d.id for d in P.choose_demos(llama, "paper", answer_key="####")] == [434, 2772, 3401, 173]
+    mistral = P.load_demo_pool(runs / "mistral_7b_gsm8k_1/zero-shot/direct/results.jsonl")
+    assert P.choose_demos(mistral, "paper", answer_key="####") == P.choose_demos(mistral, "paper")
 
 
 @pytest.mark.shared

@@ -146,3 +146,12 @@ def test_data_without_gold_gives_counts_only():
                               "vote": {"stats": {"questions": 50}}, "weak_sft": {"status": "done"}})
     assert said == ["Stage I (iteration 1) kept 10 of 50 train_2 questions (20.0%), those whose weak "
                     "and strong answers agree."]
+
+
+def test_splits_that_are_not_the_papers_are_said_first_and_kept_out_of_the_stats_cell():
+    from w2s_lf.report.formatting import fmt_stats
+    stats = {"train_1": 3736, "train_2": 3737, "test": 1319, "paper": {"train_1": 7000, "train_2": 7000, "test": 1319},
+             "warning": "these splits are not the paper's (train_1 3,736 vs 7,000; train_2 3,737 vs 7,000): why; how"}
+    said = lib.data_findings({"prepare": {"stats": stats}, "stage1": {"stats": {"questions": 50, "kept": 10}}})
+    assert said[0] == "Warning (prepare): " + stats["warning"] + "."
+    assert fmt_stats(stats) == "train 1 3736; train 2 3737; test 1319; paper: train 1 7000, train 2 7000, test 1319"

@@ -177,6 +177,51 @@ def test_evaluate_run_judges_samples_in_the_runs_mode(tmp_path):
     assert metrics["mplus_iter1"]["maj@k"]["1"] == 0.0
 
 
+def _two_grader_run(tmp_path: Path, mode: str, prompt_style: str = "raw") -> Path:
+    """Three test questions, gold 0.5, 2 and 7; the models answer `0.50` (seed: wrong, robust:
+    right), `2` and nothing."""
+    run = tmp_path / "run"
+    (run / "eval").mkdir(parents=True)
+    (run / "manifest.json").write_text(json.dumps({"name": "t", "task": "gsm8k", "grader_mode": mode, "stages": {},
+                                                   "recipe": {"generation": {"prompt_style": prompt_style}}}))
+    _write_jsonl(run / "data/test.jsonl", [{"question": f"q{i}", "answer": a} for i, a in enumerate(["0.5", "2", "7"])])
+    answers = ["#### 0.50", "#### 2", "I do not know"]
+    for key in ("weak", "strong_gold"):
+        records = []
+        for i, response in enumerate(answers):
+            from w2s_lf.grading import grade
+            g = grade(response, ["0.5", "2", "7"][i], "gsm8k", mode=mode)
+            records.append({"id": i, "prompt": "p", "response": response, "pred": g.pred, "gold": g.gold,
+                            "result": bool(g.correct)})
+        _write_jsonl(run / f"eval/{key}.jsonl", records)
+    return run
+
+
+@pytest.mark.parametrize("mode, other", [("seed", "robust"), ("robust", "seed")])
+def test_a_raw_prompt_run_is_scored_under_both_graders(tmp_path, mode, other):
+    metrics = lib.evaluate_run(_two_grader_run(tmp_path, mode))
+    graders = metrics["weak"]["by_grader"]
+    assert graders["seed"]["correct"] == 1 and graders["robust"]["correct"] == 2      # `0.50` vs `0.5`
+    assert graders[other]["differ"] == 1 and "differ" not in graders[mode]
+    assert metrics["weak"]["accuracy"] == graders[mode]["accuracy"]                     # the run's own grader
+    assert graders[mode]["accuracy_ci"] == metrics["weak"]["accuracy_ci"]
+    assert graders["robust"]["accuracy_ci"][1] == 1.0
+
+
+def test_chat_runs_and_runs_without_their_test_split_have_one_grader(tmp_path):
+    assert "by_grader" not in lib.evaluate_run(_two_grader_run(tmp_path / "chat", "robust", "chat"))["weak"]
+    run = _two_grader_run(tmp_path / "nodata", "seed")
+    (run / "data/test.jsonl").unlink()
+    assert "by_grader" not in lib.evaluate_run(run)["weak"]
+
+
+def test_regrading_a_file_without_responses_names_it(tmp_path):
+    run = _two_grader_run(tmp_path, "seed")
+    _write_jsonl(run / "eval/weak.jsonl", [{"id": i, "prompt": "p", "result": False} for i in range(3)])
+    with pytest.raises(InputError, match=r"weak\.jsonl.*response"):
+        lib.evaluate_run(run)
+
+
 def test_run_folder_without_manifest(tmp_path):
     with pytest.raises(W2SError, match="not a run folder"):
         lib.evaluate_run(tmp_path)

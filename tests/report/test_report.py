@@ -97,7 +97,7 @@ def test_report_on_a_run_folder(tmp_path, cli):
     assert result.exit_code == 0, result.output
     text = (run / "report.md").read_text()
     for line in ["# Run report: demo", "| recipe | cpu_demo |", "| recipe hash | `abc123` |",
-                 "| grader mode | robust |", "| w2s-lf version | 0.1.0 |", "| git revision | `deadbeef` |",
+                 "| grader mode (chose the training data) | robust |", "| w2s-lf version | 0.1.0 |", "| git revision | `deadbeef` |",
                  "| weak model | tiny-llama |", "| strong model | smollm2-135m |",
                  "| weak | weak floor | 20.0% | [0.0, 50.0] | 2 / 10 | – | – |",
                  "| full weak | naive baseline: strong on full weak data | 30.0% | [0.0, 60.0] | 3 / 10 | 0.25 | [0.00, 0.75] |",
@@ -130,6 +130,28 @@ def test_report_on_a_run_folder(tmp_path, cli):
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     assert cli("report", run).exit_code == 0
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
+def test_report_shows_both_graders_and_names_the_one_that_chose_the_data(tmp_path, cli):
+    """A seed-graded run (a paper recipe): the responses `#### 0.50` to gold 0.5 are wrong under
+    seed and right under robust, so the side-by-side table differs on exactly those questions."""
+    run = _run_folder(tmp_path, {}, {**MANIFEST, "grader_mode": "seed", "grader_version": "3"})
+    (run / "data").mkdir()
+    (run / "data/test.jsonl").write_text("".join(json.dumps({"question": "q", "answer": "0.5"}) + "\n"
+                                                 for _ in range(4)))
+    for key, answers in {"weak": ["0.50", "0.50", "1", "0.5"], "strong_gold": ["0.5", "0.5", "0.50", "0.5"]}.items():
+        (run / f"eval/{key}.jsonl").write_text("".join(
+            json.dumps({"id": i, "prompt": "p", "response": f"#### {a}", "pred": a, "gold": "0.5", "result": a == "0.5"})
+            + "\n" for i, a in enumerate(answers)))
+    assert cli("report", run).exit_code == 0
+    text = (run / "report.md").read_text().splitlines()
+    for line in ["| grader mode (chose the training data) | seed (version 3) |",
+                 "| model | seed | seed 95% CI | robust | robust 95% CI | differ |",
+                 "| weak | 25.0% | [0.0, 75.0] | 75.0% | [25.0, 100.0] | 2 |",
+                 "| gold | 75.0% | [25.0, 100.0] | 100.0% | [100.0, 100.0] | 1 |"]:
+        assert line in text, line
+    assert any(line.startswith("Greedy zero-shot accuracy on the test split under the seed grader") for line in text)
+    assert any("The training data (stage I, votes, pairs) was chosen with the seed grader" in line for line in text)
 
 
 def test_report_uses_metrics_json_and_recompute(tmp_path, cli):

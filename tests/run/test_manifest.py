@@ -43,6 +43,16 @@ def test_second_run_skips_everything(tmp_path):
     assert manifest["stages"]["second"]["status"] == "done"
 
 
+def test_a_warning_in_a_stages_statistics_is_printed_under_its_line(tmp_path):
+    """`prepare` returns the split sizes beside the paper's; a run shows their warning."""
+    def stage(_):
+        (tmp_path / "one.txt").write_text("x")
+        return {"train_1": 3736, "warning": "these splits are not the paper's"}
+    said = []
+    Run(tmp_path, {"name": "t"}).execute(Stage("prepare", {}, [], ["one.txt"], stage), echo=said.append)
+    assert said[0].startswith("prepare ... done in") and said[1:] == ["  WARNING: these splits are not the paper's"]
+
+
 def test_changed_params_rerun_downstream(tmp_path):
     calls = []
     _run_all(tmp_path, _stages(tmp_path, calls, "a"))

@@ -46,7 +46,7 @@ def tiny_gsm():
 @pytest.mark.slow
 def test_full_pipeline_then_everything_skips(tmp_path, tiny_gsm):
     tree = Sentinels(tmp_path, tmp_path / "run")   # checked after every stage: nothing outside the run changes
-    recipe = parse_recipe(TINY, {"run_dir": str(tmp_path / "run")})
+    recipe = parse_recipe(TINY, {"run_dir": str(tmp_path / "run"), "evaluate.k": 2})
     outcomes = run_recipe(recipe, progress=False, echo=tree.check)
     assert tree.checks == len(outcomes)
     assert [o for _, o in outcomes] == ["done"] * len(outcomes)
@@ -72,8 +72,12 @@ def test_full_pipeline_then_everything_skips(tmp_path, tiny_gsm):
     assert dpo["model_name_or_path"].endswith("models/mplus_iter1_merged")   # reference = M_plus
     metrics = json.loads((run / "eval/metrics.json").read_text())
     assert set(metrics) == {"weak", "strong_full_weak", "mplus_iter1", "mpro_dpo", "mpro_orpo", "strong_gold"}
+    for key, entry in metrics.items():   # pass@k for every evaluated model, M_pro included; both graders
+        assert set(entry["pass@k"]) == {"1", "2"} and len((run / f"eval/{key}.samples.jsonl").read_text().splitlines()) == 8
+        assert set(entry["by_grader"]) == {"seed", "robust"}
     report = (run / "report.md").read_text()
     assert "| M_pro DPO |" in report and "| weak | weak floor |" in report
+    assert "## Sampling on test" in report and "### Under both graders" in report
     assert (run / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     again = run_recipe(recipe, progress=False, echo=tree.check)

@@ -33,6 +33,44 @@ def test_every_recipe_loads_and_plans(path):
     assert len(stages) == len(set(stages))
 
 
+PAPER = [p for p in RECIPES if p.stem.endswith("_to_llama2_70b")]
+
+
+def test_paper_recipes_select_with_the_papers_grader_and_others_keep_robust():
+    assert len(PAPER) == 6
+    for path in RECIPES:
+        recipe = load_recipe(path)
+        assert recipe.grader == ("seed" if path in PAPER else "robust"), path.stem
+        if path in PAPER:
+            assert recipe.evaluate.k == 10 and recipe.stage1.keep_both_empty == (recipe.task == "gsm8k")
+
+
+def test_paper_recipes_top_up_math_as_the_released_sets():
+    """Released MATH sets: Llama-2-7B its 334 consistent questions (no top-up), Gemma-2B 1,000,
+    Mistral-7B 2,000 (docs/method.md, "MATH top-up")."""
+    targets = {load_recipe(p).name: load_recipe(p).stage1.target_count for p in PAPER if p.stem.startswith("math_")}
+    assert targets == {"math_llama2_7b_to_llama2_70b": None, "math_gemma_2b_to_llama2_70b": 1000,
+                       "math_mistral_7b_to_llama2_70b": 2000}
+
+
+def test_pass_at_k_samples_every_evaluated_model_on_its_own_engine():
+    recipe = load_recipe(RECIPES[0].parent / "gsm8k_llama2_7b_to_llama2_70b.yaml")
+    stages = build_plan(recipe, progress=False)
+    jobs = [(s.name, job) for s in stages for kind, config, _ in s.configs if kind == "generate"
+            for job in config["jobs"] if job["split"] == "test"]
+    greedy = {Path(j["output"]).name.removesuffix(".jsonl"): (stage, j["adapter"]) for stage, j in jobs
+              if j["mode"] == "zero-shot"}
+    sampled = {Path(j["output"]).name.removesuffix(".samples.jsonl"): (stage, j["adapter"]) for stage, j in jobs
+               if j["mode"] == "sample"}
+    assert greedy == sampled     # same model, same engine, same adapter
+    assert set(sampled) == {"weak", "strong_full_weak", "strong_gold", "mplus_iter1", "mplus_iter2", "mpro_dpo", "mpro_orpo"}
+    assert {(j["k"], j["temperature"]) for _, j in jobs if j["mode"] == "sample"} == {(10, 1.0)}
+    report = next(s for s in stages if s.name == "report")
+    assert {f"eval/{key}.samples.jsonl" for key in sampled} <= set(report.inputs)
+    stage1 = [s for s in stages if s.name.startswith("stage1")]
+    assert len(stage1) == 2 and all("--keep-both-empty" in s.commands[0] for s in stage1)
+
+
 @pytest.mark.parametrize("data, overrides, message", [
     ({"name": "x", "stage2": {"kk": 1}}, {}, "stage2.kk: unknown key (did you mean 'k'?)"),
     ({"name": "x"}, {"stage2.k": "ten"}, "stage2.k: expected int, got str 'ten'"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,8 @@ def test_gsm8k_paper_files_reproduced(gair, tmp_path, cli):
     assert _jsonl(tmp_path / "test.jsonl") == _jsonl(gair / "data/test/gsm8k.jsonl")
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["counts"] == {"train_1": 7000, "train_2": 7000, "test": 1319}
+    assert re.search(r"^train_1 +7000 +7000$", result.output, re.M) and "WARNING" not in result.output
+    assert "warning" not in json.loads((tmp_path / lib.SIZES_FILE).read_text())
     assert len(manifest["inputs"]) == 3 and all(len(h) == 64 for h in manifest["inputs"].values())
 
 
@@ -169,11 +172,32 @@ def test_hf_source_loads_local_dataset_folder(tmp_path, cli):
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"] == {"train_1": 6, "train_2": 8, "test": 4}
+    # sizes beside the paper's, and a loud warning saying why they differ and how to get the paper's
+    assert re.search(r"^train_2 +8 +7000$", result.output, re.M) and re.search(r"^test +4 +1319$", result.output, re.M)
+    warning = result.output.split("WARNING: ", 1)[1]
+    assert warning.startswith("these splits are not the paper's (train_1 6 vs 7,000; train_2 8 vs 7,000; "
+                              "test 4 vs 1,319): a hub GSM8K train set has no Abel augmentation")
+    assert "--from-dir <gair-w2s>/data/raw/gsm8k" in warning
+    assert json.loads((out / lib.SIZES_FILE).read_text())["warning"] == warning.strip()
     gold = json.loads((out / "gsm8k_train_1.json").read_text())
     assert all("<<" not in g["output"] for g in gold)
     first = _files(out)
     assert cli("prepare", "--task", "gsm8k", "--hf", src, "--sizes", "6,8", "-o", out).exit_code == 0
     assert _files(out) == first
+
+
+def test_math_splits_from_a_hub_warn_that_the_papers_were_never_released():
+    task = get_task("math")
+    example = task.read({"problem": "p", "solution": "s", "answer": "1"})
+    splits = lib.Splits({"train_1": [example] * 3750, "train_2": [example] * 3750, "test": [example] * 500},
+                        {"kind": "hf"})
+    comparison = lib.compare_with_paper(task, splits)
+    assert comparison["paper"] == {"train_1": 6000, "train_2": 6000, "test": 500}
+    assert comparison["warning"].startswith("these splits are not the paper's (train_1 3,750 vs 6,000; "
+                                            "train_2 3,750 vs 6,000): a hub MATH dataset gives its train split only")
+    assert "were not released" in comparison["warning"]
+    assert lib.compare_with_paper(task, lib.Splits(splits.examples, {"kind": "embedded"})) is None
+    assert lib.compare_with_paper(get_task("custom"), splits) is None
 
 
 def test_hf_missing_dataset_is_clear(tmp_path, cli):

@@ -29,12 +29,13 @@ def full_weak_files(weak_path, out_dir, name, gold_path=None, task="gsm8k") -> t
 
 
 def stage1_files(weak_path, icl_path, out_dir, name, *, target_count=None, seed=42,
-                 gold_path=None, task="gsm8k") -> tuple[dict, dict]:
+                 gold_path=None, task="gsm8k", keep_both_empty=False) -> tuple[dict, dict]:
     """`<name>_weak`, `<name>_icl` and `<name>_hybrid` datasets, each with the run's statistics
     beside it as `<dataset>.stats.json` (the same dict: they come from one filter)."""
     weak, icl = load_results(weak_path), load_results(icl_path)
     check_aligned(weak, icl, str(weak_path), str(icl_path))
-    result = build_stage1(weak, icl, target_count=target_count, seed=seed, gold=_gold(gold_path, task))
+    result = build_stage1(weak, icl, target_count=target_count, seed=seed, gold=_gold(gold_path, task),
+                          keep_both_empty=keep_both_empty)
     result.stats["inputs"] = {"weak": str(weak_path), "icl": str(icl_path)}
     written = {f"{name}_{part}": write_sft_dataset(out_dir, f"{name}_{part}", getattr(result, part),
                                                    result.stats)

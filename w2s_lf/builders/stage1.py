@@ -57,8 +57,11 @@ class Stage1Result:
 
 
 def build_stage1(weak: list[dict], icl: list[dict], *, target_count: int | None = None,
-                 seed: int = 42, gold: dict | None = None) -> Stage1Result:
+                 seed: int = 42, gold: dict | None = None, keep_both_empty: bool = False) -> Stage1Result:
     """Weak-ICL consistency: keep question i iff the weak pred is non-empty and equals the ICL pred.
+
+    `keep_both_empty` also keeps questions where neither answer has one (both preds empty), as
+    the paper's released GSM8K sets did (docs/method.md, "Stage I"); its released code does not.
 
     `weak` and `icl` are any two greedy result files over the same questions (iteration 1: the
     weak model zero-shot vs. the strong model few-shot; iteration 2: the two fine-tuned strong
@@ -72,7 +75,7 @@ def build_stage1(weak: list[dict], icl: list[dict], *, target_count: int | None 
     kept, candidates = [], []
     for w, c in zip(weak, icl):
         wp, cp = pred_of(w), pred_of(c)
-        if wp != "" and wp == cp:
+        if wp == cp and (wp != "" or keep_both_empty):
             kept.append((w, c))
         elif wp != "" and cp != "":
             candidates.append((w, c))
@@ -90,6 +93,7 @@ def build_stage1(weak: list[dict], icl: list[dict], *, target_count: int | None 
     stats = {"questions": len(weak), "consistent": len(kept), "top_up": len(extras),
              "kept": len(kept) + len(extras),
              "weak_empty": sum(pred_of(w) == "" for w in weak),
+             **({"kept_both_empty": sum(pred_of(w) == "" for w, _ in kept)} if keep_both_empty else {}),
              "hybrid": len(result.hybrid)}
     if target_count is not None:
         stats["target_count"] = target_count

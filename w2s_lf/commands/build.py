@@ -77,9 +77,11 @@ def full_weak(weak_path, out_dir, task, name, gold_path):
 @click.option("--name", help="Dataset name prefix (default <task>_iter1): <name>_weak, _icl, _hybrid.")
 @click.option("--target-count", type=int, help="Top up with inconsistent questions to this many (MATH).")
 @click.option("--seed", default=42, show_default=True, help="Seed of the top-up order.")
+@click.option("--keep-both-empty", is_flag=True,
+              help="Also keep questions where neither answer has one, as the paper's released GSM8K sets do.")
 @GOLD
 @guarded
-def stage1(weak_path, icl_path, out_dir, task, name, target_count, seed, gold_path):
+def stage1(weak_path, icl_path, out_dir, task, name, target_count, seed, keep_both_empty, gold_path):
     """Keep the questions where the weak and ICL answers agree (non-empty).
 
     \b
@@ -91,7 +93,7 @@ def stage1(weak_path, icl_path, out_dir, task, name, target_count, seed, gold_pa
     from w2s_lf.builders.files import stage1_files
     name = name or f"{task}_iter1"
     written, stats = stage1_files(weak_path, icl_path, out_dir, name, target_count=target_count,
-                                  seed=seed, gold_path=gold_path, task=task)
+                                  seed=seed, gold_path=gold_path, task=task, keep_both_empty=keep_both_empty)
     _report(f"stage I '{name}'", written, stats)
 
 

@@ -26,7 +26,8 @@ from w2s_lf.cli import guarded, parse_overrides
 @click.option("--seed", default=42, show_default=True, help="Sampling seed (per question: hash of seed and id).")
 @click.option("--demos", type=click.Path(), help="few-shot: weak results on train_2 ({id, prompt, response}).")
 @click.option("--demo-strategy", type=click.Choice(["paper", "first"]), default="paper", show_default=True,
-              help="paper: Random(42) shuffle of the demo file, first --shots.")
+              help="paper: the paper's helper: Random(42) shuffle of the demo file, then the first --shots "
+                   "responses that contain the answer key (#### / The answer is: ; chat: \\boxed{).")
 @click.option("--demo-ids", help="Comma-separated demo ids to use instead of a strategy (e.g. 2619,456,102,3037).")
 @click.option("--shots", default=4, show_default=True, help="few-shot: number of demonstrations.")
 @click.option("--prompt-style", type=click.Choice(["raw", "chat"]), default="raw", show_default=True,

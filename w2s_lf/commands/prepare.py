@@ -11,8 +11,10 @@ from w2s_lf.cli import guarded
 @click.option("--hf", "hf_name", help="Hugging Face dataset name (or local dataset folder).")
 @click.option("--hf-config", help="Dataset config, e.g. 'main' for openai/gsm8k.")
 @click.option("--hf-test-name", help="Take the test split from another dataset (e.g. MATH-500).")
-@click.option("--sizes", help="train_1,train_2 sizes for --hf (default 7000,7000 GSM8K; 6000,6000 MATH); "
-                               "train_1,train_2,test for the embedded task (default 300,300,200).")
+@click.option("--sizes", help="train_1,train_2 sizes for --hf (default the paper's: 7000,7000 GSM8K; 6000,6000 MATH; "
+                               "both shrink in proportion when the hub's train set is smaller: openai/gsm8k gives "
+                               "3736,3737, MATH 3750,3750, and prepare warns); train_1,train_2,test for the "
+                               "embedded task (default 300,300,200).")
 @click.option("--seed", default=42, show_default=True, help="Seed of the split / generator.")
 @click.option("--question-field", default="question", show_default=True, help="custom: question field.")
 @click.option("--answer-field", default="answer", show_default=True, help="custom: final-answer field.")
@@ -27,6 +29,9 @@ def prepare(task, from_dir, hf_name, hf_config, hf_test_name, sizes, seed,
     """Prepare train_1 / train_2 / test splits and LLaMA-Factory gold SFT files.
 
     With no source option, uses the embedded offline task (GSM8K-style; MATH-style with --task math).
+    For GSM8K and MATH it prints each split's size beside the paper's and warns when they differ:
+    only --from-dir on the paper's released data/raw/gsm8k gives the paper's GSM8K splits (a hub
+    GSM8K has no Abel augmentation); the paper's MATH train splits were never released.
 
     \b
     Examples:
@@ -60,3 +65,8 @@ def prepare(task, from_dir, hf_name, hf_config, hf_test_name, sizes, seed,
     manifest = lib.prepare(task_obj, splits, out, options, prompt_style)
     counts = ", ".join(f"{k} {v}" for k, v in manifest["counts"].items())
     click.echo(f"prepared {task} ({splits.source['kind']}) in {out}: {counts}")
+    comparison = manifest.get("paper_sizes")
+    if comparison:
+        click.echo(lib.format_sizes(comparison))
+        if "warning" in comparison:
+            click.secho(f"WARNING: {comparison['warning']}", fg="red", bold=True, err=True)

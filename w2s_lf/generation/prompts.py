@@ -11,6 +11,7 @@ The few-shot layout is the paper's (docs/method.md), byte for byte: each demonst
 from __future__ import annotations
 
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,16 +68,28 @@ def load_demo_pool(path: str | Path) -> list[Demo]:
     return demos
 
 
+def answer_marker(task, prompt_style: str) -> str:
+    """What a usable demonstration's response must contain: the task's answer key (`####`,
+    `The answer is:`) for raw prompts, `\\boxed{` for chat models."""
+    return task.answer_key if prompt_style == "raw" else "\\boxed{"
+
+
 def choose_demos(pool: list[Demo], strategy: str = "paper", shots: int = PAPER_SHOTS,
-                 seed: int = PAPER_SEED, ids: list[int] | None = None) -> list[Demo]:
+                 seed: int = PAPER_SEED, ids: list[int] | None = None,
+                 answer_key: str | None = None) -> list[Demo]:
     """Pick the demonstrations.
 
-    * `paper`: Python `random.Random(seed).shuffle` of the pool (file order), first `shots`.
-      This is `random.seed(42); random.shuffle(records)` as in the paper's helper. It does NOT
-      reproduce the released Llama-2-7B GSM8K choice (train_2 ids 2619, 456, 102, 3037): no
-      seed-42 shuffle, sample or permutation of 7000 items that we tried (Python `random`,
-      numpy legacy and Generator, torch) yields them, so the helper must have drawn from the
-      RNG before shuffling. Pass `ids` to use the paper's exact demonstrations.
+    * `paper`: the paper's helper (`get_few_shot_prompts`): Python `random.Random(seed).shuffle`
+      of the pool (file order), then the first `shots` records whose response contains
+      `answer_key` (every record when it is None). The helper filters a full-weak file this way
+      and a results file by correctness instead; the paper's released prompt (1 of its 4
+      demonstrations correct) came from the full-weak branch, and a correctness filter would let
+      train_2 gold choose what the strong model sees, so only the answer-key branch is offered.
+      Like the helper, it uses fewer than `shots` when fewer responses qualify (with a warning).
+      It does NOT reproduce the released Llama-2-7B GSM8K choice (train_2 ids 2619, 456, 102,
+      3037): no seed-42 shuffle, sample or permutation of 7000 items that we tried (Python
+      `random`, numpy legacy and Generator, torch) yields them, so the helper must have drawn
+      from the RNG before shuffling. Pass `ids` to use the paper's exact demonstrations.
     * `first`: the first `shots` records.
     * `ids`: the records with these ids, in the given order (overrides the strategy).
     """
@@ -94,7 +107,14 @@ def choose_demos(pool: list[Demo], strategy: str = "paper", shots: int = PAPER_S
         return pool[:shots]
     order = list(pool)
     random.Random(seed).shuffle(order)
-    return order[:shots]
+    chosen = [d for d in order if answer_key is None or answer_key in d.response][:shots]
+    if not chosen:
+        raise W2SError(f"none of the demo file's {len(pool)} responses contains the answer key {answer_key!r}; "
+                       "use --demo-strategy first or --demo-ids")
+    if len(chosen) < shots:   # the helper then uses what it found; say so
+        print(f"warning: only {len(chosen)} of the demo file's {len(pool)} responses contain the answer key "
+              f"{answer_key!r}: {len(chosen)} demonstrations instead of {shots}", file=sys.stderr)
+    return chosen
 
 
 def demos_provenance(path: str | Path, demos: list[Demo], strategy: str, seed: int,

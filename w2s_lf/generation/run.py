@@ -76,7 +76,8 @@ def build_prompts(spec: EngineSpec, model: str, job: JobSpec, questions: list[di
     if job.demos:
         pool = P.load_demo_pool(job.demos)
         ids = list(job.demo_ids) if job.demo_ids else None
-        demos = P.choose_demos(pool, job.demo_strategy, job.shots, job.demo_seed, ids)
+        demos = P.choose_demos(pool, job.demo_strategy, job.shots, job.demo_seed, ids,
+                               P.answer_marker(get_task(spec.task), spec.prompt_style))
         provenance = P.demos_provenance(job.demos, demos, job.demo_strategy, job.demo_seed,
                                         tuple(job.demo_ids) if job.demo_ids else None)
     if spec.prompt_style == "chat":

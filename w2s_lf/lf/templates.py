@@ -3,7 +3,8 @@
 Raw prompts (the paper's `Question: ...\\nAnswer:`) carry their own format, so the template must
 add nothing around them; but the response must end with EOS so that a trained model learns to
 stop. LLaMA-Factory 0.9.5's `empty` adds no EOS; the paper's LLaMA-Factory 0.5.0 `vanilla`
-(`efficient_eos=True`) appended one after the response. `w2s_vanilla` does the same in 0.9.5:
+(`efficient_eos=False`: the assistant formatter appends EOS) put one after the response, as 0.6.2's
+`vanilla` (`efficient_eos=True`) does for single-turn data. `w2s_vanilla` does the same in 0.9.5:
 
     prompt ids   = encode(prompt)                (no BOS, no separator, no system text)
     response ids = encode(response) + [EOS]      (EOS labelled: the model learns to stop)

@@ -224,6 +224,8 @@ def data_findings(stages: dict) -> list[str]:
         s = entry.get("stats") if isinstance(entry, dict) else None
         if not isinstance(s, dict):
             continue
+        if s.get("warning"):
+            out.append(f"Warning ({stage}): {s['warning']}.")
         if stage.startswith("stage1"):
             iteration = stage.removeprefix("stage1").lstrip("_") or "iter1"
             out.append(stage1_sentence(f"Stage I ({iteration.replace('iter', 'iteration ')})", s))

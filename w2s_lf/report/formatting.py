@@ -85,6 +85,7 @@ def fmt_stats(stats: dict) -> str:
         kept, total = stats.pop("kept"), stats.pop("total")
         parts.append(f"kept {kept} of {total}" + (f" ({fmt_rate(kept / total)})" if total else ""))
     stats.pop("inputs", None)   # provenance paths: in manifest.json, not worth a table cell
+    stats.pop("warning", None)  # said in words by the findings
     for key, value in stats.items():
         label = key.replace("_", " ")
         if isinstance(value, dict):

@@ -149,6 +149,33 @@ def _model_name(spec) -> str:
     return str(spec["model"]) + (f" + adapter {spec['adapter']}" if spec.get("adapter") else "")
 
 
+GRADER_NOTES = {"seed": "the paper's rules, comparable with the paper", "robust": "correct"}
+
+
+def _grader_table(metrics: dict, rows: list[dict]) -> list[str]:
+    """Each model's accuracy under both graders (`by_grader` in metrics.json), side by side; the
+    run's own grader is the one without a `differ` count."""
+    both = [r for r in rows if metrics[r["key"]].get("by_grader")]
+    modes = ("seed", "robust")
+    if not both or not all(set(metrics[r["key"]]["by_grader"]) == set(modes) for r in both):
+        return []
+    first = metrics[both[0]["key"]]["by_grader"]
+    other = next(m for m in modes if "differ" in first[m])
+    mode = next(m for m in modes if m != other)
+    lines = ["", "### Under both graders", "",
+             f"The same answers graded by both graders ({'; '.join(f'{m}: {GRADER_NOTES[m]}' for m in modes)}). "
+             f"The training data (stage I, votes, pairs) was chosen with the {mode} grader's answers; "
+             f"\"differ\" counts the questions whose verdict the {other} grader changes.", ""]
+    header = ["model"] + [h for m in modes for h in (f"{m}", f"{m} 95% CI")] + ["differ"]
+    table = []
+    for r in both:
+        graders = metrics[r["key"]]["by_grader"]
+        table.append([r["label"]] + [c for m in modes for c in (fmt_rate(graders[m]["accuracy"]),
+                                                               fmt_interval(graders[m].get("accuracy_ci")))]
+                     + [str(graders[other].get("differ", "n/a"))])
+    return lines + _table(header, table)
+
+
 def render_report(manifest: dict, metrics: dict, plots: dict[str, str] | None = None) -> str:
     """report.md from a manifest and metrics; ``plots`` maps "accuracy"/"pgr"/"wall_time" to PNG names."""
     from w2s_lf import __version__
@@ -156,7 +183,8 @@ def render_report(manifest: dict, metrics: dict, plots: dict[str, str] | None = 
     plots = plots or {}
     recipe = manifest.get("recipe") if isinstance(manifest.get("recipe"), dict) else {}
     name = manifest.get("name") or "unnamed run"
-    grader = manifest.get("grader_mode") or "n/a"
+    mode = manifest.get("grader_mode")
+    grader = mode or "n/a"
     if manifest.get("grader_version"):
         grader += f" (version {manifest['grader_version']})"
     run_version = manifest.get("w2s_lf_version") or "n/a"
@@ -167,7 +195,7 @@ def render_report(manifest: dict, metrics: dict, plots: dict[str, str] | None = 
         ["task", manifest.get("task") or recipe.get("task") or "n/a"],
         ["weak model", _model_name(recipe.get("weak"))],
         ["strong model", _model_name(recipe.get("strong"))],
-        ["grader mode", grader],
+        ["grader mode (chose the training data)", grader],
         ["w2s-lf version", run_version + ("" if run_version == __version__ else
                                           f" (report written by {__version__})")],
         ["git revision", f"`{manifest.get('git_revision') or 'n/a'}`"],
@@ -178,15 +206,15 @@ def render_report(manifest: dict, metrics: dict, plots: dict[str, str] | None = 
     if not rows:
         lines.append("No evaluation results in this run yet (eval/ is empty).")
     else:
-        lines += ["Greedy zero-shot accuracy on the test split; questions with unknown gold are left out. "
-                  "95% CI: percentile interval of a paired bootstrap over test questions (every model "
-                  "on the same resamples), in percent.", ""]
+        lines += ["Greedy zero-shot accuracy on the test split" + (f" under the {mode} grader" if mode else "")
+                  + "; questions with unknown gold are left out. 95% CI: percentile interval of a paired "
+                  "bootstrap over test questions (every model on the same resamples), in percent.", ""]
         lines += _table(["model", "role", "accuracy", "95% CI", "correct / n", "PGR", "PGR 95% CI"], [
             [r["label"], r["role"], fmt_rate(r["accuracy"]), fmt_interval(r["accuracy_ci"]),
              f"{r['correct']} / {r['n']}"] + (["–", "–"] if r["key"] in (FLOOR, CEILING) else [
                 fmt_pgr(r["pgr"]), fmt_pgr_interval(r["pgr_ci"])])
             for r in rows])
-        lines += ["", _pgr_note(metrics)] + _degenerate_note(metrics, rows)
+        lines += ["", _pgr_note(metrics)] + _degenerate_note(metrics, rows) + _grader_table(metrics, rows)
         if "accuracy" in plots:
             lines += ["", f"![test accuracy]({plots['accuracy']})"]
         comparisons = comparison_rows(metrics)

@@ -11,6 +11,10 @@ Decisions (also stated in `w2s-lf evaluate --help`):
   we can judge. With nothing graded, accuracy is ``None`` ("n/a").
 - Greedy accuracy trusts the stored ``result``, which generation graded under the run's grader
   mode; sample files carry no verdicts, so their preds are judged here with ``is_equivalent``.
+- A run with raw prompts is also scored under the other grader (``by_grader``): the greedy
+  responses are graded again against test gold with `w2s_lf.grading.grade_many`, so a run that
+  chose its data with the paper's `seed` rules still reports what `robust` (correct) says, and
+  the other way round. Chat answers are in ``\\boxed{}``, which `seed` cannot read: robust only.
 - majority@k votes over the first k preds exactly as the pipeline's vote stage does (empty preds
   take part; ties go to the pred seen first). A majority pred that is empty counts as wrong.
 - A run's greedy files must cover the same question ids (joined by id, in any order): accuracy
@@ -154,13 +158,61 @@ def eval_files(run_dir: str | Path) -> dict[str, dict[str, Path]]:
     return found
 
 
+def other_grader(manifest: dict, mode: str) -> str | None:
+    """The grader a run is scored under besides its own: the other mode, for raw prompts only."""
+    recipe = manifest.get("recipe") if isinstance(manifest.get("recipe"), dict) else {}
+    generation = recipe.get("generation") if isinstance(recipe.get("generation"), dict) else {}
+    if generation.get("prompt_style", "raw") != "raw":
+        return None
+    return {"seed": "robust", "robust": "seed"}.get(mode)
+
+
+def regrade(path: Path, records: list[dict], golds: Sequence[str], task: str, mode: str) -> list[dict]:
+    """Greedy records (of ``path``) graded again under ``mode`` from their ``response`` against the
+    raw test gold of their id (``golds[id]``); a record with unknown gold stays ungraded."""
+    from w2s_lf.grading import grade_many
+
+    graded = [r for r in records if r.get("result") is not None]
+    for r in graded:
+        if not isinstance(r.get("response"), str):
+            raise InputError("expected a string (the answer, to grade it again)", path, field="response")
+        if not isinstance(r.get("id"), int) or not 0 <= r["id"] < len(golds):
+            raise InputError(f"question id {r.get('id')!r} is not a line of the test split "
+                             f"({len(golds)} questions)", path, field="id")
+    verdicts = iter(grade_many([r["response"] for r in graded], [golds[r["id"]] for r in graded], task, mode=mode))
+    return [{"id": r["id"], "result": None if r.get("result") is None else bool(next(verdicts).correct)}
+            for r in records]
+
+
+def by_grader(run_dir: Path, greedy: dict[str, tuple[Path, list[dict]]], intervals: dict[str, dict],
+              task: str, mode: str, other: str) -> dict[str, dict]:
+    """``{model_key: {mode: {accuracy, n, correct, ungraded, accuracy_ci}, other: {..., differ}}}``:
+    each model's test accuracy under both graders (``intervals``: the run grader's, from
+    `run_intervals`), ``differ`` counting the questions whose verdict changes. Empty when the
+    run's test split (data/test.jsonl, for the raw gold) is not there."""
+    test = run_dir / "data" / "test.jsonl"
+    if not greedy or not test.is_file():
+        return {}
+    golds = [str(r["answer"]) for _, r in iter_jsonl(test)]
+    again = {key: (path, regrade(path, records, golds, task, other)) for key, (path, records) in greedy.items()}
+    again_intervals = run_intervals(again)
+    out = {}
+    for key, (_, records) in greedy.items():
+        new = {r["id"]: r["result"] for r in again[key][1]}
+        out[key] = {mode: {**score_results(records), "accuracy_ci": intervals[key].get("accuracy_ci")},
+                    other: {**score_results(again[key][1]), "accuracy_ci": again_intervals[key].get("accuracy_ci"),
+                            "differ": sum(r.get("result") != new[r["id"]] for r in records)}}
+    return out
+
+
 def evaluate_run(run_dir: str | Path, task: str | None = None, mode: str | None = None,
                  ks: Sequence[int] | None = None) -> dict:
     """Score every ``eval/<model_key>.jsonl`` (and ``.samples.jsonl``) of a run; write and return
     ``eval/metrics.json``: ``{model_key: {"accuracy", "n", "correct", "ungraded", "pass@k", "maj@k"}}``
     plus, for models with graded greedy results, the paired-bootstrap fields of
     `w2s_lf.report.stats.paired_intervals`: ``accuracy_ci``, ``accuracy_wilson``, ``difference`` (vs the
-    weak floor and the full-weak baseline) and ``pgr`` / ``pgr_ci`` / ``pgr_undefined``.
+    weak floor and the full-weak baseline) and ``pgr`` / ``pgr_ci`` / ``pgr_undefined``; and
+    ``by_grader`` (see `by_grader`) for runs with raw prompts.
 
     The task and grader mode default to the manifest's, so samples are judged as the run judged them.
     """
@@ -181,8 +233,14 @@ def evaluate_run(run_dir: str | Path, task: str | None = None, mode: str | None 
             sampled = score_samples(read_samples(paths["samples"]), get_task(task_name), ks, mode)
             entry["pass@k"], entry["maj@k"] = sampled["pass@k"], sampled["maj@k"]
         metrics[key] = entry
-    for key, intervals in run_intervals(greedy).items():
-        metrics[key].update(intervals)
+    intervals = run_intervals(greedy)
+    for key, entry in intervals.items():
+        metrics[key].update(entry)
+    stored = manifest.get("grader_mode") or "robust"   # what the greedy `result`s were graded with
+    other = other_grader(manifest, stored)
+    if other:
+        for key, graders in by_grader(Path(run_dir), greedy, intervals, task_name, stored, other).items():
+            metrics[key]["by_grader"] = graders
     write_json(Path(run_dir) / "eval" / METRICS_FILE, metrics)
     return metrics
 

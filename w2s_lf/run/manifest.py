@@ -200,6 +200,8 @@ class Run:
         }
         self.save()
         echo(f"{stage.label} ... {how}done in {wall:.1f}s")
+        if isinstance(stats, dict) and stats.get("warning"):
+            echo(f"  WARNING: {stats['warning']}")
         return "done"
 
 

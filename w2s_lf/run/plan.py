@@ -156,10 +156,16 @@ class Planner:
         self.eval_files += engine.eval_files
 
     def evaluate(self, engine: Engine, key: str, adapter: str | None = None) -> None:
-        """Greedy answers of one model on test, written to eval/<key>.jsonl for the report."""
+        """Greedy answers of one model on test, written to eval/<key>.jsonl for the report, and
+        with `evaluate.k`, k samples per question (eval/<key>.samples.jsonl: pass@k, maj@k), at
+        the stage II temperature as the paper's pass@k passes."""
         if key in self.r.evaluations():
             engine.job(f"eval/{key}.jsonl", "test", adapter=adapter)
             engine.eval_files.append(f"eval/{key}.jsonl")
+            if self.r.evaluate.k:
+                engine.job(f"eval/{key}.samples.jsonl", "test", "sample", adapter=adapter, k=self.r.evaluate.k,
+                           temperature=self.r.stage2.temperature)
+                engine.eval_files.append(f"eval/{key}.samples.jsonl")
 
     # -- training --------------------------------------------------------------------------
     def train(self, name: str, kind: str, model: ModelRef | str, dataset: str, out: str,
@@ -246,7 +252,8 @@ class Planner:
             cmd += ["--sizes", ",".join(str(s) for s in d.sizes)]
         outputs = ["data/train_2.jsonl", "data/test.jsonl", f"data/{r.task}_train_1.json",
                    f"data/{r.task}_train_2.json"]
-        self.add("prepare", {"kind": "prepare", "cmd": cmd[3:]}, [], outputs, [cmd])
+        from w2s_lf.tasks.prepare import SIZES_FILE   # the sizes beside the paper's, and a warning
+        self.add("prepare", {"kind": "prepare", "cmd": cmd[3:]}, [], outputs, [cmd], stats_file=f"data/{SIZES_FILE}")
 
     def weak_model(self) -> ModelRef:
         w = self.r.weak
@@ -292,6 +299,8 @@ class Planner:
                "--gold", self.p("data/train_2.jsonl")]
         if self.r.stage1.target_count:
             cmd += ["--target-count", str(self.r.stage1.target_count), "--seed", str(self.r.seed)]
+        if self.r.stage1.keep_both_empty:
+            cmd += ["--keep-both-empty"]
         outputs = [f"data/{prefix}_{kind}.json" for kind in ("weak", "icl", "hybrid")]
         self.add(name, {"kind": "build", "cmd": cmd[3:]}, [weak, icl, "data/train_2.jsonl"],
                  outputs, [cmd], stats_file=f"data/{prefix}_hybrid.stats.json")
@@ -332,9 +341,6 @@ class Planner:
         engine = self.engine(merged_ref)
         engine.job("gen/mplus_samples_train_2.jsonl", "train_2", "sample", k=s2.k, temperature=s2.temperature)
         self.evaluate(engine, Path(mplus).name)
-        if r.evaluate.k:
-            engine.job("eval/mplus.samples.jsonl", "test", "sample", k=r.evaluate.k, temperature=s2.temperature)
-            engine.eval_files.append("eval/mplus.samples.jsonl")
         self.generate("mplus_generate", engine)
         if not s2.methods:
             return

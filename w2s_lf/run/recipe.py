@@ -87,6 +87,7 @@ class ClusterSpec:
 class Stage1Spec:
     iterations: Literal[1, 2] = 1
     target_count: Optional[int] = None      # MATH top-up of the consistent set to this many
+    keep_both_empty: bool = False           # also keep questions where both answers are empty (paper's GSM8K data)
 
 
 @dataclass(frozen=True)

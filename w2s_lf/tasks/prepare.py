@@ -20,6 +20,22 @@ from w2s_lf.tasks.registry import Example, Task, zero_shot_prompt
 
 SPLITS = ("train_1", "train_2", "test")
 EMBEDDED_SIZES = (300, 300, 200)
+SIZES_FILE = "splits.stats.json"
+# The paper's splits (its README, "Data Statistics"), why other sources differ, and how to get them.
+PAPER_SIZES = {"gsm8k": {"train_1": 7000, "train_2": 7000, "test": 1319},
+               "math": {"train_1": 6000, "train_2": 6000, "test": 500}}
+WHY_NOT_PAPER = {
+    "gsm8k": "a hub GSM8K train set has no Abel augmentation (openai/gsm8k: 7,473 problems; the paper's "
+             "train_1 and train_2 add Abel-style augmented problems, ids aug_<k>)",
+    "math": "a hub MATH dataset gives its train split only (7,500 problems); the paper's 6,000 + 6,000 "
+            "(MATH's 12,500 problems less MATH-500, inferred from the sizes) were not released",
+}
+HOW_TO_PAPER = {
+    "gsm8k": "for the paper's exact splits use its released data/raw/gsm8k: `w2s-lf prepare --task gsm8k "
+             "--from-dir <gair-w2s>/data/raw/gsm8k` (a recipe: data.source: local, data.from_dir: that folder)",
+    "math": "the paper's MATH train splits exist nowhere (its data/raw/math holds test.jsonl, the MATH-500 "
+            "test set); to match their sizes, --from-dir a folder with your own train_1/train_2/test.jsonl",
+}
 
 
 @dataclass
@@ -124,6 +140,31 @@ def load_embedded(task: Task, sizes: tuple[int, int, int], seed: int) -> Splits:
     return Splits(examples, {"kind": "embedded", "seed": seed, "sizes": list(sizes)})
 
 
+def compare_with_paper(task: Task, splits: Splits) -> dict | None:
+    """Each split's size beside the paper's, and a `warning` saying why and what to do when they
+    differ; None for data the paper has no splits of (custom tasks, the embedded toy tasks)."""
+    paper = PAPER_SIZES.get(task.name)
+    if paper is None or splits.source["kind"] == "embedded":
+        return None
+    sizes = {split: len(splits.examples[split]) for split in SPLITS}
+    out = {**sizes, "paper": paper}
+    differ = [s for s in SPLITS if sizes[s] != paper[s]]
+    if differ:
+        why = WHY_NOT_PAPER[task.name] if splits.source["kind"] == "hf" else \
+            f"the files in {splits.source.get('folder')} are not the paper's"
+        out["warning"] = ("these splits are not the paper's ("
+                          + "; ".join(f"{s} {sizes[s]:,} vs {paper[s]:,}" for s in differ)
+                          + f"): {why}; {HOW_TO_PAPER[task.name]}")
+    return out
+
+
+def format_sizes(comparison: dict) -> str:
+    """The size comparison as a small table."""
+    rows = [f"{'split':<8} {'ours':>6} {'paper':>6}"]
+    rows += [f"{s:<8} {comparison[s]:>6} {comparison['paper'][s]:>6}" for s in SPLITS]
+    return "\n".join(rows)
+
+
 def gold_sft_records(task: Task, examples: list[Example], prompt_style: str = "raw") -> list[dict]:
     """`{id, content, output}` with the 0-based index as id, as the paper's gold files.
 
@@ -176,5 +217,11 @@ def prepare(task: Task, splits: Splits, out_dir: str | Path, options: dict | Non
         "counts": {split: len(splits.examples[split]) for split in SPLITS},
         "outputs": {name: sha256_file(out_dir / name) for name in sorted(files)},
     }
+    comparison = compare_with_paper(task, splits)
+    if comparison:   # the run's prepare stage reports it (statistics, and the report's findings)
+        manifest["paper_sizes"] = comparison
+        write_json(out_dir / SIZES_FILE, comparison, indent=2)
+    else:
+        (out_dir / SIZES_FILE).unlink(missing_ok=True)
     write_json(out_dir / "manifest.json", manifest, indent=2)
     return manifest
