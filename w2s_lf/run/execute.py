@@ -156,9 +156,10 @@ def run_recipe(recipe: Recipe, dry_run: bool = False, start: str | None = None, 
               "task": recipe.task, "grader_mode": recipe.grader, "grader_version": GRADER_VERSION}
     shape = shape_of(recipe)
     check_batches(stages, shape, recipe.training.launch)   # before any work, dry run included
-    # A hub model must be reachable or cached only for a run whose stages load one.
-    check_inputs(recipe, check_hub=not dry_run and any(s.params.get("kind") in ("train", "generate", "export")
-                                                       for s in stages))
+    # A hub model must be reachable or cached, and its download fit on disk, only for a run whose
+    # stages load one (`--only stage1` on released outputs loads no model).
+    loads_models = any(s.params.get("kind") in ("train", "generate", "export") for s in stages)
+    check_inputs(recipe, check_hub=not dry_run and loads_models)
     if dry_run:
         return _print_plan(recipe, stages, shape, echo)
     _fetch_builtin_models(recipe)
@@ -167,7 +168,8 @@ def run_recipe(recipe: Recipe, dry_run: bool = False, start: str | None = None, 
     run = Run(recipe.run_path, {**header, "machine": hardware.describe()})
     with _lock(recipe.run_path):
         from w2s_lf.models.hub import cache_dir
-        check_disk(recipe.run_path, disk_needed(run, stages), sum(b for _, b in model_downloads(recipe)), cache_dir())
+        downloads = sum(b for _, b in model_downloads(recipe)) if loads_models else 0.0
+        check_disk(recipe.run_path, disk_needed(run, stages), downloads, cache_dir())
         run.save()
         return [(stage.name, run.execute(stage, echo)) for stage in stages]
 
