@@ -1,0 +1,104 @@
+"""The stages of the methods beyond the paper (docs/method.md, "Beyond the paper"), as a part of
+`w2s_lf.run.plan.Planner`: several weak supervisors combined by majority, the confidence-filtered
+weak baseline, KTO data, and repeated stage II rounds.
+
+A recipe that uses none of them plans exactly the stages it planned before they existed; one that
+adds a weak model, a baseline or a round keeps every stage key it had, so a run reuses its
+finished stages.
+"""
+
+from __future__ import annotations
+
+import sys
+
+W2S = [sys.executable, "-m", "w2s_lf"]
+
+
+class BeyondPaper:
+    """Planner methods; `self` is a `w2s_lf.run.plan.Planner`."""
+
+    # -- several weak supervisors -----------------------------------------------------------
+    def several_weak(self) -> None:
+        """Each weak model trains (`weak_sft_<name>`) and generates (`weak_generate_<name>`) as one
+        weak model does; `weak_combine` takes the majority of their answers per question into
+        the files one weak model writes (gen/weak_train_2.jsonl, eval/weak.jsonl), which every
+        later stage reads as it would one weak model's."""
+        names = [w.name for w in self.r.weak]
+        for w in self.r.weak:
+            self.one_weak(w, f"gen/weak_{w.name}_train_2.jsonl", f"weak_{w.name}", f"_{w.name}")
+        self.combine("weak_combine", {n: f"gen/weak_{n}_train_2.jsonl" for n in names}, "gen/weak_train_2.jsonl",
+                     gold="data/train_2.jsonl")
+        if "weak" in self.r.evaluations():
+            self.combine("weak_combine_eval", {n: f"eval/weak_{n}.jsonl" for n in names}, "eval/weak.jsonl")
+            self.eval_files.append("eval/weak.jsonl")
+
+    def combine(self, name: str, parts: dict[str, str], out: str, gold: str | None = None) -> None:
+        cmd = [*W2S, "build", "combine-weak", *[a for n, path in parts.items() for a in ("--weak", f"{n}={self.p(path)}")],
+               "--task", self.r.task, "-o", self.p(out)] + (["--gold", self.p(gold)] if gold else [])
+        self.add(name, {"kind": "build", "cmd": cmd[3:]}, [*parts.values(), *([gold] if gold else [])], [out], [cmd],
+                 stats_file=out.removesuffix(".jsonl") + ".stats.json")
+
+    # -- the confident-weak baseline --------------------------------------------------------
+    def weak_samples(self, engine, adapter: str | None, suffix: str) -> None:
+        """k samples per train_2 question on a weak model's own engine (no extra engine start),
+        for the confident-weak baseline only."""
+        if "confident_weak" in self.r.baselines:
+            engine.job(f"gen/weak{suffix}_samples_train_2.jsonl", "train_2", "sample", adapter=adapter,
+                       k=self.r.confident_weak.k or self.r.stage2.k, temperature=self.r.stage2.temperature)
+
+    def confident_weak(self) -> None:
+        """Full-weak data kept where the weak model's own samples agree with its greedy answer."""
+        r = self.r
+        suffixes = [f"_{w.name}" for w in r.weak] if isinstance(r.weak, list) else [""]
+        samples = [f"gen/weak{s}_samples_train_2.jsonl" for s in suffixes]
+        name = self.ds("confident_weak")
+        cmd = [*W2S, "build", "confident-weak", "--weak", self.p("gen/weak_train_2.jsonl"),
+               *[a for s in samples for a in ("--samples", self.p(s))],
+               "--min-agreement", str(r.confident_weak.min_agreement), "--task", r.task,
+               "--out-dir", self.p("data"), "--name", name, "--gold", self.p("data/train_2.jsonl")]
+        self.add("confident_weak", {"kind": "build", "cmd": cmd[3:]},
+                 ["gen/weak_train_2.jsonl", *samples, "data/train_2.jsonl"], [f"data/{name}.json"], [cmd],
+                 stats_file=f"data/{name}.stats.json")
+
+    # -- preference data and later rounds ---------------------------------------------------
+    def preference_data(self, method: str, pairs: str, suffix: str) -> str:
+        """The dataset `method` trains on: the pairs, or for KTO the pairs as unpaired examples
+        (stage `kto_data<suffix>`, dataset `<task>_kto<suffix>`)."""
+        if method != "kto":
+            return pairs
+        name = self.ds(f"kto{suffix}")
+        cmd = [*W2S, "build", "kto", "--pairs", self.p(f"data/{pairs}.json"), "--task", self.r.task,
+               "--out-dir", self.p("data"), "--name", name]
+        self.add(f"kto_data{suffix}", {"kind": "build", "cmd": cmd[3:]}, [f"data/{pairs}.json"],
+                 [f"data/{name}.json"], [cmd], stats_file=f"data/{name}.stats.json")
+        return name
+
+    def later_rounds(self, merged_mplus: str) -> None:
+        """Rounds 2..N of stage II, per method: merge the previous round's adapter into its base
+        (`mpro_<m>_merge_r<r>`), sample from that model (`mpro_<m>_generate_r<r>`), vote and pair
+        against the weak answers (`vote_<m>_r<r>`, `pairs_<m>_r<r>`), train the method again
+        from it (`<m>_r<r>`: its reference is the previous round's model) and evaluate it
+        (`mpro_<m>_evaluate_r<r>`, eval key `mpro_<m>_r<r>`). Round 1 is `stage2` itself."""
+        from w2s_lf.run.plan import ModelRef
+        s2 = self.r.stage2
+        for method in s2.methods if s2.rounds > 1 else ():
+            base, adapter = merged_mplus, f"models/mpro_{method}"
+            for r in range(2, s2.rounds + 1):
+                tag = f"_{method}_r{r}"
+                merged = f"{adapter}_merged"
+                self.merge(f"mpro_{method}_merge_r{r}", base, adapter, merged)
+                ref = ModelRef(merged, base_in_run=True)
+                sampler = self.engine(ref)
+                samples = f"gen/mpro{tag}_samples_train_2.jsonl"
+                sampler.job(samples, "train_2", "sample", k=s2.k, temperature=s2.temperature)
+                self.generate(f"mpro_{method}_generate_r{r}", sampler)
+                pairs = self.ds(f"pairs{tag}")
+                self.vote_and_pairs(samples, f"gen/votes{tag}.jsonl", pairs, tag)
+                data = self.preference_data(method, pairs, f"_r{r}")
+                out = f"models/mpro_{method}_r{r}"
+                self.train(f"{method}_r{r}", method, ref, data, out, inputs=(f"data/{data}.json",))
+                evaluator = self.engine(ref)
+                self.evaluate(evaluator, f"mpro_{method}_r{r}", out)
+                if evaluator.jobs:
+                    self.generate(f"mpro_{method}_evaluate_r{r}", evaluator)
+                base, adapter = merged, out
