@@ -105,14 +105,18 @@ def test_70b_plan_with_three_weak_models_and_two_rounds(tmp_path, monkeypatch):
     combine = stages["weak_combine"].commands[0]
     assert combine.index("llama=") < combine.index("gemma=") < combine.index("mistral=")
     assert stages["strong_generate"].configs[0][1]["engine"]["model"] == "meta-llama/Llama-2-70b-hf"
+    # round 2 samples from every round-1 model on one engine: their adapters share the merged M_plus
+    sampler = stages["mpro_generate_r2"].configs[0][1]
+    assert sampler["engine"]["model"].endswith("models/mplus_iter2_merged") and sampler["engine"]["tensor_parallel_size"] == 8
+    assert [(j["adapter"].rsplit("/", 1)[1], j["k"]) for j in sampler["jobs"]] == [("mpro_dpo", 10), ("mpro_orpo", 10)]
     for method in ("dpo", "orpo"):
         merge = stages[f"mpro_{method}_merge_r2"].params["config"]
         assert merge["model_name_or_path"].endswith("models/mplus_iter2_merged")
         assert merge["adapter_name_or_path"].endswith(f"models/mpro_{method}")
-        sampler = stages[f"mpro_{method}_generate_r2"].configs[0][1]
-        assert sampler["engine"]["model"].endswith(f"models/mpro_{method}_merged")
-        assert sampler["engine"]["tensor_parallel_size"] == 8
         assert stages[f"{method}_r2"].params["config"]["model_name_or_path"].endswith(f"models/mpro_{method}_merged")
+        evaluator = stages[f"mpro_{method}_evaluate_r2"].configs[0][1]
+        assert evaluator["engine"]["model"].endswith(f"models/mpro_{method}_merged")
+        assert evaluator["jobs"][0]["adapter"].endswith(f"models/mpro_{method}_r2")
     # the weak side of every round's pairs is the combined weak answers
     assert "gen/weak_train_2.jsonl" in stages["pairs_dpo_r2"].inputs
 
@@ -126,7 +130,8 @@ def test_adding_rounds_weak_models_and_baselines_keeps_every_stage_key(tmp_path,
     after = {s.name: s.params for s in _plan(more)}
     changed = [n for n in before if n != "weak_generate" and before[n] != after.get(n)]
     assert changed == [], changed      # weak_generate gains the weak samples job; nothing else moves
-    assert {"orpo_r2", "orpo_r3", "mpro_orpo_evaluate_r3", "baseline_confident_weak"} <= set(after)
+    assert {"orpo_r2", "orpo_r3", "mpro_generate_r2", "mpro_orpo_generate_r3", "mpro_orpo_evaluate_r3",
+            "baseline_confident_weak"} <= set(after)
     jobs = [j["output"] for j in next(s for s in _plan(more) if s.name == "weak_generate").configs[0][1]["jobs"]]
     assert jobs[-1].endswith("gen/weak_samples_train_2.jsonl")   # on the weak engine: no extra engine start
 

@@ -74,31 +74,41 @@ class BeyondPaper:
         return name
 
     def later_rounds(self, merged_mplus: str) -> None:
-        """Rounds 2..N of stage II, per method: merge the previous round's adapter into its base
-        (`mpro_<m>_merge_r<r>`), sample from that model (`mpro_<m>_generate_r<r>`), vote and pair
-        against the weak answers (`vote_<m>_r<r>`, `pairs_<m>_r<r>`), train the method again
-        from it (`<m>_r<r>`: its reference is the previous round's model) and evaluate it
-        (`mpro_<m>_evaluate_r<r>`, eval key `mpro_<m>_r<r>`). Round 1 is `stage2` itself."""
+        """Rounds 2..N of stage II, per method (round 1 is `stage2` itself). Round r samples from
+        round r-1's model, served as its adapter on its base: round 2 for every method on one
+        engine (`mpro_generate_r2`: the round-1 adapters share the merged M_plus), later rounds
+        one engine per method (`mpro_<m>_generate_r<r>`). Then, per method: vote and pairs
+        against the weak answers (`vote_<m>_r<r>`, `pairs_<m>_r<r>`), the previous model merged
+        (`mpro_<m>_merge_r<r>`) so that the method trains again from it with it as the implicit
+        reference (`<m>_r<r>`), and its test evaluation (`mpro_<m>_evaluate_r<r>`, eval key
+        `mpro_<m>_r<r>`)."""
         from w2s_lf.run.plan import ModelRef
         s2 = self.r.stage2
-        for method in s2.methods if s2.rounds > 1 else ():
-            base, adapter = merged_mplus, f"models/mpro_{method}"
-            for r in range(2, s2.rounds + 1):
+        previous = {m: (merged_mplus, f"models/mpro_{m}") for m in s2.methods}   # (base, adapter)
+        for r in range(2, s2.rounds + 1):
+            # round 2: the round-1 adapters share the merged M_plus, so one engine serves them all
+            shared = self.engine(ModelRef(merged_mplus, base_in_run=True)) if r == 2 else None
+            for method, (base, adapter) in previous.items():
+                engine = shared or self.engine(ModelRef(base, base_in_run=True))
+                engine.job(f"gen/mpro_{method}_r{r}_samples_train_2.jsonl", "train_2", "sample", adapter=adapter,
+                           k=s2.k, temperature=s2.temperature)
+                if not shared:
+                    self.generate(f"mpro_{method}_generate_r{r}", engine)
+            if shared:
+                self.generate("mpro_generate_r2", shared)
+            for method, (base, adapter) in previous.items():
                 tag = f"_{method}_r{r}"
-                merged = f"{adapter}_merged"
-                self.merge(f"mpro_{method}_merge_r{r}", base, adapter, merged)
-                ref = ModelRef(merged, base_in_run=True)
-                sampler = self.engine(ref)
                 samples = f"gen/mpro{tag}_samples_train_2.jsonl"
-                sampler.job(samples, "train_2", "sample", k=s2.k, temperature=s2.temperature)
-                self.generate(f"mpro_{method}_generate_r{r}", sampler)
                 pairs = self.ds(f"pairs{tag}")
                 self.vote_and_pairs(samples, f"gen/votes{tag}.jsonl", pairs, tag)
                 data = self.preference_data(method, pairs, f"_r{r}")
+                merged = f"{adapter}_merged"
+                self.merge(f"mpro_{method}_merge_r{r}", base, adapter, merged)
+                ref = ModelRef(merged, base_in_run=True)
                 out = f"models/mpro_{method}_r{r}"
                 self.train(f"{method}_r{r}", method, ref, data, out, inputs=(f"data/{data}.json",))
                 evaluator = self.engine(ref)
                 self.evaluate(evaluator, f"mpro_{method}_r{r}", out)
                 if evaluator.jobs:
                     self.generate(f"mpro_{method}_evaluate_r{r}", evaluator)
-                base, adapter = merged, out
+                previous[method] = (merged, out)
