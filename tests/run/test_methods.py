@@ -16,13 +16,13 @@ from w2s_lf.run.recipe import load_recipe, parse_recipe
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Two weak supervisors (the tiny GSM model and the tiny Llama), two rounds, a loss with a
-# reference (KTO, on unpaired data) and one without (SimPO), the confident-weak baseline.
+# Two weak supervisors (the tiny GSM model trained on train_1, and as it is), two rounds, a loss
+# with a reference (KTO, on unpaired data) and one without (SimPO), the confident-weak baseline.
 TINY = {
     "name": "tiny_methods",
     "task": "gsm8k",
     "data": {"source": "embedded", "sizes": [40, 16, 8]},
-    "weak": [{"name": "gsm", "model": "tiny-gsm"}, {"name": "llama", "model": "tiny-llama"}],
+    "weak": [{"name": "gsm", "model": "tiny-gsm"}, {"name": "base", "model": "tiny-gsm", "train": False}],
     "strong": {"model": "tiny-gsm"},
     "generation": {"backend": "hf", "max_new_tokens": 48, "batch_size": 4},
     "training": {"preset": "cpu", "overrides": {"max_steps": 2, "cutoff_len": 256}},
@@ -40,17 +40,18 @@ def _lines(path: Path) -> list[dict]:
 @pytest.mark.slow
 def test_two_weak_models_two_rounds_run_to_the_end(tmp_path):
     from w2s_lf.models.builtin import fetch
-    fetch("tiny-gsm"), fetch("tiny-llama")
+    fetch("tiny-gsm")
     run = tmp_path / "run"
     outcomes = run_recipe(parse_recipe(TINY, {"run_dir": str(run)}), progress=False, echo=lambda _: None)
     assert [o for _, o in outcomes] == ["done"] * len(outcomes)
     manifest = json.loads((run / "manifest.json").read_text())
 
     # the combined weak answers: per question the majority of the two (a tie: the first model's)
-    gsm, llama = _lines(run / "gen/weak_gsm_train_2.jsonl"), _lines(run / "gen/weak_llama_train_2.jsonl")
+    gsm, base = _lines(run / "gen/weak_gsm_train_2.jsonl"), _lines(run / "gen/weak_base_train_2.jsonl")
     combined = _lines(run / "gen/weak_train_2.jsonl")
     assert [c["response"] for c in combined] == [g["response"] for g in gsm]   # two models: ties go to the first
-    assert {c["weak_model"] for c in combined} == {"gsm"} and len(llama) == 16
+    assert {c["weak_model"] for c in combined} == {"gsm"} and len(base) == 16
+    assert not (run / "models/weak_base").exists()                           # given as it is: not trained
     assert len(_lines(run / "eval/weak.jsonl")) == 8
 
     # the confident-weak baseline kept what its stats say, from 2 x 3 pooled samples
@@ -69,7 +70,7 @@ def test_two_weak_models_two_rounds_run_to_the_end(tmp_path):
     assert yaml.safe_load((run / "configs/kto.yaml").read_text())["stage"] == "kto"
 
     metrics = json.loads((run / "eval/metrics.json").read_text())
-    assert set(metrics) >= {"weak", "weak_gsm", "weak_llama", "strong_confident_weak", "mpro_simpo",
+    assert set(metrics) >= {"weak", "weak_gsm", "weak_base", "strong_confident_weak", "mpro_simpo",
                             "mpro_kto", "mpro_simpo_r2", "mpro_kto_r2"}
     report = (run / "report.md").read_text()
     assert "## Methods compared" in report and (run / "comparison.png").is_file()
@@ -157,8 +158,8 @@ def test_one_weak_model_and_the_listed_keys_are_unchanged():
     recipe = load_recipe(REPO / "recipes/cpu_demo.yaml")
     assert recipe.to_dict()["weak"]["model"] == "smollm2-weak" and "name" not in recipe.to_dict()["weak"]
     listed = parse_recipe({"name": "x", "weak": TINY["weak"]})
-    assert [w.name for w in listed.weak_models] == ["gsm", "llama"]
-    assert listed.evaluations() >= {"weak", "weak_gsm", "weak_llama"}
+    assert [w.name for w in listed.weak_models] == ["gsm", "base"]
+    assert listed.evaluations() >= {"weak", "weak_gsm", "weak_base"}
 
 
 def test_every_round_and_method_is_evaluated():

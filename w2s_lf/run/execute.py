@@ -242,6 +242,6 @@ def _lock(root: Path):
 
 def _fetch_builtin_models(recipe: Recipe) -> None:
     from w2s_lf.models.builtin import BUILDERS, fetch
-    for spec in dict.fromkeys([*(w.model for w in recipe.weak_models), recipe.strong.model]):
+    for spec in sorted({*(w.model for w in recipe.weak_models), recipe.strong.model}):
         if spec in BUILDERS:
             fetch(spec)
