@@ -4,7 +4,6 @@ confident-weak baseline, planned and run (docs/method.md, "Beyond the paper").""
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -168,37 +167,3 @@ def test_every_round_and_method_is_evaluated():
     only = parse_recipe({"name": "x", "stage2": {"methods": ["dpo", "kto"], "rounds": 2},
                          "evaluate": {"models": ["mpro_kto"]}})
     assert only.evaluations() == {"mpro_kto", "mpro_kto_r2"}
-
-
-def test_combined_weak_majority_ties_to_the_first_model():
-    from w2s_lf.builders.weak import combine_weak
-    rows = lambda preds: [{"id": i, "prompt": "p", "response": f"r{p}", "pred": p} for i, p in enumerate(preds)]
-    combined, stats = combine_weak([rows(["1", "2", "", "5"]), rows(["3", "2", "", "6"]), rows(["3", "4", "7", "5"])],
-                                   ["a", "b", "c"])
-    assert [c["pred"] for c in combined] == ["3", "2", "", "5"]
-    assert [c["weak_model"] for c in combined] == ["b", "a", "a", "a"]
-    assert stats["unanimous"] == 0 and stats["taken_from"] == {"a": 3, "b": 1, "c": 0}
-
-
-def test_confident_weak_keeps_self_consistent_non_empty_answers():
-    from w2s_lf.builders.weak import build_confident_weak
-    weak = [{"id": i, "prompt": f"q{i}", "response": f"r{p}", "pred": p} for i, p in enumerate(["1", "2", ""])]
-    samples = [{"id": i, "samples": [{"response": "", "pred": p} for p in preds]}
-               for i, preds in enumerate([["1", "1", "3"], ["2", "4", "5"], ["", "", ""]])]
-    gold = {0: "1", 1: "9", 2: "3"}
-    kept, stats = build_confident_weak(weak, [samples], 0.6, gold)
-    assert [r["id"] for r in kept] == [0] and stats["kept"] == 1 and stats["accuracy_kept"] == 1.0
-    kept, _ = build_confident_weak(weak, [samples, samples], 0.3)   # two weak models: pooled
-    assert [r["id"] for r in kept] == [0, 1]
-
-
-def test_kto_examples_from_pairs():
-    from w2s_lf.builders.stage2 import kto_examples
-    pairs = [{"id": 0, "instruction": "q", "input": "", "chosen": "a", "rejected": "b"},
-             {"id": 0, "instruction": "q", "input": "", "chosen": "a", "rejected": "c"},
-             {"id": 1, "instruction": "r", "input": "", "chosen": "d", "rejected": "e"}]
-    examples, stats = kto_examples(pairs)
-    assert [(e["output"], e["kto_tag"]) for e in examples] == [("a", True), ("b", False), ("c", False),
-                                                               ("d", True), ("e", False)]
-    assert stats == {"pairs": 3, "examples": 5, "desirable": 2, "undesirable": 3}
-    assert Counter(e["id"] for e in examples) == {0: 3, 1: 2}
