@@ -2,9 +2,10 @@
 `w2s_lf.run.plan.Planner`: several weak supervisors combined by majority, the confidence-filtered
 weak baseline, KTO data, and repeated stage II rounds.
 
-A recipe that uses none of them plans exactly the stages it planned before they existed; one that
-adds a weak model, a baseline or a round keeps every stage key it had, so a run reuses its
-finished stages.
+A recipe that uses none of them plans exactly the stages it planned before they existed. Adding
+a round keeps the key of every stage the recipe had, so a run reuses its finished stages; adding
+the confident-weak baseline changes only `weak_generate`'s (it gains the weak samples job, and
+its greedy outputs come out the same, so nothing downstream reruns).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class BeyondPaper:
             self.eval_files.append("eval/weak.jsonl")
 
     def combine(self, name: str, parts: dict[str, str], out: str, gold: str | None = None) -> None:
+        """`w2s-lf build combine-weak` over `parts` ({weak name: result file}, in tie-breaking order)."""
         cmd = [*W2S, "build", "combine-weak", *[a for n, path in parts.items() for a in ("--weak", f"{n}={self.p(path)}")],
                "--task", self.r.task, "-o", self.p(out)] + (["--gold", self.p(gold)] if gold else [])
         self.add(name, {"kind": "build", "cmd": cmd[3:]}, [*parts.values(), *([gold] if gold else [])], [out], [cmd],
