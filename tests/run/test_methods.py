@@ -139,6 +139,8 @@ def test_adding_rounds_weak_models_and_baselines_keeps_every_stage_key(tmp_path,
 @pytest.mark.parametrize("change, fragment", [
     ({"stage2.methods": ["dpo", "sipmo"]}, "did you mean 'simpo'"),
     ({"stage2.rounds": 0}, "stage2.rounds: must be at least 1"),
+    ({"stage2.methods": ["kto"], "stage2.format": "legacy"}, "no KTO"),
+    ({"stage2.methods": [], "stage2.rounds": 2}, "stage2.methods is empty"),
     ({"baselines": ["gold", "confident_weak"]}, "list both"),
     ({"confident_weak.min_agreement": 1.5}, "min_agreement"),
     ({"weak": [{"name": "a", "model": "tiny-llama"}]}, "two or more"),

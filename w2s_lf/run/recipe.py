@@ -170,6 +170,9 @@ class Recipe:
                 near = difflib.get_close_matches(method, PREF_KINDS, n=1) if isinstance(method, str) else []
                 hint = f" (did you mean '{near[0]}'?)" if near else ""
                 raise W2SError(f"stage2.methods: unknown method {shown(method)}{hint}; use any of {', '.join(PREF_KINDS)}")
+        if "kto" in s2.methods and s2.format == "legacy":
+            raise W2SError("stage2.format: KTO data is built from pairs in the current format (chosen / rejected); "
+                           "legacy pairs are for LLaMA-Factory <= 0.7, which has no KTO")
         if s2.rounds < 1:
             raise W2SError(f"stage2.rounds: must be at least 1, got {s2.rounds}")
         if s2.rounds > 1 and not s2.methods:
