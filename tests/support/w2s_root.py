@@ -14,7 +14,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def make_root(root: Path, model: Path | None = None) -> Path:
-    from w2s_lf.builders.files import full_weak_files, kto_files, pairs_files, stage1_files
+    from w2s_lf.builders.files import (
+        full_weak_files,
+        kto_files,
+        pairs_files,
+        stage1_files,
+    )
     from w2s_lf.builders.synthetic import synthetic_results
     from w2s_lf.io import read_jsonl, write_jsonl
     from w2s_lf.tasks import get_task

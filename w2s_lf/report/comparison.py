@@ -81,8 +81,7 @@ def compare_runs(run_dirs: list[str | Path]) -> list[dict]:
     """The rows of several run folders on one table, each row naming its run (the folder's
     name, or the path as given when two folders share a name). A run whose eval/metrics.json
     is missing is scored first (`evaluate_run`), as `w2s-lf report` does."""
-    from w2s_lf.report.markdown import load_metrics
-    from w2s_lf.report.metrics import read_manifest
+    from w2s_lf.report.metrics import load_metrics, read_manifest
     names = [Path(d).name for d in run_dirs]
     rows = []
     for run_dir, name in zip(run_dirs, names):

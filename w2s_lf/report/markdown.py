@@ -10,8 +10,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from w2s_lf.errors import InputError
-from w2s_lf.io import read_json, write_text
+from w2s_lf.io import write_text
 from w2s_lf.report.findings import (
     data_findings,
     findings,
@@ -34,9 +33,7 @@ from w2s_lf.report.metrics import (
     BASELINE,
     CEILING,
     FLOOR,
-    METRICS_FILE,
-    eval_files,
-    evaluate_run,
+    load_metrics,
     read_manifest,
 )
 
@@ -55,25 +52,6 @@ def pgr(acc: float | None, weak: float | None, ceiling: float | None) -> float |
 
 
 # ----------------------------------------------------------------------------- loading
-
-def load_metrics(run_dir: str | Path, recompute: bool = False) -> dict:
-    """eval/metrics.json, computed first (by `evaluate_run`) when asked or when absent."""
-    path = Path(run_dir) / "eval" / METRICS_FILE
-    if recompute or (not path.is_file() and eval_files(run_dir)):
-        return evaluate_run(run_dir)
-    if not path.is_file():
-        return {}
-    metrics = read_json(path)
-    if not isinstance(metrics, dict):
-        raise InputError("expected an object of models", path)
-    for key, entry in metrics.items():
-        if not isinstance(entry, dict):
-            raise InputError("expected an object", path, field=key)
-        acc = entry.get("accuracy")
-        if acc is not None and not isinstance(acc, (int, float)):
-            raise InputError(f"expected a number or null, got {acc!r}", path, field=f"{key}.accuracy")
-    return metrics
-
 
 # ----------------------------------------------------------------------------- formatting
 

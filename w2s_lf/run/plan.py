@@ -19,43 +19,19 @@ Run folder layout:
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from w2s_lf.errors import W2SError
 from w2s_lf.launch.placement import shape_of
 from w2s_lf.run import sizes as plan_sizes
 from w2s_lf.run.manifest import Stage
-from w2s_lf.run.plan_beyond import W2S, BeyondPaper
+from w2s_lf.run.plan_beyond import BeyondPaper
+from w2s_lf.run.plan_parts import W2S, Engine, ModelRef
 from w2s_lf.run.recipe import Recipe
 
 PLACEMENT_KEYS = ("tensor_parallel_size", "data_parallel_size", "ray_address")
 # Questions per split when the recipe does not say (GSM8K / MATH train halves and test sets).
 DEFAULT_QUESTIONS = {"train_2": 3700, "test": 1319}
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """A model as generation sees it: base weights plus an optional LoRA adapter (run-relative)."""
-
-    base: str
-    adapter: str | None = None
-    base_in_run: bool = False    # the base is itself a stage output (a merged model)
-
-
-@dataclass
-class Engine:
-    """One generation stage in the making: a base model and the jobs it serves."""
-
-    base: ModelRef
-    tp: int
-    jobs: list[dict] = field(default_factory=list)
-    inputs: list[str] = field(default_factory=list)
-    eval_files: list[str] = field(default_factory=list)
-
-    def job(self, out: str, split: str, mode: str = "zero-shot", adapter: str | None = None, **extra) -> None:
-        self.jobs.append({"output": out, "split": split, "mode": mode, "adapter": adapter, **extra})
-        self.inputs += [x for x in (adapter, extra.get("demos")) if x and x not in self.inputs]
 
 
 class Planner(BeyondPaper):
@@ -334,7 +310,7 @@ class Planner(BeyondPaper):
 
     def stage2(self, mplus: str) -> None:
         """Merge M_plus (DPO's implicit reference is then M_plus), sample, vote, pair, optimise."""
-        r, s2 = self.r, self.r.stage2
+        s2 = self.r.stage2
         merged = f"{mplus}_merged"
         self.merge("mplus_merge", None, mplus, merged)
         merged_ref = ModelRef(merged, base_in_run=True)

@@ -10,9 +10,7 @@ its greedy outputs come out the same, so nothing downstream reruns).
 
 from __future__ import annotations
 
-import sys
-
-W2S = [sys.executable, "-m", "w2s_lf"]
+from w2s_lf.run.plan_parts import W2S, ModelRef
 
 
 class BeyondPaper:
@@ -84,7 +82,6 @@ class BeyondPaper:
         (`mpro_<m>_merge_r<r>`) so that the method trains again from it with it as the implicit
         reference (`<m>_r<r>`), and its test evaluation (`mpro_<m>_evaluate_r<r>`, eval key
         `mpro_<m>_r<r>`)."""
-        from w2s_lf.run.plan import ModelRef
         s2 = self.r.stage2
         previous = {m: (merged_mplus, f"models/mpro_{m}") for m in s2.methods}   # (base, adapter)
         for r in range(2, s2.rounds + 1):
