@@ -36,7 +36,8 @@ def compare(runs, output, fmt, plot):
 
     from w2s_lf.errors import W2SError
     from w2s_lf.io import write_text
-    from w2s_lf.report.comparison import compare_runs, plot_comparison, table_text
+    from w2s_lf.report.comparison import compare_runs, table_text
+    from w2s_lf.report.plots import plot_comparison
 
     if fmt is None:
         suffix = Path(output).suffix if output else ".md"

@@ -287,10 +287,10 @@ def write_report(run_dir: str | Path, recompute: bool = False) -> Path:
     if any(r["pgr"] is not None for r in rows):
         draw.plot_pgr(rows, run_dir / PGR_PNG, gap_resolved(metrics))
         plots["pgr"] = PGR_PNG
-    from w2s_lf.report.comparison import COMPARISON_PNG, method_rows, plot_comparison
+    from w2s_lf.report.comparison import COMPARISON_PNG, method_rows
     compared = method_rows(metrics, manifest["stages"])
     if any(r["accuracy"] is not None for r in compared):
-        plot_comparison(compared, run_dir / COMPARISON_PNG)
+        draw.plot_comparison(compared, run_dir / COMPARISON_PNG)
         plots["comparison"] = COMPARISON_PNG
     stages = manifest.get("stages") or {}
     if any(isinstance(v, dict) and isinstance(v.get("wall_s"), (int, float)) for v in stages.values()):
