@@ -118,7 +118,7 @@ class ConfidentWeakSpec:
 
 
 # What `evaluate.models` means when a recipe does not say: these, where the recipe trains them.
-DEFAULT_EVALUATIONS = ("weak", "strong_full_weak", "mplus", "mpro", "strong_gold")
+DEFAULT_EVALUATIONS = ("weak", "strong_full_weak", "strong_confident_weak", "mplus", "mpro", "strong_gold")
 # Every name `evaluate.models` knows, in some recipe (a did-you-mean offers these).
 EVALUATION_NAMES = ("weak", "strong_base", "strong_full_weak", "strong_gold", "strong_confident_weak", "mplus",
                     "mplus_iter1", "mplus_iter2", "mpro", "mpro_dpo", "mpro_ipo", "mpro_hinge", "mpro_orpo",
