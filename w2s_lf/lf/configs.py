@@ -139,7 +139,8 @@ METHODS: dict[str, dict] = {
     "simpo": {"stage": "dpo", "pref_loss": "simpo", "pref_beta": 2.0, "simpo_gamma": 1.0,
               "learning_rate": 5.0e-6, "num_train_epochs": 3.0},
     # KTO (Ethayarajh et al. 2024) on the pairs split into unpaired examples (`build kto`):
-    # chosen responses desirable, rejected ones undesirable, weighted equally as they are as many.
+    # chosen responses desirable, rejected ones undesirable; LLaMA-Factory's default weights (1.0
+    # each) suit GSM8K, where there are as many of each (one pair per question).
     "kto": {"stage": "kto", "pref_beta": 0.1, "learning_rate": 5.0e-6, "num_train_epochs": 3.0},
 }
 
