@@ -228,5 +228,5 @@ def fetch(name: str, force: bool = False) -> Path:
 
 
 def resolve_model(spec: str) -> str:
-    """A model argument: a built-in name (`smollm2-135m`, `smollm2-weak`, `tiny-llama`) or a path / hub id as is."""
+    """A model argument: a built-in name (`smollm2-135m`, `smollm2-strong`, `tiny-llama`, ...) or a path / hub id as is."""
     return str(fetch(spec)) if spec in BUILDERS else spec
