@@ -177,13 +177,13 @@ def _build_tiny_gsm(out: Path, seed: int = 0, steps: int = 100, batch: int = 8) 
     tokenizer.save_pretrained(out)
 
 
-
 def _build_smollm2_strong(out: Path) -> None:
     """Continued pretraining of `smollm2-135m` on generated worked problems (w2s_lf.models.pretraining)."""
     continued_pretraining(fetch("smollm2-135m"), out)
 
-BUILDERS = {"smollm2-135m": _build_smollm2, "smollm2-weak": _build_smollm2_weak, "smollm2-strong": _build_smollm2_strong,
-            "tiny-llama": _build_tiny_llama, "tiny-gsm": _build_tiny_gsm}
+
+BUILDERS = {"smollm2-135m": _build_smollm2, "smollm2-weak": _build_smollm2_weak,
+            "smollm2-strong": _build_smollm2_strong, "tiny-llama": _build_tiny_llama, "tiny-gsm": _build_tiny_gsm}
 # Bump a builder's version when what it writes changes: cached folders of older versions are rebuilt.
 # smollm2-135m 2: float32 instead of bfloat16. tiny-gsm 2: trained on the terse embedded task.
 # smollm2-weak 2: 24 layers (was 12).
