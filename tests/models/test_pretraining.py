@@ -108,13 +108,18 @@ def test_smollm2_strong_is_a_registered_builtin(cli):
 
 @pytest.mark.slow
 def test_smollm2_strong_build_differs_from_its_base(smollm2):
-    """The real build (minutes, cached once per machine): same architecture as SmolLM2, other weights."""
+    """The real build: same architecture as SmolLM2, other weights. It takes 6-15 min on 2 cores,
+    too long for every test run: checked where the demo built it already, or with
+    W2S_LF_BUILD_STRONG=1; the builder's loop itself is tested above on the tiny model."""
     import json
+    import os
 
     import torch
     from safetensors.torch import load_file
 
     from w2s_lf.models import builtin as models
+    if not (models.is_current("smollm2-strong") or os.environ.get("W2S_LF_BUILD_STRONG") == "1"):
+        pytest.skip("smollm2-strong is not built here (`w2s-lf models fetch smollm2-strong`, or W2S_LF_BUILD_STRONG=1)")
     strong = models.fetch("smollm2-strong")
     assert json.loads((strong / "config.json").read_text())["num_hidden_layers"] == 30
     base, built = load_file(smollm2 / "model.safetensors"), load_file(strong / "model.safetensors")

@@ -185,6 +185,14 @@ def test_hf_source_loads_local_dataset_folder(tmp_path, cli):
     assert cli("prepare", "--task", "gsm8k", "--hf", src, "--sizes", "6,8", "-o", out).exit_code == 0
     assert _files(out) == first
 
+    # the same folder prepared again from data the paper has no splits of: the stale comparison
+    # an earlier prepare wrote goes; a file of that name prepare never wrote stays
+    assert cli("prepare", "--task", "gsm8k", "--sizes", "6,8,4", "-o", out).exit_code == 0
+    assert not (out / lib.SIZES_FILE).exists()
+    (out / lib.SIZES_FILE).write_text("someone else's\n")
+    assert cli("prepare", "--task", "gsm8k", "--sizes", "6,8,4", "-o", out).exit_code == 0
+    assert (out / lib.SIZES_FILE).read_text() == "someone else's\n"
+
 
 def test_math_splits_from_a_hub_warn_that_the_papers_were_never_released():
     task = get_task("math")

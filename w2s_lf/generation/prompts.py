@@ -85,7 +85,9 @@ def choose_demos(pool: list[Demo], strategy: str = "paper", shots: int = PAPER_S
       and a results file by correctness instead; the paper's released prompt (1 of its 4
       demonstrations correct) came from the full-weak branch, and a correctness filter would let
       train_2 gold choose what the strong model sees, so only the answer-key branch is offered.
-      Like the helper, it uses fewer than `shots` when fewer responses qualify (with a warning).
+      Like the helper, it uses fewer than `shots` when fewer responses qualify (with a warning);
+      when none does (a weak model that never writes the key, e.g. a tiny test model), the
+      shuffle's first `shots`, with a warning, where the helper would prompt with none.
       It does NOT reproduce the released Llama-2-7B GSM8K choice (train_2 ids 2619, 456, 102,
       3037): no seed-42 shuffle, sample or permutation of 7000 items that we tried (Python
       `random`, numpy legacy and Generator, torch) yields them, so the helper must have drawn
@@ -108,9 +110,10 @@ def choose_demos(pool: list[Demo], strategy: str = "paper", shots: int = PAPER_S
     order = list(pool)
     random.Random(seed).shuffle(order)
     chosen = [d for d in order if answer_key is None or answer_key in d.response][:shots]
-    if not chosen:
-        raise W2SError(f"none of the demo file's {len(pool)} responses contains the answer key {answer_key!r}; "
-                       "use --demo-strategy first or --demo-ids")
+    if not chosen:   # the helper would prompt with no demonstration at all; keep the shuffle's first
+        print(f"warning: none of the demo file's {len(pool)} responses contains the answer key {answer_key!r}: "
+              f"using the first {shots} after the shuffle (--demo-ids to choose)", file=sys.stderr)
+        return order[:shots]
     if len(chosen) < shots:   # the helper then uses what it found; say so
         print(f"warning: only {len(chosen)} of the demo file's {len(pool)} responses contain the answer key "
               f"{answer_key!r}: {len(chosen)} demonstrations instead of {shots}", file=sys.stderr)

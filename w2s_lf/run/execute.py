@@ -162,7 +162,7 @@ def run_recipe(recipe: Recipe, dry_run: bool = False, start: str | None = None, 
     check_inputs(recipe, check_hub=not dry_run and loads_models)
     if dry_run:
         return _print_plan(recipe, stages, shape, echo)
-    _fetch_builtin_models(recipe)
+    _fetch_builtin_models(recipe, echo)
     # Wall times mean little without the machine: its CPU capability (an AVX2-only CPU emulates
     # bf16), cores and dtype, as of the latest invocation. A dry run measures nothing.
     run = Run(recipe.run_path, {**header, "machine": hardware.describe()})
@@ -240,8 +240,12 @@ def _lock(root: Path):
     return locked(root / ".lock", f"{root} (one `w2s-lf run` per run folder)")
 
 
-def _fetch_builtin_models(recipe: Recipe) -> None:
-    from w2s_lf.models.builtin import BUILDERS, fetch
+def _fetch_builtin_models(recipe: Recipe, echo: Callable[[str], None]) -> None:
+    """Build the recipe's built-in models that are not cached yet, saying so first: the CPU
+    demo's `smollm2-strong` takes minutes (its own progress bar follows)."""
+    from w2s_lf.models.builtin import BUILDERS, fetch, is_current, model_dir
     for spec in sorted({*(w.model for w in recipe.weak_models), recipe.strong.model}):
         if spec in BUILDERS:
+            if not is_current(spec):
+                echo(f"building the built-in model {spec} into {model_dir(spec)} (once per machine)")
             fetch(spec)

@@ -17,7 +17,8 @@ SIZE_IN_NAME = re.compile(r"(\d+(?:\.\d+)?)\s*([bBmM])(?![a-zA-Z])")
 
 
 def parameter_count(model: str) -> float | None:
-    """Parameters of a model folder (from config.json) or of a hub id (from its name)."""
+    """Parameters of a model folder (from config.json), a built-in model or a hub id (from its name)."""
+    from w2s_lf.models.builtin import PARAMETERS
     config = Path(model) / "config.json"
     if config.is_file():
         c = json.loads(config.read_text())
@@ -25,6 +26,8 @@ def parameter_count(model: str) -> float | None:
         if h and layers:
             ffn = c.get("intermediate_size", 4 * h)
             return layers * (4 * h * h + 3 * h * ffn) + 2 * c.get("vocab_size", 32000) * h
+    if Path(model).name in PARAMETERS:   # a built-in model's name, or its cache folder not built yet
+        return PARAMETERS[Path(model).name]
     found = SIZE_IN_NAME.findall(Path(model).name)
     if not found:
         return None

@@ -6,6 +6,7 @@ embedded offline task (GSM8K-style, or MATH-style for `--task math`). Everything
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,6 +202,7 @@ def prepare(task: Task, splits: Splits, out_dir: str | Path, options: dict | Non
     out_dir = Path(out_dir)
     prefix = task.name
     files = render_outputs(task, splits, prefix, prompt_style)   # all checks done before the first write
+    sizes_were_ours = _earlier_prepare_wrote_sizes(out_dir)
     for name, text in files.items():
         write_text(out_dir / name, text)
     chat = prompt_style == "chat"
@@ -221,7 +223,17 @@ def prepare(task: Task, splits: Splits, out_dir: str | Path, options: dict | Non
     if comparison:   # the run's prepare stage reports it (statistics, and the report's findings)
         manifest["paper_sizes"] = comparison
         write_json(out_dir / SIZES_FILE, comparison, indent=2)
-    else:
+    elif sizes_were_ours:   # an earlier prepare's comparison, stale now; anything else stays
         (out_dir / SIZES_FILE).unlink(missing_ok=True)
     write_json(out_dir / "manifest.json", manifest, indent=2)
     return manifest
+
+
+def _earlier_prepare_wrote_sizes(out_dir: Path) -> bool:
+    """Whether the manifest an earlier `prepare` left in `out_dir` records the size comparison it
+    wrote (`paper_sizes`): only then is SIZES_FILE ours to remove."""
+    try:
+        earlier = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(earlier, dict) and "paper_sizes" in earlier
