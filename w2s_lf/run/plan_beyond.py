@@ -74,7 +74,7 @@ class BeyondPaper:
         return name
 
     def later_rounds(self, merged_mplus: str) -> None:
-        """Rounds 2..N of stage II, per method (round 1 is `stage2` itself). Round r samples from
+        """Rounds 2..N of stage II, per method of `stage2.round_methods` (round 1 is `stage2` itself). Round r samples from
         round r-1's model, served as its adapter on its base: round 2 for every method on one
         engine (`mpro_generate_r2`: the round-1 adapters share the merged M_plus), later rounds
         one engine per method (`mpro_<m>_generate_r<r>`). Then, per method: vote and pairs
@@ -83,7 +83,7 @@ class BeyondPaper:
         reference (`<m>_r<r>`), and its test evaluation (`mpro_<m>_evaluate_r<r>`, eval key
         `mpro_<m>_r<r>`)."""
         s2 = self.r.stage2
-        previous = {m: (merged_mplus, f"models/mpro_{m}") for m in s2.methods}   # (base, adapter)
+        previous = {m: (merged_mplus, f"models/mpro_{m}") for m in s2.repeated}   # (base, adapter)
         for r in range(2, s2.rounds + 1):
             # round 2: the round-1 adapters share the merged M_plus, so one engine serves them all
             shared = self.engine(ModelRef(merged_mplus, base_in_run=True)) if r == 2 else None

@@ -107,6 +107,13 @@ class Stage2Spec:
     methods: list = field(default_factory=lambda: ["dpo", "orpo"])   # any of PREF_KINDS
     format: Literal["current", "legacy"] = "current"
     rounds: int = 1                         # >= 2: each method samples, votes and trains again from its last model
+    round_methods: Optional[list] = None    # the methods that go on to rounds 2..N (default: all of methods)
+
+    @property
+    def repeated(self) -> list:
+        """The methods trained again in rounds 2..N, in the order of `methods`."""
+        chosen = self.methods if self.round_methods is None else self.round_methods
+        return [m for m in self.methods if m in chosen] if self.rounds > 1 else []
 
 
 @dataclass(frozen=True)
@@ -177,6 +184,14 @@ class Recipe:
             raise W2SError(f"stage2.rounds: must be at least 1, got {s2.rounds}")
         if s2.rounds > 1 and not s2.methods:
             raise W2SError("stage2.rounds: later rounds train each of stage2.methods again; stage2.methods is empty")
+        if s2.round_methods is not None:
+            if s2.rounds < 2:
+                raise W2SError("stage2.round_methods: names the methods of rounds 2..N; set stage2.rounds to 2 or more")
+            for method in s2.round_methods:
+                if method not in s2.methods:
+                    raise W2SError(f"stage2.round_methods: {shown(method)} is not one of stage2.methods {s2.methods}")
+            if not s2.round_methods:
+                raise W2SError("stage2.round_methods: empty; list at least one of stage2.methods, or set rounds: 1")
         for baseline in self.baselines:
             if baseline not in BASELINES:
                 raise W2SError(f"baselines: unknown baseline {shown(baseline)}; use any of {', '.join(BASELINES)}")
@@ -185,7 +200,8 @@ class Recipe:
             raise W2SError(f"confident_weak: need k >= 1 and 0 <= min_agreement <= 1, got {c.k} and {c.min_agreement}")
         if "confident_weak" in self.baselines and "full_weak" not in self.baselines:
             raise W2SError("baselines: confident_weak is compared with full_weak; list both")
-        for where, names in (("stage2.methods", s2.methods), ("baselines", self.baselines)):
+        for where, names in (("stage2.methods", s2.methods), ("stage2.round_methods", s2.round_methods or []),
+                             ("baselines", self.baselines)):
             if len(set(names)) != len(names):
                 raise W2SError(f"{where}: {shown(names)} names one twice")
         self.evaluations()
@@ -248,10 +264,12 @@ class Recipe:
         A name given that this recipe does not train, or that no recipe knows, is an error."""
         iterations = [f"mplus_iter{i}" for i in range(1, self.stage1.iterations + 1)]
         mpro = [f"mpro_{m}" for m in self.stage2.methods]
-        later = [f"{key}_r{r}" for r in range(2, self.stage2.rounds + 1) for key in mpro]
+        rounds = range(2, self.stage2.rounds + 1)
+        later_of = {f"mpro_{m}": [f"mpro_{m}_r{r}" for r in rounds] for m in self.stage2.repeated}
+        later = [key for keys in later_of.values() for key in keys]
         weak = ["weak"] + ([f"weak_{w.name}" for w in self.weak] if isinstance(self.weak, list) else [])
         keys = {"weak": weak, "strong_base": ["strong_base"], "mplus": iterations, "mpro": mpro + later,
-                **{k: [k] for k in iterations + mpro}, **{k: [k, *later[i::len(mpro)]] for i, k in enumerate(mpro)},
+                **{k: [k] for k in iterations + mpro}, **{k: [k, *later_of.get(k, [])] for k in mpro},
                 **{f"strong_{b}": [f"strong_{b}"] for b in self.baselines}}
         given = self.evaluate.models
         if given is None:
