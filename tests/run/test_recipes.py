@@ -121,6 +121,20 @@ def test_generation_is_grouped_by_engine_and_options_reach_the_engine():
     assert order.index("baseline_gold") < order.index("strong_generate")
 
 
+def test_without_stage_ii_methods_m_plus_draws_no_samples():
+    """The k samples per train_2 question feed stage II's votes only: a recipe without methods
+    evaluates M_plus and stops (the CPU demo's default), and the plans with methods are as before."""
+    def jobs(methods):
+        recipe = parse_recipe({"name": "x", "stage2": {"methods": methods}})
+        stages = {s.name: s for s in build_plan(recipe, progress=False)}
+        (_, mplus, _), = stages["mplus_generate"].configs
+        return [j["output"].split("/x/")[-1] for j in mplus["jobs"]], set(stages)
+    outputs, names = jobs([])
+    assert outputs == ["eval/mplus_iter1.jsonl"] and not names & {"vote", "pairs", "mpro_evaluate"}
+    outputs, names = jobs(["orpo"])
+    assert outputs == ["gen/mplus_samples_train_2.jsonl", "eval/mplus_iter1.jsonl"] and {"vote", "pairs"} <= names
+
+
 def test_placement_is_not_part_of_a_stage_key(tmp_path):
     """Moving a run between a laptop, a node and a cluster (or another folder) keeps its stages done."""
     def params(**over):

@@ -315,7 +315,8 @@ class Planner(BeyondPaper):
         self.merge("mplus_merge", None, mplus, merged)
         merged_ref = ModelRef(merged, base_in_run=True)
         engine = self.engine(merged_ref)
-        engine.job("gen/mplus_samples_train_2.jsonl", "train_2", "sample", k=s2.k, temperature=s2.temperature)
+        if s2.methods:   # the samples feed stage II's votes only
+            engine.job("gen/mplus_samples_train_2.jsonl", "train_2", "sample", k=s2.k, temperature=s2.temperature)
         self.evaluate(engine, Path(mplus).name)
         self.generate("mplus_generate", engine)
         if not s2.methods:
