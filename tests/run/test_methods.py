@@ -127,13 +127,15 @@ def test_70b_plan_with_three_weak_models_and_two_rounds(tmp_path, monkeypatch):
 
 def test_adding_rounds_weak_models_and_baselines_keeps_every_stage_key(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    base = load_recipe(REPO / "recipes/cpu_demo.yaml")
-    more = load_recipe(REPO / "recipes/cpu_demo.yaml", {"stage2.rounds": 3,
+    base = load_recipe(REPO / "recipes/cpu_demo.yaml", {"stage2.methods": ["orpo"]})
+    more = load_recipe(REPO / "recipes/cpu_demo.yaml", {"stage2.methods": ["orpo"], "stage2.rounds": 3,
                                                        "baselines": ["full_weak", "gold", "confident_weak"]})
     before = {s.name: s.params for s in _plan(base)}
     after = {s.name: s.params for s in _plan(more)}
-    changed = [n for n in before if n != "weak_generate" and before[n] != after.get(n)]
-    assert changed == [], changed      # weak_generate gains the weak samples job; nothing else moves
+    changed = [n for n in before if before[n] != after.get(n)]
+    # weak_generate gains the weak samples job, strong_generate the new baseline's test
+    # evaluation (the engine that serves every baseline's adapter); nothing else moves
+    assert changed == ["weak_generate", "strong_generate"], changed
     assert {"orpo_r2", "orpo_r3", "mpro_generate_r2", "mpro_orpo_generate_r3", "mpro_orpo_evaluate_r3",
             "baseline_confident_weak"} <= set(after)
     jobs = [j["output"] for j in next(s for s in _plan(more) if s.name == "weak_generate").configs[0][1]["jobs"]]
@@ -147,8 +149,9 @@ def test_adding_rounds_weak_models_and_baselines_keeps_every_stage_key(tmp_path,
     ({"stage2.methods": [], "stage2.rounds": 2}, "stage2.methods is empty"),
     ({"baselines": ["gold", "confident_weak"]}, "list both"),
     ({"stage2.round_methods": ["orpo"]}, "set stage2.rounds to 2 or more"),
-    ({"stage2.rounds": 2, "stage2.round_methods": ["dpo"]}, "'dpo' is not one of stage2.methods ['orpo']"),
-    ({"stage2.rounds": 2, "stage2.round_methods": []}, "round_methods: empty"),
+    ({"stage2.methods": ["orpo"], "stage2.rounds": 2, "stage2.round_methods": ["dpo"]},
+     "'dpo' is not one of stage2.methods ['orpo']"),
+    ({"stage2.methods": ["orpo"], "stage2.rounds": 2, "stage2.round_methods": []}, "round_methods: empty"),
     ({"confident_weak.min_agreement": 1.5}, "min_agreement"),
     ({"weak": [{"name": "a", "model": "tiny-llama"}]}, "two or more"),
     ({"weak": [{"name": "a", "model": "tiny-llama"}, {"name": "a", "model": "tiny-gsm"}]}, "name one twice"),

@@ -74,10 +74,11 @@ class BeyondPaper:
         return name
 
     def later_rounds(self, merged_mplus: str) -> None:
-        """Rounds 2..N of stage II, per method of `stage2.round_methods` (round 1 is `stage2` itself). Round r samples from
-        round r-1's model, served as its adapter on its base: round 2 for every method on one
-        engine (`mpro_generate_r2`: the round-1 adapters share the merged M_plus), later rounds
-        one engine per method (`mpro_<m>_generate_r<r>`). Then, per method: vote and pairs
+        """Rounds 2..N of stage II, for each method of `stage2.round_methods` (round 1 is `stage2`
+        itself). Round r samples from round r-1's model, served as its adapter on its base: round
+        2 for every such method on one engine (`mpro_generate_r2`: the round-1 adapters share
+        the merged M_plus), later rounds one engine per method (`mpro_<m>_generate_r<r>`).
+        Then, per method: vote and pairs
         against the weak answers (`vote_<m>_r<r>`, `pairs_<m>_r<r>`), the previous model merged
         (`mpro_<m>_merge_r<r>`) so that the method trains again from it with it as the implicit
         reference (`<m>_r<r>`), and its test evaluation (`mpro_<m>_evaluate_r<r>`, eval key
