@@ -28,18 +28,19 @@ BASE = {"name": "fuzz", "weak": {"model": "tiny-llama"}, "strong": {"model": "ti
         "stage2": {"k": 3, "methods": ["dpo"]}, "evaluate": {"models": ["weak", "mplus"], "k": 2}}
 KEYS = {
     "": ["name", "task", "run_dir", "grader", "seed", "baselines", "data", "weak", "strong", "generation",
-         "training", "stage1", "stage2", "evaluate", "cluster", "nmae", ""],
+         "training", "stage1", "stage2", "evaluate", "cluster", "confident_weak", "nmae", ""],
     "data": ["source", "from_dir", "hf_name", "sizes", "seed", "limit_train_2", "limit_test", "szes"],
     "weak": ["model", "train", "adapter", "tensor_parallel_size"],
     "strong": ["model", "tensor_parallel_size", "trian"],
     "generation": ["backend", "prompt_style", "max_new_tokens", "batch_size", "data_parallel_size", "options"],
     "training": ["preset", "weak_preset", "overrides", "sft_overrides", "launch", "template"],
     "stage1": ["iterations", "target_count"],
-    "stage2": ["k", "temperature", "keep_threshold", "flip_threshold", "max_pairs", "methods", "format"],
+    "stage2": ["k", "temperature", "keep_threshold", "flip_threshold", "max_pairs", "methods", "format", "rounds"],
+    "confident_weak": ["k", "min_agreement"],
     "evaluate": ["models", "k"],
     "cluster": ["backend", "nodes", "gpus_per_node", "address"],
 }
-WORDS = ["gsm8k", "math", "custom", "embedded", "local", "hf", "dpo", "orpo", "ppo", "weak", "mplus", "mpro",
+WORDS = ["gsm8k", "math", "custom", "embedded", "local", "hf", "dpo", "orpo", "ppo", "kto", "simpo", "confident_weak", "weak", "mplus", "mpro",
          "strong_gold", "bogus", "smollm2-wek", "tiny-llama", "org/model", "../..", "/abs", "a/b/c", ".", "",
          " ", "cpu", "7b", "chat", "raw", "robust", "seed", "ray", "slurm", "über", "\t", "x" * 300,
          "output_dir", "nproc_per_node", "2020-13-45", "two\nlines", "org/two\nlines", "~nobody/x", "a\x00b"]

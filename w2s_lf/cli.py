@@ -27,6 +27,7 @@ COMMANDS = {
     "train": "train",
     "evaluate": "evaluate",
     "report": "report",
+    "compare": "compare",
     "run": "run",
     "doctor": "doctor",
 }

@@ -124,3 +124,23 @@ def test_dpo_explicit_reference_route(root, mplus, tiny_model):
     # merged vs. unmerged LoRA arithmetic differs in the last float bits
     assert first["rewards/chosen"] == pytest.approx(0, abs=1e-4)
     assert first["rewards/rejected"] == pytest.approx(0, abs=1e-4)
+
+
+@pytest.mark.parametrize("method, step1_loss", [("ipo", (1 / (2 * 0.1)) ** 2), ("hinge", 1.0),
+                                                ("simpo", None), ("kto", None)])
+def test_shipped_loss_menu_configs_train_from_m_plus(root, mplus, method, step1_loss):
+    """The preference-loss menu's shipped 70B configs, as test_shipped_dpo_70b_passes_llamafactory_checks
+    does for DPO: LLaMA-Factory's own IPO / hinge / SimPO / KTO train a step from the merged
+    M_plus. IPO and hinge compare with the reference, which is M_plus: at step 1 the policy's
+    log-ratio is 0, so IPO's loss is (1 / (2 beta))^2 and hinge's is 1."""
+    link = root / "models/gsm8k/mplus_70b_merged"
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(mplus)
+    lf(root, "train", f"llama_factory_configs/{method}_70b.yaml", "bf16=false", "use_cpu=true", "deepspeed=null",
+       "max_steps=1", "logging_steps=1", "preprocessing_num_workers=null", "dataloader_num_workers=0")
+    out = root / f"saves/gsm8k/mpro_{method}_70b"
+    first = log_history(out)[0]
+    assert math.isfinite(first["loss"]) and (out / "adapter_model.safetensors").exists()
+    if step1_loss is not None:
+        assert first["loss"] == pytest.approx(step1_loss, rel=1e-4) and first["rewards/chosen"] == 0.0

@@ -14,7 +14,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def make_root(root: Path, model: Path | None = None) -> Path:
-    from w2s_lf.builders.files import full_weak_files, pairs_files, stage1_files
+    from w2s_lf.builders.files import (
+        full_weak_files,
+        kto_files,
+        pairs_files,
+        stage1_files,
+    )
     from w2s_lf.builders.synthetic import synthetic_results
     from w2s_lf.io import read_jsonl, write_jsonl
     from w2s_lf.tasks import get_task
@@ -33,6 +38,7 @@ def make_root(root: Path, model: Path | None = None) -> Path:
         full_weak_files(runs / "weak.jsonl", out, "gsm8k_full_weak")
         stage1_files(runs / "weak.jsonl", runs / "icl.jsonl", out, "gsm8k_iter1")
         pairs_files(runs / "weak.jsonl", runs / "samples.jsonl", out, "gsm8k_pairs")
+        kto_files(out / "gsm8k_pairs.json", out, "gsm8k_kto")
     shutil.copytree(REPO / "llama_factory_configs", root / "llama_factory_configs")
     if model is not None:
         (root / "models").mkdir(exist_ok=True)

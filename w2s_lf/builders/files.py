@@ -10,11 +10,12 @@ from pathlib import Path
 
 from w2s_lf.builders.gold import load_gold
 from w2s_lf.builders.stage1 import build_full_weak, build_stage1
-from w2s_lf.builders.stage2 import QuestionVote, build_pairs, vote
+from w2s_lf.builders.stage2 import QuestionVote, build_pairs, kto_examples, vote
+from w2s_lf.builders.weak import build_confident_weak, combine_weak
 from w2s_lf.errors import InputError
 from w2s_lf.generation.results import check_aligned, load_results, load_samples
 from w2s_lf.io import iter_jsonl, read_json, write_json, write_jsonl
-from w2s_lf.lf.datasets import write_pairs_dataset, write_sft_dataset
+from w2s_lf.lf.datasets import write_kto_dataset, write_pairs_dataset, write_sft_dataset
 
 
 def _gold(path, task):
@@ -41,6 +42,37 @@ def stage1_files(weak_path, icl_path, out_dir, name, *, target_count=None, seed=
                                                    result.stats)
                for part in ("weak", "icl", "hybrid")}
     return written, result.stats
+
+
+def combine_weak_files(paths: list, out_path, gold_path=None, task="gsm8k") -> tuple[Path, dict]:
+    """Several weak models' greedy results (`name=path` each) combined by majority into one
+    result file, with `<out>.stats.json` beside it."""
+    names, results = [], []
+    for spec in paths:
+        name, sep, path = str(spec).partition("=")
+        if not sep or not name or not path:
+            raise InputError(f"expected NAME=PATH, got {spec!r}")
+        names.append(name)
+        results.append(load_results(path))
+    if len(set(names)) != len(names) or len(names) < 2:
+        raise InputError(f"expected two or more weak models with different names, got {names}")
+    combined, stats = combine_weak(results, names, _gold(gold_path, task))
+    stats["inputs"] = dict(zip(names, map(str, [p.partition("=")[2] for p in paths])))
+    out_path = Path(out_path)
+    write_jsonl(out_path, combined)
+    write_json(out_path.with_name(out_path.stem + ".stats.json"), stats, indent=2)
+    return out_path, stats
+
+
+def confident_weak_files(weak_path, samples_paths: list, out_dir, name, *, min_agreement: float,
+                         gold_path=None, task="gsm8k") -> tuple[dict, dict]:
+    weak = load_results(weak_path)
+    samples = [load_samples(p) for p in samples_paths]
+    for path, s in zip(samples_paths, samples):
+        check_aligned(weak, s, str(weak_path), str(path))
+    records, stats = build_confident_weak(weak, samples, min_agreement, _gold(gold_path, task))
+    stats["inputs"] = {"weak": str(weak_path), "samples": [str(p) for p in samples_paths]}
+    return {name: write_sft_dataset(out_dir, name, records, stats)}, stats
 
 
 def vote_files(samples_path, out_path, gold_path=None, task="gsm8k") -> tuple[Path, dict]:
@@ -88,3 +120,21 @@ def pairs_files(weak_path, samples_path, out_dir, name, *, votes_path=None, full
     result.stats["format"] = fmt
     result.stats["inputs"] = {"weak": str(weak_path), "samples": str(samples_path)}
     return {name: write_pairs_dataset(out_dir, name, result.pairs, fmt, result.stats)}, result.stats
+
+
+PAIR_FIELDS = ("id", "instruction", "input", "chosen", "rejected")
+
+
+def kto_files(pairs_path, out_dir, name) -> tuple[dict, dict]:
+    """KTO data (`stage: kto`) from a pairs file written by `build pairs` (current format)."""
+    pairs = read_json(pairs_path)
+    if not isinstance(pairs, list):
+        raise InputError("expected a JSON list of pairs", pairs_path)
+    for k, record in enumerate(pairs):
+        for key in PAIR_FIELDS:
+            if not isinstance(record, dict) or key not in record:
+                raise InputError(f"record {k}: missing (pairs in the current format: `build pairs "
+                                 "--format current`)", pairs_path, field=key)
+    examples, stats = kto_examples(pairs)
+    stats["inputs"] = {"pairs": str(pairs_path)}
+    return {name: write_kto_dataset(out_dir, name, examples, stats)}, stats

@@ -166,6 +166,24 @@ def build_pairs(weak: list[dict], samples: list[dict], votes: list[QuestionVote]
     return PairsResult(pairs, stats)
 
 
+def kto_examples(pairs: list[dict]) -> tuple[list[dict], dict]:
+    """The pairs as unpaired KTO examples, in pair order: each chosen response desirable
+    (`kto_tag` true), each rejected one undesirable. A response that several pairs of a question
+    share (a chosen weak response against 3 negatives in MATH) becomes one example."""
+    examples, seen = [], set()
+    for p in pairs:
+        for response, tag in ((p["chosen"], True), (p["rejected"], False)):
+            if (p["id"], response, tag) in seen:
+                continue
+            seen.add((p["id"], response, tag))
+            record = {"id": p["id"], "instruction": p["instruction"], "input": p["input"],
+                      "output": response, "kto_tag": tag}
+            examples.append(record if "system" not in p else {**record, "system": p["system"]})
+    desirable = sum(e["kto_tag"] for e in examples)
+    return examples, {"pairs": len(pairs), "examples": len(examples), "desirable": desirable,
+                      "undesirable": len(examples) - desirable}
+
+
 def _rate(marks: list) -> float | None:
     marks = [m for m in marks if m is not None]
     return round(sum(marks) / len(marks), 4) if marks else None

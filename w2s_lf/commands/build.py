@@ -36,6 +36,9 @@ def build():
       w2s-lf build stage1 --weak runs/weak/train_2.jsonl --icl runs/icl/train_2.jsonl -o data/gsm8k
       w2s-lf build vote --samples runs/mplus/samples.jsonl -o runs/mplus/votes.jsonl
       w2s-lf build pairs --weak runs/weak/train_2.jsonl --samples runs/mplus/samples.jsonl -o data/gsm8k
+      w2s-lf build kto --pairs data/gsm8k/gsm8k_pairs.json -o data/gsm8k
+      w2s-lf build combine-weak --weak a=gen/weak_a.jsonl --weak b=gen/weak_b.jsonl -o gen/weak.jsonl
+      w2s-lf build confident-weak --weak gen/weak.jsonl --samples gen/weak_samples.jsonl -o data/gsm8k
     """
 
 
@@ -152,3 +155,74 @@ def pairs(weak_path, samples_path, out_dir, task, name, votes_path, full_weak_pa
                                  full_weak_path=full_weak_path, task=task, keep=keep, flip=flip,
                                  max_pairs=max_pairs, seed=seed, fmt=fmt, gold_path=gold_path)
     _report(f"pairs '{name}'", written, stats)
+
+
+@build.command(short_help="KTO data (unpaired, kto_tag) from preference pairs.")
+@click.option("--pairs", "pairs_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Pairs JSON from `build pairs` (current format).")
+@OUT
+@TASK
+@click.option("--name", help="Dataset name (default <task>_kto).")
+@guarded
+def kto(pairs_path, out_dir, task, name):
+    """Each pair's chosen response as a desirable example, its rejected one as undesirable.
+
+    \b
+    Example:
+      w2s-lf build kto --pairs data/gsm8k/gsm8k_pairs.json -o data/gsm8k
+      w2s-lf build combine-weak --weak a=gen/weak_a.jsonl --weak b=gen/weak_b.jsonl -o gen/weak.jsonl
+      w2s-lf build confident-weak --weak gen/weak.jsonl --samples gen/weak_samples.jsonl -o data/gsm8k
+    """
+    from w2s_lf.builders.files import kto_files
+    name = name or f"{task}_kto"
+    written, stats = kto_files(pairs_path, out_dir, name)
+    _report(f"kto '{name}'", written, stats)
+
+
+@build.command("combine-weak", short_help="Several weak models' answers as one, by majority per question.")
+@click.option("--weak", "weak_paths", required=True, multiple=True, metavar="NAME=PATH",
+              help="A weak model's greedy results (JSONL), named; two or more, in tie-breaking order.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Combined greedy results (JSONL), each record the first model's with the majority pred.")
+@TASK
+@GOLD
+@guarded
+def combine_weak(weak_paths, output, task, gold_path):
+    """Majority of the weak models' preds per question; ties go to the model named first.
+
+    \b
+    Example:
+      w2s-lf build combine-weak --weak llama=gen/weak_llama.jsonl --weak gemma=gen/weak_gemma.jsonl \\
+          --weak mistral=gen/weak_mistral.jsonl -o gen/weak_train_2.jsonl --gold data/train_2.jsonl
+    """
+    from w2s_lf.builders.files import combine_weak_files
+    path, stats = combine_weak_files(list(weak_paths), output, gold_path, task)
+    click.echo(f"wrote {path}", err=True)
+    click.echo(_table("combined weak", stats))
+
+
+@build.command("confident-weak", short_help="Weak answers the weak model's own samples agree with.")
+@click.option("--weak", "weak_path", required=True, type=click.Path(exists=True),
+              help="Weak model's greedy results on train_2 (JSONL).")
+@click.option("--samples", "samples_paths", required=True, multiple=True, type=click.Path(exists=True),
+              help="The weak model's samples on train_2 (several weak models: one file each, pooled).")
+@OUT
+@TASK
+@click.option("--name", help="Dataset name (default <task>_confident_weak).")
+@click.option("--min-agreement", default=0.6, show_default=True, type=click.FloatRange(0, 1),
+              help="Keep a question when at least this share of the samples has the greedy answer.")
+@GOLD
+@guarded
+def confident_weak(weak_path, samples_paths, out_dir, task, name, min_agreement, gold_path):
+    """Full-weak data restricted to the questions where the weak model agrees with itself.
+
+    \b
+    Example:
+      w2s-lf build confident-weak --weak gen/weak_train_2.jsonl --samples gen/weak_samples_train_2.jsonl \\
+          -o data --min-agreement 0.7 --gold data/train_2.jsonl
+    """
+    from w2s_lf.builders.files import confident_weak_files
+    name = name or f"{task}_confident_weak"
+    written, stats = confident_weak_files(weak_path, list(samples_paths), out_dir, name,
+                                          min_agreement=min_agreement, gold_path=gold_path, task=task)
+    _report(f"confident-weak '{name}'", written, stats)

@@ -3,14 +3,15 @@ from __future__ import annotations
 import click
 
 from w2s_lf.cli import guarded, parse_overrides
+from w2s_lf.lf.configs import KINDS
 
 
 @click.command(short_help="Emit LLaMA-Factory train / export configs (YAML) for the recipe.")
 @click.argument("kind", required=False,
-                type=click.Choice(["weak_sft", "sft", "dpo", "orpo", "export"]))
+                type=click.Choice([*KINDS, "export"]))
 @click.argument("overrides", nargs=-1)
 @click.option("--preset", default="70b", show_default=True, type=click.Choice(["70b", "7b", "cpu"]))
-@click.option("--model", help="model_name_or_path (dpo/orpo: the merged M_plus, or the base with --adapter).")
+@click.option("--model", help="model_name_or_path (dpo, ipo, hinge, orpo, simpo, kto: the merged M_plus, or the base with --adapter).")
 @click.option("--dataset", help="Dataset name(s) in dataset_info.json, comma separated.")
 @click.option("--dataset-dir", default="data/gsm8k", show_default=True)
 @click.option("--output-dir", help="Training output_dir (export: the merged model's folder).")
@@ -43,6 +44,8 @@ def configs(kind, overrides, preset, model, dataset, dataset_dir, output_dir, ad
           pref_beta=0.2 max_steps=10
       w2s-lf configs sft --preset 70b --model meta-llama/Llama-2-70b-hf --dataset gsm8k_iter1_hybrid \\
           --output-dir saves/mplus --nproc-per-node 8 --nnodes 2      # 2 x 8 GPUs, global batch 64
+      w2s-lf configs simpo --preset cpu --model models/mplus --dataset gsm8k_pairs --output-dir saves/simpo \
+          simpo_gamma=0.5      # also ipo, hinge; kto takes `w2s-lf build kto` data
       w2s-lf configs orpo --lf-version 0.6.2 --model models/mplus --dataset gsm8k_pairs --output-dir saves/orpo
       w2s-lf configs sft --preset 7b --model Qwen/Qwen2.5-7B --dataset math_iter1_hybrid --output-dir saves/q \
           template=qwen      # chat models: their family's template (raw prompts: w2s_vanilla)

@@ -2,7 +2,7 @@
 
 LLaMA-Factory knows only the templates registered in its own process, and `llamafactory-cli`
 knows nothing of `w2s_vanilla` (see `w2s_lf.lf.templates`). This wrapper registers our templates
-and then hands over to LLaMA-Factory's own launcher, so every command, option and environment
+(and fixes LLaMA-Factory's IPO / hinge losses on TRL 0.24: `w2s_lf.lf.patches`) and then hands over to LLaMA-Factory's own launcher, so every command, option and environment
 variable (`FORCE_TORCHRUN`, `NNODES`, ...) behaves as with `llamafactory-cli`.
 
 For distributed training LLaMA-Factory 0.9.5's launcher re-runs itself under torchrun as
@@ -38,9 +38,12 @@ def _launch(argv: list[str]) -> None:
     """LLaMA-Factory's CLI with our templates known and our worker as the torchrun script."""
     from llamafactory import launcher
 
+    from w2s_lf.lf.patches import pass_pref_loss
     from w2s_lf.lf.templates import register
 
     register()
+    if argv[:1] == ["train"]:   # trains in this process unless it re-launches under torchrun
+        pass_pref_loss()
     # `launch()` reads the module global `__file__` as the script torchrun runs on each rank.
     launcher.__file__ = WORKER_SCRIPT
     sys.argv = ["llamafactory-cli", *argv]
@@ -49,9 +52,11 @@ def _launch(argv: list[str]) -> None:
 
 def _worker(argv: list[str]) -> None:
     """One torchrun rank: register, then train as `llamafactory/launcher.py` run as a script does."""
+    from w2s_lf.lf.patches import pass_pref_loss
     from w2s_lf.lf.templates import register
 
     register()
+    pass_pref_loss()
     from llamafactory.train.tuner import run_exp
 
     sys.argv = [sys.argv[0], *argv]   # LLaMA-Factory reads the config path from sys.argv[1]

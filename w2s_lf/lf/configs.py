@@ -35,7 +35,12 @@ from w2s_lf.lf.templates import RAW_TEMPLATE
 
 LORA_TARGET = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
 TEMPLATE = RAW_TEMPLATE
-KINDS = ("weak_sft", "sft", "dpo", "orpo")
+# Preference methods of stage II (`stage2.methods`), each a loss LLaMA-Factory 0.9.5 implements:
+# `stage: dpo` with `pref_loss` sigmoid (DPO), ipo, hinge, orpo, simpo; `stage: kto` on unpaired data.
+PREF_KINDS = ("dpo", "ipo", "hinge", "orpo", "simpo", "kto")
+# Those whose loss compares the policy with a reference model (ORPO and SimPO use none).
+REFERENCE_KINDS = ("dpo", "ipo", "hinge", "kto")
+KINDS = ("weak_sft", "sft", *PREF_KINDS)
 LF_VERSIONS = ("0.9.5", "0.6.2", "0.5.0")
 DEEPSPEED_Z3 = "llama_factory_configs/deepspeed/ds_z3_config.json"
 
@@ -124,12 +129,25 @@ METHODS: dict[str, dict] = {
             "learning_rate": 5.0e-6, "num_train_epochs": 3.0},
     "orpo": {"stage": "dpo", "pref_loss": "orpo", "pref_beta": 0.1,
              "learning_rate": 5.0e-6, "num_train_epochs": 3.0},
+    # Beyond the paper (docs/method.md, "Beyond the paper"). IPO and hinge: DPO's beta and rate.
+    "ipo": {"stage": "dpo", "pref_loss": "ipo", "pref_beta": 0.1,
+            "learning_rate": 5.0e-6, "num_train_epochs": 3.0},
+    "hinge": {"stage": "dpo", "pref_loss": "hinge", "pref_beta": 0.1,
+              "learning_rate": 5.0e-6, "num_train_epochs": 3.0},
+    # SimPO (Meng et al. 2024) on base models: beta 2.0, gamma 1.0 (gamma / beta = 0.5); its
+    # loss is on length-normalised log-probabilities, so beta is on another scale than DPO's.
+    "simpo": {"stage": "dpo", "pref_loss": "simpo", "pref_beta": 2.0, "simpo_gamma": 1.0,
+              "learning_rate": 5.0e-6, "num_train_epochs": 3.0},
+    # KTO (Ethayarajh et al. 2024) on the pairs split into unpaired examples (`build kto`):
+    # chosen responses desirable, rejected ones undesirable; LLaMA-Factory's default weights (1.0
+    # each) suit GSM8K, where there are as many of each (one pair per question).
+    "kto": {"stage": "kto", "pref_beta": 0.1, "learning_rate": 5.0e-6, "num_train_epochs": 3.0},
 }
 
 # Sections in the order the YAML shows them; keys not listed go to the end.
 _ORDER = ["model_name_or_path", "adapter_name_or_path", "trust_remote_code",
           "stage", "do_train", "finetuning_type", "lora_target", "lora_rank", "lora_alpha",
-          "lora_dropout", "pref_loss", "pref_beta", "dpo_loss", "dpo_beta", "orpo_beta",
+          "lora_dropout", "pref_loss", "pref_beta", "simpo_gamma", "dpo_loss", "dpo_beta", "orpo_beta",
           "ref_model", "ref_model_adapters", "deepspeed",
           "dataset", "dataset_dir", "template", "cutoff_len", "overwrite_cache",
           "preprocessing_num_workers", "dataloader_num_workers",
@@ -177,9 +195,10 @@ def plan_train_config(kind: str, preset: str, model: str, dataset: str | list[st
     place of gradient_accumulation_steps when the preset states one (`resolve_batch` makes
     the LLaMA-Factory config for a given number of processes).
 
-    kind: `weak_sft` (weak model on train_1 gold), `sft` (M_plus and the two baselines: only
-    the dataset differs), `dpo`, `orpo`. For `dpo`/`orpo`, `model` is the merged M_plus, or
-    give the base as `model` and M_plus's LoRA as `adapter` (see the module docstring).
+    kind: `weak_sft` (weak model on train_1 gold), `sft` (M_plus and the baselines: only the
+    dataset differs), or a preference method (`PREF_KINDS`: dpo, ipo, hinge, orpo, simpo, kto).
+    For those, `model` is the merged M_plus, or give the base as `model` and M_plus's LoRA as
+    `adapter` (see the module docstring).
     `template`: LLaMA-Factory template (see `w2s_lf.lf.templates.template_for`).
     `overrides` (`key: value`, as `llamafactory-cli` takes them, plus `global_batch_size`)
     are applied last; a None value removes a key. An explicit gradient_accumulation_steps
@@ -203,7 +222,7 @@ def plan_train_config(kind: str, preset: str, model: str, dataset: str | list[st
         cfg["bf16"] = machine_bf16()
     if adapter:
         cfg["adapter_name_or_path"] = adapter
-    if kind == "dpo":
+    if kind in REFERENCE_KINDS:
         if ref_model or ref_adapter:
             cfg["ref_model"] = ref_model or model
             if ref_adapter:
@@ -269,6 +288,9 @@ def for_lf_version(cfg: dict, version: str) -> dict:
         out["template"] = "vanilla"
     if isinstance(out.get("warmup_steps"), float):   # their transformers 4.x took an int here
         out["warmup_ratio"] = out.pop("warmup_steps")
+    newer = out.get("stage") == "kto" or out.get("pref_loss") == "simpo" or "simpo_gamma" in out
+    if newer:
+        raise W2SError("KTO and SimPO need LLaMA-Factory >= 0.9 (the paper's versions, 0.5.0 and 0.6.2, have neither)")
     if out.get("stage") == "dpo":
         loss = out.pop("pref_loss", "sigmoid")
         beta = out.pop("pref_beta", 0.1)
@@ -281,6 +303,8 @@ def for_lf_version(cfg: dict, version: str) -> dict:
             out["dpo_beta"] = beta
             if version != "0.5.0":
                 out["dpo_loss"] = loss
+            elif loss != "sigmoid":
+                raise W2SError(f"pref_loss {loss} needs LLaMA-Factory >= 0.6.2 (0.5.0 has sigmoid DPO only)")
     return out
 
 

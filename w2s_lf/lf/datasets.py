@@ -19,6 +19,8 @@ PAIR_COLUMNS = {  # LLaMA-Factory >= 0.8 alpaca preference data
 }
 
 
+# LLaMA-Factory's KTO data (`stage: kto`): one response per record, `kto_tag` true when desirable
+KTO_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "kto_tag"}
 SYSTEM_COLUMN = {"system": "system"}   # chat-style records carry their system turn
 
 
@@ -29,6 +31,10 @@ def sft_entry(file_name: str, system: bool = False) -> dict:
 def pair_entry(file_name: str, fmt: str = "current", system: bool = False) -> dict:
     return {"file_name": file_name, "ranking": True,
             "columns": {**PAIR_COLUMNS[fmt], **(SYSTEM_COLUMN if system else {})}}
+
+
+def kto_entry(file_name: str, system: bool = False) -> dict:
+    return {"file_name": file_name, "columns": {**KTO_COLUMNS, **(SYSTEM_COLUMN if system else {})}}
 
 
 def has_system(records: list[dict]) -> bool:
@@ -74,27 +80,33 @@ def write_stats(out_dir: str | Path, name: str, stats: dict) -> Path:
     return path
 
 
-def write_sft_dataset(out_dir: str | Path, name: str, records: list[dict],
-                      stats: dict | None = None) -> Path:
-    """Write `<out_dir>/<name>.json` and register it as `name` in `<out_dir>/dataset_info.json`."""
+def _write_dataset(out_dir: str | Path, name: str, records: list[dict], entry, stats: dict | None) -> Path:
+    """Write `<out_dir>/<name>.json`, register `entry(file name)` as `name` in its
+    `dataset_info.json`, and the statistics beside it."""
     path = Path(out_dir) / f"{check_name(name, 'dataset name')}.json"
     write_json(path, records)
-    update_dataset_info(Path(out_dir) / "dataset_info.json", {name: sft_entry(path.name, has_system(records))})
+    update_dataset_info(Path(out_dir) / "dataset_info.json", {name: entry(path.name)})
     if stats is not None:
         write_stats(out_dir, name, stats)
     return path
+
+
+def write_sft_dataset(out_dir: str | Path, name: str, records: list[dict],
+                      stats: dict | None = None) -> Path:
+    """Write `<out_dir>/<name>.json` and register it as `name` in `<out_dir>/dataset_info.json`."""
+    return _write_dataset(out_dir, name, records, lambda f: sft_entry(f, has_system(records)), stats)
 
 
 def write_pairs_dataset(out_dir: str | Path, name: str, pairs: list[dict], fmt: str = "current",
                         stats: dict | None = None) -> Path:
     """Write preference pairs as `<out_dir>/<name>.json` and register a `ranking: true` entry."""
-    path = Path(out_dir) / f"{check_name(name, 'dataset name')}.json"
-    write_json(path, format_pairs(pairs, fmt))
-    update_dataset_info(Path(out_dir) / "dataset_info.json",
-                        {name: pair_entry(path.name, fmt, has_system(pairs))})
-    if stats is not None:
-        write_stats(out_dir, name, stats)
-    return path
+    return _write_dataset(out_dir, name, format_pairs(pairs, fmt), lambda f: pair_entry(f, fmt, has_system(pairs)),
+                          stats)
+
+
+def write_kto_dataset(out_dir: str | Path, name: str, records: list[dict], stats: dict | None = None) -> Path:
+    """Write unpaired KTO examples `{id, instruction, input, output, kto_tag}` and register them."""
+    return _write_dataset(out_dir, name, records, lambda f: kto_entry(f, has_system(records)), stats)
 
 
 # --- checks of LLaMA-Factory datasets, used by `w2s-lf validate` -------------------------------
@@ -207,6 +219,8 @@ def _check_alpaca(name, columns, records, ranking, path) -> list[tuple[str, str]
         expected.update(chosen=str, rejected=str)
     else:
         expected["response"] = str
+    if columns.get("kto_tag"):   # LLaMA-Factory reads a record as KTO only when its tag is a bool
+        expected["kto_tag"] = bool
     if columns.get("history"):
         expected["history"] = list
         if ranking:

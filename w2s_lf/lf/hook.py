@@ -6,25 +6,39 @@ llama_factory_configs/dpo_70b.yaml` would stop with "Template w2s_vanilla does n
 (`import w2s_lf.lf.hook`); Python runs it at start-up, and this module then waits, at the cost of
 one entry in `sys.meta_path`, for `llamafactory.data.template` to be imported, and registers our
 template right after it (torchrun ranks included: they are Pythons of the same environment).
+The same way, right after `llamafactory.train.dpo.trainer` is imported, it applies
+`w2s_lf.lf.patches.pass_pref_loss` (IPO and hinge train as themselves on TRL 0.24).
 Nothing else is imported at start-up. Outside such an environment use `python -m w2s_lf.lf.cli`,
 which registers the template explicitly.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.abc
 import importlib.util
 import sys
 
+# LLaMA-Factory module -> (our module, function) to run as soon as it has executed
+AFTER_IMPORT = {"llamafactory.data.template": ("w2s_lf.lf.templates", "register"),
+                "llamafactory.train.dpo.trainer": ("w2s_lf.lf.patches", "pass_pref_loss")}
 TARGET = "llamafactory.data.template"
 
 
+def _run(target: str) -> None:
+    module, function = AFTER_IMPORT[target]
+    getattr(importlib.import_module(module), function)()
+
+
 class _RegisterAfterImport(importlib.abc.MetaPathFinder):
-    """Finds nothing itself; when LLaMA-Factory's template module is imported, wraps its loader so
-    that `w2s_lf.lf.templates.register()` runs as soon as the module has executed."""
+    """Finds nothing itself; when a module of AFTER_IMPORT is imported, wraps its loader so that
+    our function for it runs as soon as the module has executed."""
+
+    def __init__(self, target: str = TARGET):
+        self.target = target
 
     def find_spec(self, name, path=None, target=None):
-        if name != TARGET:
+        if name != self.target:
             return None
         sys.meta_path.remove(self)   # one shot; also keeps the lookup below from finding us
         spec = importlib.util.find_spec(name)
@@ -34,19 +48,18 @@ class _RegisterAfterImport(importlib.abc.MetaPathFinder):
 
         def exec_module(module):
             execute(module)
-            from w2s_lf.lf.templates import register
-            register()
+            _run(name)
 
         spec.loader.exec_module = exec_module
         return spec
 
 
 def install() -> None:
-    if TARGET in sys.modules:   # already imported: register now
-        from w2s_lf.lf.templates import register
-        register()
-    elif not any(isinstance(f, _RegisterAfterImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _RegisterAfterImport())
+    for target in AFTER_IMPORT:
+        if target in sys.modules:   # already imported: run now
+            _run(target)
+        elif not any(isinstance(f, _RegisterAfterImport) and f.target == target for f in sys.meta_path):
+            sys.meta_path.insert(0, _RegisterAfterImport(target))
 
 
 install()

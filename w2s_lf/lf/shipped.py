@@ -45,6 +45,13 @@ bf16: false suits every CPU (the built-in models are saved in float32); where th
 AVX512-BF16 or AMX, bf16: true trains about 2x faster (scripts/bench_dtype.py)."""
 
 
+# The preference-loss menu beyond the paper's DPO and ORPO (docs/method.md, "Beyond the paper").
+MENU = {"ipo": "IPO (stage: dpo, pref_loss: ipo; reference: M_plus)",
+        "hinge": "the hinge loss (stage: dpo, pref_loss: hinge; reference: M_plus)",
+        "simpo": "SimPO (stage: dpo, pref_loss: simpo; no reference)",
+        "kto": "KTO (stage: kto) on the pairs as unpaired examples (w2s-lf build kto; reference: M_plus)"}
+
+
 def _train(kind, preset, model, dataset, data_dir, out, title, note, **kw):
     planned = plan_train_config(kind, preset, model, dataset, data_dir, out, portable=True, **kw)   # not this machine's dtype
     cfg, batch = resolve_batch(planned, PRESET_NPROC[preset])
@@ -88,6 +95,10 @@ def shipped() -> dict[str, tuple[str, dict, str, str]]:
             "saves/gsm8k/mpro_orpo_70b",
             "Stage II: M_pro by ORPO (stage: dpo, pref_loss: orpo) from the merged M_plus; "
             "ORPO uses no reference model.", l70),
+        **{f"{kind}_70b.yaml": _train(
+            kind, "70b", "models/gsm8k/mplus_70b_merged", "gsm8k_kto" if kind == "kto" else "gsm8k_pairs", GSM8K_DIR,
+            f"saves/gsm8k/mpro_{kind}_70b", f"Beyond the paper: M_pro by {what} from the merged M_plus "
+            "(export_mplus_70b.yaml first).", l70) for kind, what in MENU.items()},
         "cpu_weak_sft.yaml": _train(
             "weak_sft", "cpu", CPU_MODEL, "gsm8k_train_1_gold", EMBEDDED_DIR, "saves/embedded/weak",
             "Weak model SFT on train_1 gold (CPU demo).", CPU_NOTE),

@@ -164,11 +164,12 @@ def _check_choices(cfg: dict, report: ConfigCheck) -> None:
 
 def _check_reference(cfg: dict, report: ConfigCheck) -> None:
     """DPO's reference must be M_plus; with LoRA the implicit one is the model without adapters."""
-    if (cfg.get("stage") == "dpo" and cfg.get("pref_loss", "sigmoid") not in ("orpo", "simpo")
-            and cfg.get("finetuning_type", "lora") == "lora" and cfg.get("adapter_name_or_path")
+    with_reference = cfg.get("stage") == "kto" or (cfg.get("stage") == "dpo" and cfg.get("pref_loss", "sigmoid")
+                                                    not in ("orpo", "simpo"))
+    if (with_reference and cfg.get("finetuning_type", "lora") == "lora" and cfg.get("adapter_name_or_path")
             and not cfg.get("ref_model")):
         report.errors.append(
-            "DPO with `adapter_name_or_path` and no `ref_model`: the implicit reference is "
+            f"{cfg.get('stage').upper()} with `adapter_name_or_path` and no `ref_model`: the implicit reference is "
             f"'{cfg.get('model_name_or_path')}' with all adapters disabled, not M_plus. Merge M_plus "
             "(`llamafactory-cli export`, see export_mplus_70b.yaml) and train a fresh LoRA on the merged "
             "model, or set `ref_model` (the base) and `ref_model_adapters` (the M_plus adapter)")

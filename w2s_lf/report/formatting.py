@@ -11,6 +11,7 @@ MODELS = {
     "weak": ("weak", "weak floor", 0),
     "strong_base": ("strong base", "strong model zero-shot", 1),
     "strong_full_weak": ("full weak", "naive baseline: strong on full weak data", 2),
+    "strong_confident_weak": ("confident weak", "baseline: strong on the weak labels its own samples agree with", 2.5),
     "mpro_dpo": ("M_pro DPO", "stage II: DPO from M_plus", 4),
     "mpro_orpo": ("M_pro ORPO", "stage II: ORPO from M_plus", 4.1),
     "strong_gold": ("gold", "gold ceiling: strong on train_2 gold", 9),
@@ -18,9 +19,13 @@ MODELS = {
 
 
 MPLUS = re.compile(r"mplus_iter(\d+)$")
+# Beyond the paper: any preference method, later rounds (`mpro_dpo_r2`), named weak models.
+MPRO = re.compile(r"mpro_([a-z]+)(?:_r(\d+))?$")
+WEAK = re.compile(r"weak_(\w+)$")
+METHOD_NAMES = {"dpo": "DPO", "ipo": "IPO", "hinge": "hinge", "orpo": "ORPO", "simpo": "SimPO", "kto": "KTO"}
 
 
-COLORS = {"weak": "#8c8c8c", "strong_base": "#bcbd22", "strong_full_weak": "#ff7f0e",
+COLORS = {"weak": "#8c8c8c", "strong_base": "#bcbd22", "strong_full_weak": "#ff7f0e", "strong_confident_weak": "#e377c2",
           "mplus": "#1f77b4", "mpro": "#2ca02c", "strong_gold": "#d4a017", "other": "#9467bd"}
 
 
@@ -34,6 +39,16 @@ def model_info(key: str) -> tuple[str, str, float, str]:
     if m:   # any number of stage-I iterations, in order
         i = int(m.group(1))
         return f"M_plus iter {i}", f"stage I: SFT on weak-ICL consistent data, iteration {i}", 3 + i / 1000, COLORS["mplus"]
+    m = MPRO.match(key)
+    if m and m.group(1) in METHOD_NAMES:
+        method, r = METHOD_NAMES[m.group(1)], int(m.group(2) or 1)
+        order = list(METHOD_NAMES).index(m.group(1))
+        return (f"M_pro {method}" + (f" round {r}" if r > 1 else ""),
+                f"stage II: {method} from " + ("M_plus" if r == 1 else f"round {r - 1}"), 4 + r / 10 + order / 1000,
+                COLORS["mpro"])
+    m = WEAK.match(key)
+    if m:
+        return f"weak {m.group(1)}", f"one weak supervisor: {m.group(1)}", 0.5, COLORS["weak"]
     return key, "other", 5, COLORS["other"]
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from w2s_lf.errors import InputError
-from w2s_lf.io import read_json, write_text
+from w2s_lf.io import write_text
 from w2s_lf.report.findings import (
     data_findings,
     findings,
@@ -34,9 +33,7 @@ from w2s_lf.report.metrics import (
     BASELINE,
     CEILING,
     FLOOR,
-    METRICS_FILE,
-    eval_files,
-    evaluate_run,
+    load_metrics,
     read_manifest,
 )
 
@@ -55,25 +52,6 @@ def pgr(acc: float | None, weak: float | None, ceiling: float | None) -> float |
 
 
 # ----------------------------------------------------------------------------- loading
-
-def load_metrics(run_dir: str | Path, recompute: bool = False) -> dict:
-    """eval/metrics.json, computed first (by `evaluate_run`) when asked or when absent."""
-    path = Path(run_dir) / "eval" / METRICS_FILE
-    if recompute or (not path.is_file() and eval_files(run_dir)):
-        return evaluate_run(run_dir)
-    if not path.is_file():
-        return {}
-    metrics = read_json(path)
-    if not isinstance(metrics, dict):
-        raise InputError("expected an object of models", path)
-    for key, entry in metrics.items():
-        if not isinstance(entry, dict):
-            raise InputError("expected an object", path, field=key)
-        acc = entry.get("accuracy")
-        if acc is not None and not isinstance(acc, (int, float)):
-            raise InputError(f"expected a number or null, got {acc!r}", path, field=f"{key}.accuracy")
-    return metrics
-
 
 # ----------------------------------------------------------------------------- formatting
 
@@ -144,6 +122,8 @@ def _degenerate_note(metrics: dict, rows: list[dict]) -> list[str]:
 
 
 def _model_name(spec) -> str:
+    if isinstance(spec, list):   # several weak supervisors, combined by majority in this order
+        return "majority of " + "; ".join(f"{w.get('name')}: {_model_name(w)}" for w in spec if isinstance(w, dict))
     if not isinstance(spec, dict) or not spec.get("model"):
         return "n/a"
     return str(spec["model"]) + (f" + adapter {spec['adapter']}" if spec.get("adapter") else "")
@@ -174,6 +154,23 @@ def _grader_table(metrics: dict, rows: list[dict]) -> list[str]:
                                                                fmt_interval(graders[m].get("accuracy_ci")))]
                      + [str(graders[other].get("differ", "n/a"))])
     return lines + _table(header, table)
+
+
+def _methods_section(metrics: dict, stages: dict, plots: dict) -> list[str]:
+    """Every model on one table (`w2s_lf.report.comparison`); `w2s-lf compare` puts several runs on it."""
+    from w2s_lf.report.comparison import markdown_table, method_rows
+    rows = method_rows(metrics, stages)
+    if not rows:
+        return []
+    lines = ["", "## Methods compared", "",
+             "Every model on one table: test accuracy, PGR and the paired difference against the full-weak "
+             "baseline (percentage points), each with its 95% interval from the same bootstrap resamples as "
+             "above; the examples each model was trained on and the share of their labels that agree with "
+             "train_2 gold (label precision; for pairs, of the chosen responses). `w2s-lf compare RUN...` "
+             "puts several runs on this table.", ""] + markdown_table(rows)
+    if "comparison" in plots:
+        lines += ["", f"![methods compared]({plots['comparison']})"]
+    return lines
 
 
 def render_report(manifest: dict, metrics: dict, plots: dict[str, str] | None = None) -> str:
@@ -227,6 +224,7 @@ def render_report(manifest: dict, metrics: dict, plots: dict[str, str] | None = 
             lines += _table(["comparison", "difference", "95% CI", "interval"], comparisons)
         if "pgr" in plots:
             lines += ["", f"![performance gap recovered]({plots['pgr']})"]
+        lines += _methods_section(metrics, manifest.get("stages") or {}, plots)
         said = findings({r["key"]: metrics[r["key"]] for r in rows}, lambda k: model_info(k)[0])
         if said:
             lines += ["", "## Findings", ""] + [f"- {sentence}" for sentence in said]
@@ -268,7 +266,7 @@ def render_report(manifest: dict, metrics: dict, plots: dict[str, str] | None = 
 
 
 def write_report(run_dir: str | Path, recompute: bool = False) -> Path:
-    """Write report.md, accuracy.png, pgr.png and wall_time.png into the run folder; return
+    """Write report.md, accuracy.png, pgr.png, comparison.png and wall_time.png into the run folder; return
     report.md's path.
 
     A plot with nothing to show is not drawn, and a stale one from an earlier report is removed,
@@ -289,11 +287,16 @@ def write_report(run_dir: str | Path, recompute: bool = False) -> Path:
     if any(r["pgr"] is not None for r in rows):
         draw.plot_pgr(rows, run_dir / PGR_PNG, gap_resolved(metrics))
         plots["pgr"] = PGR_PNG
+    from w2s_lf.report.comparison import COMPARISON_PNG, method_rows
+    compared = method_rows(metrics, manifest["stages"])
+    if any(r["accuracy"] is not None for r in compared):
+        draw.plot_comparison(compared, run_dir / COMPARISON_PNG)
+        plots["comparison"] = COMPARISON_PNG
     stages = manifest.get("stages") or {}
     if any(isinstance(v, dict) and isinstance(v.get("wall_s"), (int, float)) for v in stages.values()):
         draw.plot_wall_time(stages, run_dir / WALL_TIME_PNG)
         plots["wall_time"] = WALL_TIME_PNG
-    for name in {ACCURACY_PNG, PGR_PNG, WALL_TIME_PNG} - set(plots.values()):
+    for name in {ACCURACY_PNG, PGR_PNG, WALL_TIME_PNG, COMPARISON_PNG} - set(plots.values()):
         (run_dir / name).unlink(missing_ok=True)
     path = run_dir / REPORT_FILE
     write_text(path, render_report(manifest, metrics, plots))

@@ -245,6 +245,25 @@ def evaluate_run(run_dir: str | Path, task: str | None = None, mode: str | None 
     return metrics
 
 
+def load_metrics(run_dir: str | Path, recompute: bool = False) -> dict:
+    """eval/metrics.json, computed first (by `evaluate_run`) when asked or when absent."""
+    path = Path(run_dir) / "eval" / METRICS_FILE
+    if recompute or (not path.is_file() and eval_files(run_dir)):
+        return evaluate_run(run_dir)
+    if not path.is_file():
+        return {}
+    metrics = read_json(path)
+    if not isinstance(metrics, dict):
+        raise InputError("expected an object of models", path)
+    for key, entry in metrics.items():
+        if not isinstance(entry, dict):
+            raise InputError("expected an object", path, field=key)
+        acc = entry.get("accuracy")
+        if acc is not None and not isinstance(acc, (int, float)):
+            raise InputError(f"expected a number or null, got {acc!r}", path, field=f"{key}.accuracy")
+    return metrics
+
+
 def join_by_id(greedy: dict[str, tuple[Path, list[dict]]]) -> tuple[list[str], list[list[dict]]]:
     """The models' records in one question order (the first file's), or a W2SError naming the
     files whose questions differ."""

@@ -1,4 +1,5 @@
-"""The report's PNG plots: accuracy with intervals, PGR with intervals, wall time per stage.
+"""The report's PNG plots: accuracy with intervals, PGR with intervals, wall time per stage, and
+the methods compared (accuracy and difference against full weak, one point per model).
 
 Each takes the rows of `w2s_lf.report.markdown.model_rows` (or the manifest's stages) and writes one PNG
 with no clock or software version in it, so the same run gives the same bytes: Agg writes no
@@ -139,4 +140,30 @@ def plot_wall_time(stages: dict, path: Path) -> None:
     ax.set_title(f"Wall time per stage (total {fmt_seconds(sum(seconds))})")
     ax.grid(axis="x", alpha=0.3, zorder=0)
     ax.spines[["top", "right"]].set_visible(False)
+    _png(fig, path)
+
+
+def plot_comparison(rows: list[dict], path: Path) -> None:
+    """One point and its 95% interval per row of `w2s_lf.report.comparison.method_rows` (several
+    runs: labelled `run: model`): test accuracy, and the paired difference against the full-weak
+    baseline (0 marked), side by side."""
+    from matplotlib.figure import Figure
+
+    rows = [r for r in rows if r["accuracy"] is not None]
+    labels = [f"{r['run']}: {r['label']}" if "run" in r else r["label"] for r in rows]
+    fig = Figure(figsize=(10, 0.42 * len(rows) + 1.6), layout="constrained")
+    left, right = fig.subplots(1, 2, sharey=True)
+    ys = list(range(len(rows)))[::-1]
+    for ax, value, ci, title in ((left, "accuracy", "accuracy_ci", "test accuracy (%)"),
+                                 (right, "vs_full_weak", "vs_full_weak_ci", "difference vs full weak (points)")):
+        for y, r in zip(ys, rows):
+            if r[value] is None:
+                continue
+            bounds = r[ci] or [r[value]] * 2
+            ax.errorbar([100 * r[value]], [y], xerr=[[100 * (r[value] - bounds[0])], [100 * (bounds[1] - r[value])]],
+                        fmt="o", color=r["color"], ecolor=r["color"], capsize=3, zorder=3)
+        ax.set_xlabel(title)
+        _tidy(ax, "x")
+    right.axvline(0, color="#555555", linestyle="--", linewidth=1, zorder=1)
+    left.set_yticks(ys, labels)
     _png(fig, path)

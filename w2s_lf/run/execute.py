@@ -114,7 +114,7 @@ def model_downloads(recipe: Recipe) -> list[tuple[str, float]]:
     first use will download into it (~138 GB for Llama-2-70B)."""
     from w2s_lf.models.hub import cached_snapshot, is_hub_id
     from w2s_lf.run.sizes import download_bytes
-    return [(m, download_bytes(m)) for m in dict.fromkeys([recipe.weak.model, recipe.strong.model])
+    return [(m, download_bytes(m)) for m in dict.fromkeys([*(w.model for w in recipe.weak_models), recipe.strong.model])
             if is_hub_id(m) and cached_snapshot(m) is None]
 
 
@@ -178,10 +178,11 @@ def check_inputs(recipe: Recipe, check_hub: bool = True) -> None:
     """What a recipe names outside itself, before any stage: its models resolve (a hub id is
     cached or, with `check_hub`, known to the hub) and its folders exist."""
     from w2s_lf.models.checks import resolve_model_name
-    for where, spec in (("weak.model", recipe.weak.model), ("strong.model", recipe.strong.model)):
+    weak = [(f"weak[{k}]" if isinstance(recipe.weak, list) else "weak", w) for k, w in enumerate(recipe.weak_models)]
+    for where, spec in [(f"{at}.model", w.model) for at, w in weak] + [("strong.model", recipe.strong.model)]:
         resolve_model_name(spec, where, check_hub)
-    for where, folder in (("weak.adapter", recipe.weak.adapter),
-                          ("data.from_dir", recipe.data.from_dir if recipe.data.source == "local" else None)):
+    for where, folder in [(f"{at}.adapter", w.adapter) for at, w in weak] + [
+            ("data.from_dir", recipe.data.from_dir if recipe.data.source == "local" else None)]:
         if folder and not is_dir(folder):
             raise W2SError(f"{where}: folder {shown(folder)} not found")
 
@@ -243,7 +244,7 @@ def _fetch_builtin_models(recipe: Recipe, echo: Callable[[str], None]) -> None:
     """Build the recipe's built-in models that are not cached yet, saying so first: the CPU
     demo's `smollm2-strong` takes minutes (its own progress bar follows)."""
     from w2s_lf.models.builtin import BUILDERS, fetch, is_current, model_dir
-    for spec in sorted({recipe.weak.model, recipe.strong.model}):
+    for spec in sorted({*(w.model for w in recipe.weak_models), recipe.strong.model}):
         if spec in BUILDERS:
             if not is_current(spec):
                 echo(f"building the built-in model {spec} into {model_dir(spec)} (once per machine)")

@@ -19,47 +19,22 @@ Run folder layout:
 from __future__ import annotations
 
 import shlex
-import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from w2s_lf.errors import W2SError
 from w2s_lf.launch.placement import shape_of
 from w2s_lf.run import sizes as plan_sizes
 from w2s_lf.run.manifest import Stage
+from w2s_lf.run.plan_beyond import BeyondPaper
+from w2s_lf.run.plan_parts import W2S, Engine, ModelRef
 from w2s_lf.run.recipe import Recipe
 
-W2S = [sys.executable, "-m", "w2s_lf"]
 PLACEMENT_KEYS = ("tensor_parallel_size", "data_parallel_size", "ray_address")
 # Questions per split when the recipe does not say (GSM8K / MATH train halves and test sets).
 DEFAULT_QUESTIONS = {"train_2": 3700, "test": 1319}
 
 
-@dataclass(frozen=True)
-class ModelRef:
-    """A model as generation sees it: base weights plus an optional LoRA adapter (run-relative)."""
-
-    base: str
-    adapter: str | None = None
-    base_in_run: bool = False    # the base is itself a stage output (a merged model)
-
-
-@dataclass
-class Engine:
-    """One generation stage in the making: a base model and the jobs it serves."""
-
-    base: ModelRef
-    tp: int
-    jobs: list[dict] = field(default_factory=list)
-    inputs: list[str] = field(default_factory=list)
-    eval_files: list[str] = field(default_factory=list)
-
-    def job(self, out: str, split: str, mode: str = "zero-shot", adapter: str | None = None, **extra) -> None:
-        self.jobs.append({"output": out, "split": split, "mode": mode, "adapter": adapter, **extra})
-        self.inputs += [x for x in (adapter, extra.get("demos")) if x and x not in self.inputs]
-
-
-class Planner:
+class Planner(BeyondPaper):
     def __init__(self, recipe: Recipe, executor):
         self.r = recipe
         self.root = recipe.run_path
@@ -172,11 +147,11 @@ class Planner:
               preset: str | None = None, inputs: tuple = (), extra_overrides: dict | None = None) -> None:
         """A LoRA training stage. Its params hold the hardware-independent config (a global
         batch, not accumulation steps); the launcher resolves it for the processes it starts."""
-        from w2s_lf.lf.configs import absolute_paths, plan_train_config
+        from w2s_lf.lf.configs import PREF_KINDS, absolute_paths, plan_train_config
         t = self.r.training
         base = model.base if isinstance(model, ModelRef) else model
         in_run = isinstance(model, ModelRef) and model.base_in_run
-        overrides = {**t.overrides, **(t.pref_overrides if kind in ("dpo", "orpo") else t.sft_overrides),
+        overrides = {**t.overrides, **(t.pref_overrides if kind in PREF_KINDS else t.sft_overrides),
                      **(extra_overrides or {})}
         model_path = self.p(base) if in_run else self.model_arg(base)
         config = plan_train_config(kind, preset or t.preset, model_path, dataset, self.p("data"), self.p(out),
@@ -220,12 +195,13 @@ class Planner:
     def plan(self) -> list[Stage]:
         r = self.r
         self.prepare()
-        weak = self.weak_model()
-        weak_engine = Engine(weak, r.weak.tensor_parallel_size)
-        weak_engine.job("gen/weak_train_2.jsonl", "train_2", adapter=weak.adapter)
-        self.evaluate(weak_engine, "weak", weak.adapter)
-        self.generate("weak_generate", weak_engine)
+        if isinstance(r.weak, list):
+            self.several_weak()
+        else:
+            self.one_weak(r.weak, "gen/weak_train_2.jsonl", "weak")
         self.full_weak()
+        if "confident_weak" in r.baselines:
+            self.confident_weak()
         self.baselines()
         self.strong_generate()
         self.stage1("stage1", "gen/weak_train_2.jsonl", "gen/strong_icl_train_2.jsonl", self.ds("iter1"))
@@ -234,6 +210,7 @@ class Planner:
                    inputs=(f"data/{self.ds('iter1_hybrid')}.json",))
         mplus = self.iteration_2() if r.stage1.iterations == 2 else "models/mplus_iter1"
         self.stage2(mplus)
+        self.later_rounds(f"{mplus}_merged")
         self.add("report", {"kind": "report"}, self.eval_files, ["report.md"],
                  [[*W2S, "report", str(self.root), "--recompute"]])
         return self.stages
@@ -255,30 +232,41 @@ class Planner:
         from w2s_lf.tasks.prepare import SIZES_FILE   # the sizes beside the paper's, and a warning
         self.add("prepare", {"kind": "prepare", "cmd": cmd[3:]}, [], outputs, [cmd], stats_file=f"data/{SIZES_FILE}")
 
-    def weak_model(self) -> ModelRef:
-        w = self.r.weak
+    def one_weak(self, w, out: str, key: str, suffix: str = "") -> None:
+        """A weak model trained (or given) and its engine: greedy answers on train_2 (`out`),
+        its test evaluation (`key`) and, for the confident-weak baseline, samples on train_2."""
+        weak = self.weak_model(w, suffix)
+        engine = Engine(weak, w.tensor_parallel_size)
+        engine.job(out, "train_2", adapter=weak.adapter)
+        self.evaluate(engine, key, weak.adapter)
+        self.weak_samples(engine, weak.adapter, suffix)
+        self.generate(f"weak_generate{suffix}", engine)
+
+    def weak_model(self, w, suffix: str = "") -> ModelRef:
         if not w.train:
             # A given adapter lives outside the run folder; absolute, `root / path` is the path.
             return ModelRef(w.model, str(Path(w.adapter).resolve()) if w.adapter else None)
         preset = self.r.training.weak_preset or ("cpu" if self.r.training.preset == "cpu" else "7b")
         t = self.r.training
-        self.train("weak_sft", "sft", w.model, f"{self.r.task}_train_1_gold", "models/weak", preset,
+        out = f"models/weak{suffix}"
+        self.train(f"weak_sft{suffix}", "sft", w.model, f"{self.r.task}_train_1_gold", out, preset,
                    inputs=(f"data/{self.r.task}_train_1.json",), extra_overrides=t.weak_overrides)
         full = {**t.overrides, **t.sft_overrides, **t.weak_overrides}.get("finetuning_type") == "full"
         # A fully fine-tuned weak model is a whole model folder, not an adapter on its base.
-        return ModelRef("models/weak", base_in_run=True) if full else ModelRef(w.model, "models/weak")
+        return ModelRef(out, base_in_run=True) if full else ModelRef(w.model, out)
 
     def full_weak(self) -> None:
         """The naive baseline's data: every weak answer on train_2 as an SFT target."""
         cmd = [*W2S, "build", "full-weak", "--weak", self.p("gen/weak_train_2.jsonl"), "--out-dir",
                self.p("data"), "--name", self.ds("full_weak"), "--gold", self.p("data/train_2.jsonl")]
         self.add("full_weak", {"kind": "build", "cmd": cmd[3:]}, ["gen/weak_train_2.jsonl", "data/train_2.jsonl"],
-                 [f"data/{self.ds('full_weak')}.json"], [cmd])
+                 [f"data/{self.ds('full_weak')}.json"], [cmd], stats_file=f"data/{self.ds('full_weak')}.stats.json")
 
     def baselines(self) -> None:
         """Trained before the strong engine starts, so it evaluates them as adapters of its base."""
-        sources = {"full_weak": f"data/{self.ds('full_weak')}.json", "gold": f"data/{self.r.task}_train_2.json"}
-        datasets = {"full_weak": self.ds("full_weak"), "gold": self.ds("train_2_gold")}
+        datasets = {"full_weak": self.ds("full_weak"), "gold": self.ds("train_2_gold"),
+                    "confident_weak": self.ds("confident_weak")}
+        sources = {**{b: f"data/{name}.json" for b, name in datasets.items()}, "gold": f"data/{self.r.task}_train_2.json"}
         for baseline in self.r.baselines:
             self.train(f"baseline_{baseline}", "sft", self.r.strong.model, datasets[baseline],
                        f"models/strong_{baseline}", inputs=(sources[baseline],))
@@ -322,21 +310,9 @@ class Planner:
 
     def stage2(self, mplus: str) -> None:
         """Merge M_plus (DPO's implicit reference is then M_plus), sample, vote, pair, optimise."""
-        from w2s_lf.lf.configs import absolute_paths, make_export_config
-        r, s2 = self.r, self.r.stage2
+        s2 = self.r.stage2
         merged = f"{mplus}_merged"
-        config = absolute_paths(make_export_config(self.model_arg(r.strong.model), self.p(mplus), self.p(merged),
-                                                   template=self.template(r.strong.model)))
-        cfg_path = self.p("configs/mplus_merge.yaml")
-        size = plan_sizes.merge_bytes(self.model_arg(r.strong.model), r.training.preset != "cpu")
-        # export_device auto: the model is loaded on this machine's GPUs (the controller's), or
-        # whole into its RAM when it has none
-        ram = f"~{plan_sizes.human(size)} of RAM" if size else "RAM for the whole model"
-        self.add("mplus_merge", {"kind": "export", "config": config}, [mplus], [merged],
-                 [f"DISABLE_VERSION_CHECK=1 python -m w2s_lf.lf.cli export {shlex.quote(cfg_path)}"],
-                 configs=[("export", config, cfg_path)], disk=size, gpus=self.shape.gpus_per_node,
-                 placement=(f"this machine: its GPUs (export_device: auto), or its CPU with {ram} if it has none"
-                            if self.shape.gpus else f"this machine, CPU ({ram})"))
+        self.merge("mplus_merge", None, mplus, merged)
         merged_ref = ModelRef(merged, base_in_run=True)
         engine = self.engine(merged_ref)
         if s2.methods:   # the samples feed stage II's votes only
@@ -345,34 +321,54 @@ class Planner:
         self.generate("mplus_generate", engine)
         if not s2.methods:
             return
-        self.vote_and_pairs()
+        self.vote_and_pairs("gen/mplus_samples_train_2.jsonl", "gen/votes.jsonl", self.ds("pairs"))
         mpro = self.engine(merged_ref)
         for method in s2.methods:
-            self.train(method, method, merged_ref, self.ds("pairs"), f"models/mpro_{method}",
-                       inputs=(f"data/{self.ds('pairs')}.json",))
+            data = self.preference_data(method, self.ds("pairs"), "")
+            self.train(method, method, merged_ref, data, f"models/mpro_{method}", inputs=(f"data/{data}.json",))
             self.evaluate(mpro, f"mpro_{method}", f"models/mpro_{method}")
         if mpro.jobs:
             self.generate("mpro_evaluate", mpro)
 
-    def vote_and_pairs(self) -> None:
+    def merge(self, name: str, base: str | None, adapter: str, merged: str) -> None:
+        """Merge a LoRA `adapter` into its base: the strong model (`base` None) or a merged model
+        of this run (a later round's), so the next preference training's implicit reference is
+        exactly the model the adapter made."""
+        from w2s_lf.lf.configs import absolute_paths, make_export_config
+        r = self.r
+        model = self.model_arg(r.strong.model) if base is None else self.p(base)
+        config = absolute_paths(make_export_config(model, self.p(adapter), self.p(merged),
+                                                   template=self.template(r.strong.model)))
+        cfg_path = self.p(f"configs/{name}.yaml")
+        size = plan_sizes.merge_bytes(self.model_arg(r.strong.model), r.training.preset != "cpu")
+        # export_device auto: the model is loaded on this machine's GPUs (the controller's), or
+        # whole into its RAM when it has none
+        ram = f"~{plan_sizes.human(size)} of RAM" if size else "RAM for the whole model"
+        self.add(name, {"kind": "export", "config": config}, ([] if base is None else [base]) + [adapter], [merged],
+                 [f"DISABLE_VERSION_CHECK=1 python -m w2s_lf.lf.cli export {shlex.quote(cfg_path)}"],
+                 configs=[("export", config, cfg_path)], disk=size, gpus=self.shape.gpus_per_node,
+                 placement=(f"this machine: its GPUs (export_device: auto), or its CPU with {ram} if it has none"
+                            if self.shape.gpus else f"this machine, CPU ({ram})"))
+
+    def vote_and_pairs(self, samples: str, votes: str, pairs: str, suffix: str = "") -> None:
+        """Vote over `samples` into `votes`, then the pairs dataset `pairs` (stages `vote<suffix>`,
+        `pairs<suffix>`); the weak side is always the weak model's (or the combined) answers."""
         r, s2 = self.r, self.r.stage2
-        vote_cmd = [*W2S, "build", "vote", "--samples", self.p("gen/mplus_samples_train_2.jsonl"),
-                    "--task", r.task, "-o", self.p("gen/votes.jsonl")]
-        self.add("vote", {"kind": "build", "cmd": vote_cmd[3:]}, ["gen/mplus_samples_train_2.jsonl"],
-                 ["gen/votes.jsonl"], [vote_cmd], stats_file="gen/votes.stats.json")
+        vote_cmd = [*W2S, "build", "vote", "--samples", self.p(samples), "--task", r.task, "-o", self.p(votes)]
+        self.add(f"vote{suffix}", {"kind": "build", "cmd": vote_cmd[3:]}, [samples], [votes], [vote_cmd],
+                 stats_file=votes.removesuffix(".jsonl") + ".stats.json")
         pairs_cmd = [*W2S, "build", "pairs", "--weak", self.p("gen/weak_train_2.jsonl"),
-                     "--votes", self.p("gen/votes.jsonl"), "--samples", self.p("gen/mplus_samples_train_2.jsonl"),
+                     "--votes", self.p(votes), "--samples", self.p(samples),
                      "--full-weak", self.p(f"data/{self.ds('full_weak')}.json"),
-                     "--task", r.task, "--out-dir", self.p("data"), "--name", self.ds("pairs"),
+                     "--task", r.task, "--out-dir", self.p("data"), "--name", pairs,
                      "--format", s2.format, "--keep", str(s2.keep_threshold),
                      "--flip", str(s2.flip_threshold), "--seed", str(r.seed),
                      "--gold", self.p("data/train_2.jsonl")]
         if s2.max_pairs:
             pairs_cmd += ["--max-pairs", str(s2.max_pairs)]
-        self.add("pairs", {"kind": "build", "cmd": pairs_cmd[3:]},
-                 ["gen/weak_train_2.jsonl", "gen/votes.jsonl", "gen/mplus_samples_train_2.jsonl",
-                  f"data/{self.ds('full_weak')}.json", "data/train_2.jsonl"],
-                 [f"data/{self.ds('pairs')}.json"], [pairs_cmd], stats_file=f"data/{self.ds('pairs')}.stats.json")
+        self.add(f"pairs{suffix}", {"kind": "build", "cmd": pairs_cmd[3:]},
+                 ["gen/weak_train_2.jsonl", votes, samples, f"data/{self.ds('full_weak')}.json", "data/train_2.jsonl"],
+                 [f"data/{pairs}.json"], [pairs_cmd], stats_file=f"data/{pairs}.stats.json")
 
 
 def plan(recipe: Recipe, executor) -> list[Stage]:

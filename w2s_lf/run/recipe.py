@@ -12,7 +12,7 @@ import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 from w2s_lf.errors import W2SError
 from w2s_lf.io import check_name
@@ -44,6 +44,13 @@ class ModelSpec:
     train: bool = True                      # weak only: fine-tune on train_1 gold first
     adapter: Optional[str] = None           # weak only: an already trained adapter to use instead
     tensor_parallel_size: int = 1           # GPUs per generation engine (70B: 8); engines = GPUs / this
+
+
+@dataclass(frozen=True)
+class WeakSpec(ModelSpec):
+    """One of several weak supervisors (`weak` as a list): a name for its stages and files."""
+
+    name: str = ""                          # weak_sft_<name>, weak_generate_<name>, eval/weak_<name>.jsonl
 
 
 @dataclass(frozen=True)
@@ -97,15 +104,33 @@ class Stage2Spec:
     keep_threshold: float = 0.6
     flip_threshold: float = 0.8
     max_pairs: Optional[int] = None         # task default: GSM8K 1, MATH 3
-    methods: list = field(default_factory=lambda: ["dpo", "orpo"])
+    methods: list = field(default_factory=lambda: ["dpo", "orpo"])   # any of PREF_KINDS
     format: Literal["current", "legacy"] = "current"
+    rounds: int = 1                         # >= 2: each method samples, votes and trains again from its last model
+    round_methods: Optional[list] = None    # the methods that go on to rounds 2..N (default: all of methods)
+
+    @property
+    def repeated(self) -> list:
+        """The methods trained again in rounds 2..N, in the order of `methods`."""
+        chosen = self.methods if self.round_methods is None else self.round_methods
+        return [m for m in self.methods if m in chosen] if self.rounds > 1 else []
+
+
+@dataclass(frozen=True)
+class ConfidentWeakSpec:
+    """The `confident_weak` baseline: weak labels kept where the weak model agrees with itself."""
+
+    k: Optional[int] = None                 # weak samples per train_2 question (default stage2.k)
+    min_agreement: float = 0.6              # keep when this share of the samples has the greedy answer
 
 
 # What `evaluate.models` means when a recipe does not say: these, where the recipe trains them.
-DEFAULT_EVALUATIONS = ("weak", "strong_full_weak", "mplus", "mpro", "strong_gold")
+DEFAULT_EVALUATIONS = ("weak", "strong_full_weak", "strong_confident_weak", "mplus", "mpro", "strong_gold")
 # Every name `evaluate.models` knows, in some recipe (a did-you-mean offers these).
-EVALUATION_NAMES = ("weak", "strong_base", "strong_full_weak", "strong_gold", "mplus", "mplus_iter1",
-                    "mplus_iter2", "mpro", "mpro_dpo", "mpro_orpo")
+EVALUATION_NAMES = ("weak", "strong_base", "strong_full_weak", "strong_gold", "strong_confident_weak", "mplus",
+                    "mplus_iter1", "mplus_iter2", "mpro", "mpro_dpo", "mpro_ipo", "mpro_hinge", "mpro_orpo",
+                    "mpro_simpo", "mpro_kto")
+BASELINES = ("full_weak", "gold", "confident_weak")
 
 
 @dataclass(frozen=True)
@@ -119,13 +144,16 @@ class Recipe:
     name: str
     task: Literal["gsm8k", "math", "custom"] = "gsm8k"
     data: DataSpec = field(default_factory=DataSpec)
-    weak: ModelSpec = field(default_factory=ModelSpec)
+    # One weak model (a mapping, ModelSpec) or several (a list of mappings, WeakSpec, each with
+    # a `name`): parsed in __post_init__, since a key's type is one or the other.
+    weak: Any = field(default_factory=ModelSpec)
     strong: ModelSpec = field(default_factory=lambda: ModelSpec(train=False))
     generation: GenerationSpec = field(default_factory=GenerationSpec)
     training: TrainingSpec = field(default_factory=TrainingSpec)
     stage1: Stage1Spec = field(default_factory=Stage1Spec)
     stage2: Stage2Spec = field(default_factory=Stage2Spec)
     baselines: list = field(default_factory=lambda: ["full_weak", "gold"])
+    confident_weak: ConfidentWeakSpec = field(default_factory=ConfidentWeakSpec)
     evaluate: EvaluateSpec = field(default_factory=EvaluateSpec)
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
     grader: Literal["robust", "seed"] = "robust"
@@ -143,13 +171,37 @@ class Recipe:
                            f"{s2.keep_threshold} and {s2.flip_threshold}")
         if s2.k < 1:
             raise W2SError(f"stage2.k: must be at least 1, got {s2.k}")
+        from w2s_lf.lf.configs import PREF_KINDS
         for method in s2.methods:
-            if method not in ("dpo", "orpo"):
-                raise W2SError(f"stage2.methods: unknown method {shown(method)}; use dpo and/or orpo")
+            if method not in PREF_KINDS:
+                near = difflib.get_close_matches(method, PREF_KINDS, n=1) if isinstance(method, str) else []
+                hint = f" (did you mean '{near[0]}'?)" if near else ""
+                raise W2SError(f"stage2.methods: unknown method {shown(method)}{hint}; use any of {', '.join(PREF_KINDS)}")
+        if "kto" in s2.methods and s2.format == "legacy":
+            raise W2SError("stage2.format: KTO data is built from pairs in the current format (chosen / rejected); "
+                           "legacy pairs are for LLaMA-Factory <= 0.7, which has no KTO")
+        if s2.rounds < 1:
+            raise W2SError(f"stage2.rounds: must be at least 1, got {s2.rounds}")
+        if s2.rounds > 1 and not s2.methods:
+            raise W2SError("stage2.rounds: later rounds train each of stage2.methods again; stage2.methods is empty")
+        if s2.round_methods is not None:
+            if s2.rounds < 2:
+                raise W2SError("stage2.round_methods: names the methods of rounds 2..N; set stage2.rounds to 2 or more")
+            for method in s2.round_methods:
+                if method not in s2.methods:
+                    raise W2SError(f"stage2.round_methods: {shown(method)} is not one of stage2.methods {s2.methods}")
+            if not s2.round_methods:
+                raise W2SError("stage2.round_methods: empty; list at least one of stage2.methods, or set rounds: 1")
         for baseline in self.baselines:
-            if baseline not in ("full_weak", "gold"):
-                raise W2SError(f"baselines: unknown baseline {shown(baseline)}; use full_weak and/or gold")
-        for where, names in (("stage2.methods", s2.methods), ("baselines", self.baselines)):
+            if baseline not in BASELINES:
+                raise W2SError(f"baselines: unknown baseline {shown(baseline)}; use any of {', '.join(BASELINES)}")
+        c = self.confident_weak
+        if not 0 <= c.min_agreement <= 1 or (c.k is not None and c.k < 1):
+            raise W2SError(f"confident_weak: need k >= 1 and 0 <= min_agreement <= 1, got {c.k} and {c.min_agreement}")
+        if "confident_weak" in self.baselines and "full_weak" not in self.baselines:
+            raise W2SError("baselines: confident_weak is compared with full_weak; list both")
+        for where, names in (("stage2.methods", s2.methods), ("stage2.round_methods", s2.round_methods or []),
+                             ("baselines", self.baselines)):
             if len(set(names)) != len(names):
                 raise W2SError(f"{where}: {shown(names)} names one twice")
         self.evaluations()
@@ -212,8 +264,12 @@ class Recipe:
         A name given that this recipe does not train, or that no recipe knows, is an error."""
         iterations = [f"mplus_iter{i}" for i in range(1, self.stage1.iterations + 1)]
         mpro = [f"mpro_{m}" for m in self.stage2.methods]
-        keys = {"weak": ["weak"], "strong_base": ["strong_base"], "mplus": iterations, "mpro": mpro,
-                **{k: [k] for k in iterations + mpro},
+        rounds = range(2, self.stage2.rounds + 1)
+        later_of = {f"mpro_{m}": [f"mpro_{m}_r{r}" for r in rounds] for m in self.stage2.repeated}
+        later = [key for keys in later_of.values() for key in keys]
+        weak = ["weak"] + ([f"weak_{w.name}" for w in self.weak] if isinstance(self.weak, list) else [])
+        keys = {"weak": weak, "strong_base": ["strong_base"], "mplus": iterations, "mpro": mpro + later,
+                **{k: [k] for k in iterations + mpro}, **{k: [k, *later_of.get(k, [])] for k in mpro},
                 **{f"strong_{b}": [f"strong_{b}"] for b in self.baselines}}
         given = self.evaluate.models
         if given is None:
@@ -241,7 +297,8 @@ class Recipe:
         unknown = set(self.training.launch) - {"nproc_per_node", "master_port"}
         if unknown:
             raise W2SError(f"training.launch.{sorted(unknown)[0]}: unknown key; known: master_port, nproc_per_node")
-        for spec, where in ((self.weak, "weak"), (self.strong, "strong")):
+        weak = [(w, f"weak[{k}]") for k, w in enumerate(self.weak)] if isinstance(self.weak, list) else [(self.weak, "weak")]
+        for spec, where in [*weak, (self.strong, "strong")]:
             if spec.tensor_parallel_size < 1:
                 raise W2SError(f"{where}.tensor_parallel_size: must be at least 1")
         if self.cluster.nodes < 1:
@@ -260,9 +317,34 @@ class Recipe:
 
     def __post_init__(self):
         object.__setattr__(self, "_run_path", Path(os.path.abspath(self.run_dir or f"runs/{self.name}")))
+        object.__setattr__(self, "weak", parse_weak(self.weak))
+
+    @property
+    def weak_models(self) -> list[ModelSpec]:
+        """Every weak model: the one mapping, or the listed ones (WeakSpec, with names)."""
+        return self.weak if isinstance(self.weak, list) else [self.weak]
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def parse_weak(value) -> ModelSpec | list[WeakSpec]:
+    """`weak`: one model (a mapping) or several (a list of mappings, each named, names unique)."""
+    if isinstance(value, ModelSpec):
+        return value
+    if not isinstance(value, list):
+        return parse_dataclass(ModelSpec, value, "weak")
+    if len(value) < 2:
+        raise W2SError("weak: a list names several weak models (two or more); give one model as a mapping")
+    models = [parse_dataclass(WeakSpec, v, f"weak[{k}]") for k, v in enumerate(value)]
+    for k, model in enumerate(models):
+        check_name(model.name, f"weak[{k}].name")
+        if not model.name.replace("_", "").isalnum():
+            raise W2SError(f"weak[{k}].name: {shown(model.name)} must be letters, digits and _ (it names stages and files)")
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise W2SError(f"weak: names {shown(names)} name one twice")
+    return models
 
 
 def apply_overrides(data: dict, overrides: dict) -> dict:
