@@ -27,20 +27,22 @@ def test_outdated_marker_is_rebuilt(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_smollm2_is_float32_and_weak_is_its_slice(smollm2):
-    """SmolLM2 is saved in float32 (bf16 is emulated ~60x slower on AVX2 CPUs); the weak model
-    keeps its embeddings and layers 0-11 and 18-29, unchanged."""
+@pytest.mark.parametrize("name, layers", [("smollm2-weak", "WEAK_LAYERS"), ("smollm2-weak-early", "WEAK_EARLY_LAYERS")])
+def test_smollm2_is_float32_and_weak_is_its_slice(smollm2, name, layers):
+    """SmolLM2 is saved in float32 (bf16 is emulated ~60x slower on AVX2 CPUs); a weak model
+    keeps its embeddings and 24 of its layers (smollm2-weak: 0-11 and 18-29; smollm2-weak-early:
+    0-5 and 12-29), unchanged."""
     import torch
     from safetensors.torch import load_file
     config = json.loads((smollm2 / "config.json").read_text())
     assert config["dtype"] == "float32" and config["num_hidden_layers"] == 30
-    weak = models.fetch("smollm2-weak")
+    weak = models.fetch(name)
     weak_config = json.loads((weak / "config.json").read_text())
     assert weak_config["dtype"] == "float32" and weak_config["num_hidden_layers"] == 24
     strong_w, weak_w = load_file(smollm2 / "model.safetensors"), load_file(weak / "model.safetensors")
     assert all(t.dtype == torch.float32 for t in weak_w.values())
     assert torch.equal(weak_w["model.embed_tokens.weight"], strong_w["model.embed_tokens.weight"])
-    for new, old in enumerate(models.WEAK_LAYERS):
+    for new, old in enumerate(getattr(models, layers)):
         key = "model.layers.{}.mlp.down_proj.weight"
         assert torch.equal(weak_w[key.format(new)], strong_w[key.format(old)])
     assert sum(t.numel() for t in weak_w.values()) < 0.85 * sum(t.numel() for t in strong_w.values())

@@ -2,8 +2,9 @@
 
 LLaMA-Factory knows only the templates registered in its own process, and `llamafactory-cli`
 knows nothing of `w2s_vanilla` (see `w2s_lf.lf.templates`). This wrapper registers our templates
-(and fixes LLaMA-Factory's IPO / hinge losses on TRL 0.24: `w2s_lf.lf.patches`) and then hands over to LLaMA-Factory's own launcher, so every command, option and environment
-variable (`FORCE_TORCHRUN`, `NNODES`, ...) behaves as with `llamafactory-cli`.
+(and fixes LLaMA-Factory's IPO / hinge losses on TRL 0.24: `w2s_lf.lf.patches`) and then hands
+over to LLaMA-Factory's own launcher, so every command, option and environment variable
+(`FORCE_TORCHRUN`, `NNODES`, ...) behaves as with `llamafactory-cli`.
 
 For distributed training LLaMA-Factory 0.9.5's launcher re-runs itself under torchrun as
 `torchrun ... <llamafactory/launcher.py> CONFIG`, a fresh process per rank that would not know

