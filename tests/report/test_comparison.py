@@ -23,11 +23,25 @@ EVALS = {"weak": _greedy(2, 10), "weak_a": _greedy(1, 10), "strong_full_weak": _
          "mpro_kto_r2": _greedy(6, 10), "strong_gold": _greedy(7, 10)}
 
 
-def _run(tmp_path, name="run"):
+RECIPE = {**MANIFEST["recipe"], "weak": [{"name": "a", "model": "tiny-llama"}, {"name": "b", "model": "tiny-llama"}],
+          "baselines": ["full_weak", "gold", "confident_weak"], "stage2": {"methods": ["kto"], "rounds": 2}}
+
+
+def _run(tmp_path, name="run", evals=EVALS):
     manifest = copy.deepcopy(MANIFEST)
-    manifest["stages"] = STAGES
-    run = _run_folder(tmp_path / name, EVALS, manifest)
+    manifest["stages"], manifest["recipe"] = STAGES, RECIPE
+    run = _run_folder(tmp_path / name, evals, manifest)
     return run
+
+
+def test_an_evaluation_the_recipe_no_longer_asks_for_is_kept_but_not_scored(tmp_path, cli):
+    """A weak model replaced in the recipe leaves its eval file in the run folder (never deleted:
+    the run did not write it this time); the report scores only what the recipe evaluates."""
+    run = _run(tmp_path, evals={**EVALS, "weak_old": _greedy(9, 10)})
+    assert cli("report", run).exit_code == 0
+    metrics = json.loads((run / "eval/metrics.json").read_text())
+    assert "weak_old" not in metrics and set(EVALS) <= set(metrics)
+    assert (run / "eval/weak_old.jsonl").is_file() and "weak old" not in (run / "report.md").read_text()
 
 
 def test_report_has_one_row_per_model_with_data_size_and_precision(tmp_path, cli):

@@ -147,15 +147,30 @@ def read_manifest(run_dir: str | Path) -> dict:
     return manifest
 
 
-def eval_files(run_dir: str | Path) -> dict[str, dict[str, Path]]:
-    """``{model_key: {"results": path, "samples": path}}`` from ``eval/*.jsonl`` (either may be absent)."""
+def asked_evaluations(manifest: dict) -> set[str] | None:
+    """The eval keys the run's recipe (as its manifest records it) asks for; None when the
+    manifest holds no recipe we can read (a folder put together by hand: score every file)."""
+    from w2s_lf.run.recipe import parse_recipe
+    recipe = manifest.get("recipe")
+    if not isinstance(recipe, dict):
+        return None
+    try:
+        return parse_recipe(recipe).evaluations()
+    except W2SError:
+        return None
+
+
+def eval_files(run_dir: str | Path, keys: set[str] | None = None) -> dict[str, dict[str, Path]]:
+    """``{model_key: {"results": path, "samples": path}}`` from ``eval/*.jsonl`` (either may be
+    absent), only for `keys` when given: a file an earlier recipe of the same run folder left
+    there (a weak model since replaced, say) is kept but not scored."""
     found: dict[str, dict[str, Path]] = {}
     for path in sorted((Path(run_dir) / "eval").glob("*.jsonl")):
         if path.name.endswith(SAMPLES_SUFFIX):
             found.setdefault(path.name[: -len(SAMPLES_SUFFIX)], {})["samples"] = path
         else:
             found.setdefault(path.stem, {})["results"] = path
-    return found
+    return {k: v for k, v in found.items() if keys is None or k in keys}
 
 
 def other_grader(manifest: dict, mode: str) -> str | None:
@@ -222,7 +237,7 @@ def evaluate_run(run_dir: str | Path, task: str | None = None, mode: str | None 
     task_name = task or manifest.get("task") or "gsm8k"
     mode = mode or manifest.get("grader_mode") or "robust"
     metrics, greedy = {}, {}
-    for key, paths in eval_files(run_dir).items():
+    for key, paths in eval_files(run_dir, asked_evaluations(manifest)).items():
         if "results" in paths:
             greedy[key] = (paths["results"], read_results(paths["results"]))
             entry = score_results(greedy[key][1])
