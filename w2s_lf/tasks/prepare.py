@@ -13,7 +13,7 @@ from pathlib import Path
 
 from w2s_lf import __version__
 from w2s_lf.errors import InputError, W2SError
-from w2s_lf.io import dumps_jsonl, iter_jsonl, sha256_file, write_json, write_text
+from w2s_lf.io import dumps_jsonl, iter_jsonl, read_json, sha256_file, write_json, write_text
 from w2s_lf.lf.datasets import sft_entry, update_dataset_info
 from w2s_lf.tasks.embedded_gsm8k import embedded_splits
 from w2s_lf.tasks.embedded_math import embedded_math_splits
@@ -233,7 +233,7 @@ def _earlier_prepare_wrote_sizes(out_dir: Path) -> bool:
     """Whether the manifest an earlier `prepare` left in `out_dir` records the size comparison it
     wrote (`paper_sizes`): only then is SIZES_FILE ours to remove."""
     try:
-        earlier = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        earlier = read_json(out_dir / "manifest.json")
+    except (InputError, OSError):   # none there, or not one of ours to trust
         return False
     return isinstance(earlier, dict) and "paper_sizes" in earlier
